@@ -1,0 +1,40 @@
+// Module entry: exports the UserAgent class, the pjproject version, and setErrorClasses() through
+// which JS hands over its error classes. An environment cleanup hook stops every agent (hang up,
+// remove ports, delete calls, unregister, libDestroy) before Node tears the environment down, so
+// process.exit() with calls up still exits cleanly.
+#include <napi.h>
+
+#include "../sip/SipThread.hpp"
+#include "JsErrors.hpp"
+#include "JsUserAgent.hpp"
+
+namespace sipai {
+
+void forceStopAll();
+
+namespace {
+
+Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsFunction() || !info[1].IsFunction())
+    throw Napi::TypeError::New(env, "setErrorClasses(SipError, InvalidStateError) expects two classes");
+  AddonData* data = env.GetInstanceData<AddonData>();
+  data->sipError = Napi::Persistent(info[0].As<Napi::Function>());
+  data->invalidStateError = Napi::Persistent(info[1].As<Napi::Function>());
+  return env.Undefined();
+}
+
+}  // namespace
+}  // namespace sipai
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
+  using namespace sipai;
+  env.SetInstanceData(new AddonData());
+  exports.Set("UserAgent", JsUserAgent::Init(env));
+  exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
+  exports.Set("pjVersion", Napi::String::New(env, SipThread::pjVersion()));
+  env.AddCleanupHook([] { forceStopAll(); });
+  return exports;
+}
+
+NODE_API_MODULE(sip_ai_agent, InitAddon)

@@ -1,0 +1,46 @@
+// CallAudio: the PCM state one call shares between the clock thread (PcmPort get/put_frame), the
+// JS thread (write/clear/drain) and the pj loop thread (creation, stats). Owned by shared_ptr:
+// the PcmPort and the binding's call table each hold one, so neither side can free it under the
+// other.
+//
+// RX ring: producer = clock thread (caller audio), consumer = JS thread. Overflow drops oldest.
+// TX ring: producer = JS thread (agent audio), consumer = clock thread. Overflow refuses the
+//          excess (write() returns what fit; JS keeps the rest in its own bounded backlog).
+// Counters written by the clock thread are relaxed atomics read by the JS thread for stats.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "PcmRing.hpp"
+
+namespace sipai {
+
+struct CallAudio {
+  CallAudio(uint32_t handle_, unsigned sampleRate_, unsigned samplesPerFrame_, std::size_t rxCapacity,
+            std::size_t txCapacity)
+      : handle(handle_), sampleRate(sampleRate_), samplesPerFrame(samplesPerFrame_), rx(rxCapacity), tx(txCapacity) {}
+
+  const uint32_t handle;
+  const unsigned sampleRate;
+  const unsigned samplesPerFrame;
+  PcmRing rx;
+  PcmRing tx;
+
+  // Clock thread counters.
+  std::atomic<uint64_t> rxFrames{0};        // caller frames put into the RX ring
+  std::atomic<uint64_t> rxDroppedSamples{0}; // RX overflow (JS did not drain in time)
+  std::atomic<uint64_t> txFrames{0};        // ticks that took audio from the TX ring
+  std::atomic<uint64_t> txPlayedSamples{0}; // samples sent to the call from the TX ring
+  std::atomic<uint64_t> txUnderruns{0};     // ticks that found a partial frame (padded with silence)
+  std::atomic<uint64_t> txSilentFrames{0};  // ticks with an empty TX ring
+  // JS thread counters.
+  uint64_t txOverflowSamples = 0;  // samples write() could not fit
+  uint64_t txClearedSamples = 0;   // samples discarded by clear()
+  // Set by the JS thread once it has a listener; RX data is only buffered while true.
+  std::atomic<bool> rxEnabled{true};
+  // Set when the call's media is connected to the bridge.
+  std::atomic<bool> connected{false};
+};
+
+}  // namespace sipai

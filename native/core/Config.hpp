@@ -1,0 +1,60 @@
+// Plain configuration structs passed from JS (via binding/Convert) to the SIP layer.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "Events.hpp"
+
+namespace sipai {
+
+struct TransportConfig {
+  bool enabled = false;
+  std::string bindAddress;   // empty = all interfaces
+  unsigned port = 0;         // 0 = any free port
+  std::string publicAddress; // advertised address for NAT
+  // TLS only
+  std::string certFile, privKeyFile, caListFile, password;
+  bool verifyServer = false;
+  bool verifyClient = false;
+};
+
+struct EndpointConfig {
+  TransportConfig udp, tcp, tls;
+  std::string userAgent = "sip-ai-agent";
+  unsigned clockRate = 8000;  // conference bridge and PcmPort rate: 8000, 16000, 24000
+  unsigned ptimeMs = 20;
+  std::vector<std::string> codecs{"PCMU", "PCMA"};  // priority order; others disabled
+  int jbInitMs = -1, jbMinPreMs = -1, jbMaxPreMs = -1, jbMaxMs = -1;
+  std::string srtp = "disabled";  // disabled | optional | mandatory
+  int srtpSecureSignaling = 0;
+  unsigned rtpPortStart = 4000;
+  unsigned rtpPortRange = 0;
+  std::string rtpBindAddress;
+  std::string rtpPublicAddress;
+  unsigned txRingMs = 10000;
+  unsigned rxRingMs = 1000;
+  int logLevel = 3;  // pj log level 0..6
+  unsigned maxCalls = 256;
+  unsigned dtmfMethodDefault = 0;
+};
+
+struct AccountConfig {
+  std::string idUri;
+  std::string registrarUri;  // empty = registration-less
+  std::string username, password, realm = "*";
+  std::vector<std::string> proxies;
+  unsigned expiresSec = 300;
+  unsigned retryIntervalSec = 30;
+  unsigned firstRetryIntervalSec = 5;
+  std::string transport;  // "", udp, tcp, tls
+  bool isDefault = false;
+};
+
+struct CallRequest {
+  uint32_t account = 0;
+  std::string uri;
+  HeaderList headers;
+};
+
+}  // namespace sipai
