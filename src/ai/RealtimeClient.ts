@@ -1,0 +1,497 @@
+/**
+ * WebSocket lifecycle for one Realtime API (GA) session: connect with the right auth, wait for
+ * `session.created`, send client events with sequential `event_id`s, parse server events, and tell
+ * an asked-for `close` from an unexpected `died`. Knows nothing about conversations or calls.
+ */
+import type { IncomingMessage } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { AiSessionError, InvalidStateError } from '../util/errors';
+import { TypedEmitter } from '../util/TypedEmitter';
+import type { Logger } from '../logging/logger';
+import {
+  isUnknownServerEvent,
+  parseServerEvent,
+  type ClientEvent,
+  type ClientEventType,
+  type ServerEvent,
+  type SessionCreatedEvent,
+} from './events';
+
+/** How the API key is presented: OpenAI uses a bearer token, Azure an `api-key` header. */
+export type RealtimeAuth = 'bearer' | 'api-key';
+
+/** Connection options for {@link RealtimeClient}. */
+export interface RealtimeClientOptions {
+  /** WebSocket URL, e.g. `wss://api.openai.com/v1/realtime`; an existing query string is kept. */
+  url: string;
+  /** Model (or Azure deployment) set as the `model` query parameter; omitted when undefined. */
+  model?: string;
+  /** API key or bearer token. Never logged. */
+  apiKey: string;
+  /** Header used for the key (default `bearer`). */
+  auth?: RealtimeAuth;
+  /** Extra handshake headers (e.g. `OpenAI-Project`). An `OpenAI-Beta` header is always dropped. */
+  headers?: Record<string, string>;
+  /** Time allowed from connect() to `session.created`, in ms (default 10000). */
+  connectTimeoutMs?: number;
+  /** How many recently sent events are remembered to explain server errors (default 256). */
+  sentEventHistory?: number;
+  /** Ping interval in ms to detect a dead peer; a missed pong kills the socket (default 15000, 0 = off). */
+  pingIntervalMs?: number;
+  /** Largest server frame accepted, in bytes (default 16 MiB). */
+  maxPayloadBytes?: number;
+}
+
+/** A client event remembered so a later `error` can name what caused it (audio payloads are not kept). */
+export interface SentEventRecord {
+  eventId: string;
+  type: ClientEventType;
+  /** The event as sent, except `input_audio_buffer.append` whose audio is replaced by its length. */
+  event: Record<string, unknown>;
+  /** performance.now() when sent. */
+  sentAtMs: number;
+}
+
+/** Why the socket ended without being asked to, and how. */
+export interface DiedInfo {
+  /** WebSocket close code (1006 when the TCP connection just vanished). */
+  closeCode: number;
+  /** Close reason sent by the server, if any. */
+  reason: string;
+}
+
+/** Events of {@link RealtimeClient}. */
+export type RealtimeClientEvents = {
+  /** A parsed, known server event (unknown and malformed frames are logged at debug and dropped). */
+  event: [ServerEvent];
+  /** close() was called and the socket is released. */
+  close: [];
+  /** The socket ended unexpectedly after `session.created`. */
+  died: [error: AiSessionError, info: DiedInfo];
+};
+
+/** Lifecycle states of {@link RealtimeClient}. */
+export type RealtimeClientState = 'idle' | 'connecting' | 'open' | 'closed';
+
+/** Counters exposed for metrics. */
+export interface RealtimeClientStats {
+  sentEvents: number;
+  receivedEvents: number;
+  /** Frames with an unknown event type (ignored). */
+  unknownEvents: number;
+  /** Frames that were not JSON or lacked fields we rely on (ignored). */
+  malformedEvents: number;
+  /** Binary frames (the protocol has none; ignored). */
+  binaryFrames: number;
+  /** Sent-event records evicted from the bounded history. */
+  evictedSentRecords: number;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_SENT_HISTORY = 256;
+const DEFAULT_PING_INTERVAL_MS = 15_000;
+const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
+const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
+/** An `error` this recent explains a following close better than the close code does. */
+const ERROR_EXPLAINS_CLOSE_MS = 5_000;
+
+/** Close code the GA server uses after `beta_api_shape_disabled` (realtime-protocol.md §1, §8.7). */
+const CLOSE_BETA_SHAPE_DISABLED = 4000;
+
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+]);
+
+/** Build the connection URL: keep the given query, set `model`. Throws AiSessionError(invalid_url). */
+export function buildRealtimeUrl(url: string, model?: string): URL {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new AiSessionError(`invalid Realtime URL [url:${url}]`, 'invalid_url');
+  }
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
+    throw new AiSessionError(`Realtime URL must be ws:// or wss:// [url:${url}]`, 'invalid_url');
+  }
+  if (model !== undefined && model !== '') u.searchParams.set('model', model);
+  return u;
+}
+
+/** Build the handshake headers for an auth mode; any `OpenAI-Beta` header is removed (GA only). */
+export function buildRealtimeHeaders(
+  apiKey: string,
+  auth: RealtimeAuth = 'bearer',
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(extra)) {
+    const lower = k.toLowerCase();
+    // The beta header selects the legacy event shape, which the GA server now refuses (close 4000).
+    if (lower === 'openai-beta' || lower === 'authorization' || lower === 'api-key') continue;
+    headers[k] = v;
+  }
+  if (auth === 'api-key') headers['api-key'] = apiKey;
+  else headers.Authorization = `Bearer ${apiKey}`;
+  return headers;
+}
+
+/** Map a refused upgrade (HTTP status + body) to a stable aiCode. */
+export function aiCodeForHttpStatus(status: number, bodyCode?: string): string {
+  if (status === 401) return 'invalid_api_key';
+  if (status === 429) return bodyCode === 'insufficient_quota' ? 'insufficient_quota' : 'rate_limited';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return bodyCode === 'model_not_found' ? 'model_not_found' : 'not_found';
+  if (status >= 500) return 'server_error';
+  return bodyCode ?? `http_${status}`;
+}
+
+/**
+ * One WebSocket to the Realtime API. `connect()` resolves with `session.created`; `send()` stamps
+ * `evt_<n>` ids; server `error`s can be traced to the client event that caused them with
+ * {@link sentEvent}. Unknown server events are logged at debug and ignored.
+ */
+export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
+  readonly #opts: RealtimeClientOptions;
+  readonly #log: Logger;
+  readonly #sent = new Map<string, SentEventRecord>();
+  readonly #sentCap: number;
+  #ws: WebSocket | undefined;
+  #state: RealtimeClientState = 'idle';
+  #nextId = 1;
+  #connectMs: number | undefined;
+  #sessionId: string | undefined;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #awaitingPong = false;
+  #killReason: string | undefined;
+  #lastError: { code: string; atMs: number } | undefined;
+  #stats: RealtimeClientStats = {
+    sentEvents: 0,
+    receivedEvents: 0,
+    unknownEvents: 0,
+    malformedEvents: 0,
+    binaryFrames: 0,
+    evictedSentRecords: 0,
+  };
+
+  /** Create an idle client; nothing happens until connect(). */
+  constructor(opts: RealtimeClientOptions, logger: Logger) {
+    super();
+    this.#opts = opts;
+    this.#log = logger;
+    this.#sentCap = Math.max(1, opts.sentEventHistory ?? DEFAULT_SENT_HISTORY);
+  }
+
+  /** Current lifecycle state. */
+  get state(): RealtimeClientState {
+    return this.#state;
+  }
+
+  /** True once closed (asked for or died). */
+  get closed(): boolean {
+    return this.#state === 'closed';
+  }
+
+  /** Milliseconds from connect() to `session.created`; undefined until connected. */
+  get connectMs(): number | undefined {
+    return this.#connectMs;
+  }
+
+  /** Server session id (`sess_…`) from `session.created`. */
+  get sessionId(): string | undefined {
+    return this.#sessionId;
+  }
+
+  /** Bytes queued in the socket but not yet written (for send-side backpressure). */
+  get bufferedAmount(): number {
+    return this.#ws?.bufferedAmount ?? 0;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): RealtimeClientStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Open the socket and resolve with `session.created`. Rejects with AiSessionError whose `aiCode` is
+   * `invalid_api_key` (401), `rate_limited` (429), `connect_timeout`, `unreachable`,
+   * `beta_api_shape_disabled`, the server's error code, or `closed` when close() interrupts it.
+   */
+  connect(): Promise<SessionCreatedEvent> {
+    if (this.#state !== 'idle') {
+      return Promise.reject(new InvalidStateError(`connect() on a ${this.#state} Realtime client`));
+    }
+    let url: URL;
+    try {
+      url = buildRealtimeUrl(this.#opts.url, this.#opts.model);
+    } catch (err) {
+      this.#state = 'closed';
+      return Promise.reject(err);
+    }
+    this.#state = 'connecting';
+    const t0 = performance.now();
+    const timeoutMs = this.#opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const where = `${url.host}${url.pathname}`;
+    this.#log.debug({ url: where, auth: this.#opts.auth ?? 'bearer' }, 'connecting to Realtime API');
+
+    return new Promise<SessionCreatedEvent>((resolve, reject) => {
+      let settled = false;
+      const ws = new WebSocket(url, {
+        headers: buildRealtimeHeaders(this.#opts.apiKey, this.#opts.auth, this.#opts.headers),
+        handshakeTimeout: timeoutMs,
+        maxPayload: this.#opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD,
+        perMessageDeflate: false,
+      });
+      this.#ws = ws;
+
+      const fail = (err: AiSessionError): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.#teardown();
+        this.#log.warn({ aiCode: err.aiCode, url: where, ms: Math.round(performance.now() - t0) }, err.message);
+        reject(err);
+      };
+      const timer = setTimeout(() => {
+        fail(new AiSessionError(`Realtime connect timed out [url:${where}, timeoutMs:${timeoutMs}]`, 'connect_timeout'));
+      }, timeoutMs);
+      this.#abortConnect = () =>
+        fail(new AiSessionError(`Realtime connect aborted by close() [url:${where}]`, 'closed'));
+
+      ws.on('unexpected-response', (req, res: IncomingMessage) => {
+        readBody(res, MAX_REFUSAL_BODY_BYTES).then((body) => {
+          const parsed = parseErrorBody(body);
+          const status = res.statusCode ?? 0;
+          const aiCode = aiCodeForHttpStatus(status, parsed.code);
+          const detail = parsed.message ? `: ${parsed.message}` : '';
+          fail(
+            new AiSessionError(
+              `Realtime upgrade refused [status:${status}, code:${parsed.code ?? aiCode}, url:${where}]${detail}`,
+              aiCode,
+            ),
+          );
+          req.destroy();
+        });
+      });
+      ws.on('error', (err: Error & { code?: string }) => {
+        if (this.#state === 'connecting') {
+          const msg = err.message ?? String(err);
+          if (/handshake has timed out/i.test(msg)) {
+            fail(new AiSessionError(`Realtime connect timed out [url:${where}, timeoutMs:${timeoutMs}]`, 'connect_timeout', { cause: err }));
+          } else if (err.code !== undefined && UNREACHABLE_CODES.has(err.code)) {
+            fail(new AiSessionError(`Realtime API unreachable [url:${where}, errno:${err.code}]`, 'unreachable', { cause: err }));
+          } else if (/certificate|tls|ssl/i.test(msg) || (err.code ?? '').startsWith('ERR_TLS') || (err.code ?? '').includes('CERT')) {
+            fail(new AiSessionError(`Realtime TLS failure [url:${where}, errno:${err.code ?? 'none'}]: ${msg}`, 'tls_error', { cause: err }));
+          } else {
+            fail(new AiSessionError(`Realtime connect failed [url:${where}, errno:${err.code ?? 'none'}]: ${msg}`, 'unreachable', { cause: err }));
+          }
+        } else {
+          // After session.created an error is always followed by 'close', which decides what happens.
+          this.#log.debug({ err: err.message, errno: err.code }, 'Realtime socket error');
+        }
+      });
+      ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
+        if (isBinary) {
+          this.#stats.binaryFrames += 1;
+          this.#log.debug('ignored binary frame from Realtime API');
+          return;
+        }
+        const ev = this.#parse(data);
+        if (ev === undefined) return;
+        if (this.#state === 'connecting') {
+          if (ev.type === 'session.created') {
+            settled = true;
+            clearTimeout(timer);
+            this.#abortConnect = undefined;
+            this.#state = 'open';
+            this.#connectMs = Math.round(performance.now() - t0);
+            this.#sessionId = typeof ev.session.id === 'string' ? ev.session.id : undefined;
+            this.#startPing();
+            this.#log.info({ connectMs: this.#connectMs, sessionId: this.#sessionId }, 'Realtime session created');
+            resolve(ev);
+            this.emit('event', ev);
+          } else if (ev.type === 'error') {
+            const code = ev.error.code ?? ev.error.type ?? 'server_error';
+            fail(new AiSessionError(`Realtime session refused [code:${code}, url:${where}]: ${ev.error.message}`, code));
+          } else {
+            this.#log.debug({ type: ev.type }, 'event before session.created ignored');
+          }
+          return;
+        }
+        if (this.#state !== 'open') return;
+        if (ev.type === 'error') {
+          this.#lastError = { code: ev.error.code ?? ev.error.type ?? 'server_error', atMs: performance.now() };
+        }
+        this.emit('event', ev);
+      });
+      ws.on('pong', () => {
+        this.#awaitingPong = false;
+      });
+      ws.on('close', (code: number, reasonBuf: Buffer) => {
+        const reason = reasonBuf.toString('utf8');
+        if (this.#state === 'connecting') {
+          const aiCode = code === CLOSE_BETA_SHAPE_DISABLED ? 'beta_api_shape_disabled' : 'closed_before_ready';
+          fail(new AiSessionError(`Realtime socket closed before session.created [closeCode:${code}, reason:${reason || 'none'}, url:${where}]`, aiCode));
+          return;
+        }
+        if (this.#state !== 'open') return;
+        this.#teardown();
+        const recent = this.#lastError && performance.now() - this.#lastError.atMs < ERROR_EXPLAINS_CLOSE_MS ? this.#lastError.code : undefined;
+        const aiCode =
+          this.#killReason ?? recent ?? (code === CLOSE_BETA_SHAPE_DISABLED ? 'beta_api_shape_disabled' : 'connection_lost');
+        const err = new AiSessionError(
+          `Realtime socket closed unexpectedly [closeCode:${code}, reason:${reason || 'none'}, aiCode:${aiCode}, sessionId:${this.#sessionId ?? 'none'}]`,
+          aiCode,
+        );
+        this.#log.warn({ closeCode: code, aiCode }, err.message);
+        this.emit('died', err, { closeCode: code, reason });
+      });
+    });
+  }
+
+  #abortConnect: (() => void) | undefined;
+
+  #parse(data: WebSocket.RawData): ServerEvent | undefined {
+    const text = Buffer.isBuffer(data)
+      ? data.toString('utf8')
+      : Array.isArray(data)
+        ? Buffer.concat(data).toString('utf8')
+        : Buffer.from(data).toString('utf8');
+    const ev = parseServerEvent(text);
+    if (isUnknownServerEvent(ev)) {
+      if (ev.reason === 'unknown_type') this.#stats.unknownEvents += 1;
+      else this.#stats.malformedEvents += 1;
+      this.#log.debug({ reason: ev.reason, rawType: ev.rawType, detail: ev.detail }, 'ignored Realtime event');
+      return undefined;
+    }
+    this.#stats.receivedEvents += 1;
+    return ev;
+  }
+
+  /**
+   * Send a client event. Assigns `event_id` (`evt_<n>`) when absent and returns it. Throws
+   * InvalidStateError unless connected (after `session.created` and before close).
+   */
+  send(event: ClientEvent): string {
+    const ws = this.#ws;
+    if (this.#state !== 'open' || ws === undefined || ws.readyState !== WebSocket.OPEN) {
+      throw new InvalidStateError(`send() on a ${this.#state} Realtime client [type:${event.type}]`);
+    }
+    const eventId = event.event_id ?? `evt_${this.#nextId++}`;
+    const stamped = { ...event, event_id: eventId } as ClientEvent;
+    this.#remember(eventId, stamped);
+    ws.send(JSON.stringify(stamped), (err) => {
+      // A failed write is followed by 'close', which reports the death; nothing else to do here.
+      if (err) this.#log.debug({ err: err.message, type: event.type }, 'Realtime send failed');
+    });
+    this.#stats.sentEvents += 1;
+    return eventId;
+  }
+
+  #remember(eventId: string, event: ClientEvent): void {
+    const copy: Record<string, unknown> = { ...event };
+    if (event.type === 'input_audio_buffer.append') {
+      delete copy.audio;
+      copy.audio_base64_chars = event.audio.length;
+    }
+    this.#sent.set(eventId, { eventId, type: event.type, event: copy, sentAtMs: performance.now() });
+    while (this.#sent.size > this.#sentCap) {
+      const oldest = this.#sent.keys().next().value as string;
+      this.#sent.delete(oldest);
+      this.#stats.evictedSentRecords += 1;
+    }
+  }
+
+  /** The recently sent event with this id, if still remembered (to explain an `error`). */
+  sentEvent(eventId: string | null | undefined): SentEventRecord | undefined {
+    if (eventId === undefined || eventId === null) return undefined;
+    return this.#sent.get(eventId);
+  }
+
+  #startPing(): void {
+    const interval = this.#opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    if (interval <= 0) return;
+    this.#pingTimer = setInterval(() => {
+      const ws = this.#ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN) return;
+      if (this.#awaitingPong) {
+        this.#killReason = 'ping_timeout';
+        ws.terminate();
+        return;
+      }
+      this.#awaitingPong = true;
+      ws.ping();
+    }, interval);
+    this.#pingTimer.unref();
+  }
+
+  #teardown(): void {
+    this.#state = 'closed';
+    this.#abortConnect = undefined;
+    if (this.#pingTimer) clearInterval(this.#pingTimer);
+    this.#pingTimer = undefined;
+    const ws = this.#ws;
+    this.#ws = undefined;
+    if (ws) {
+      ws.removeAllListeners('message');
+      // Keep an 'error' listener: ws may still emit one while closing, and an unhandled one would throw.
+      ws.on('error', () => undefined);
+      if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'client closing');
+      else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+    }
+    this.#sent.clear();
+  }
+
+  /** Close the socket (idempotent). Emits 'close' once; a pending connect() rejects with aiCode `closed`. */
+  close(): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'connecting' && this.#abortConnect) {
+      this.#abortConnect();
+    } else {
+      this.#teardown();
+    }
+    this.#log.debug('Realtime client closed');
+    this.emit('close');
+  }
+}
+
+function readBody(res: IncomingMessage, cap: number): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => resolve(Buffer.concat(chunks).toString('utf8'));
+    res.on('data', (c: Buffer) => {
+      if (size >= cap) return;
+      const part = c.subarray(0, cap - size);
+      chunks.push(part);
+      size += part.length;
+    });
+    res.on('end', done);
+    res.on('error', done);
+    res.on('close', done);
+  });
+}
+
+function parseErrorBody(body: string): { code?: string; message?: string } {
+  try {
+    const data = JSON.parse(body) as { error?: { code?: unknown; message?: unknown; type?: unknown } };
+    const e = data?.error;
+    if (e && typeof e === 'object') {
+      return {
+        code: typeof e.code === 'string' ? e.code : typeof e.type === 'string' ? e.type : undefined,
+        message: typeof e.message === 'string' ? e.message.slice(0, 500) : undefined,
+      };
+    }
+  } catch {
+    // Not JSON: fall through and use the raw text.
+  }
+  const text = body.trim().slice(0, 200);
+  return text ? { message: text } : {};
+}
