@@ -434,6 +434,8 @@ AgentAccount* SipThread::Impl::findAccount(uint32_t h, const char*) {
 // Library lifecycle (loop thread)
 
 void SipThread::Impl::startLibrary() {
+  // pjlib logs to stdout until libInit installs our writer; stdout is the JSON log stream.
+  pj_log_set_level(0);
   ep.reset(new pj::Endpoint);
   ep->libCreate();
 

@@ -1,0 +1,212 @@
+/**
+ * TypeScript mirror of the native addon (native/binding). Everything else depends on these
+ * interfaces, never on the `.node` file, so unit tests can inject a fake binding.
+ */
+
+/** One SIP transport of the endpoint. */
+export interface NativeTransportConfig {
+  enabled?: boolean;
+  bindAddress?: string;
+  port?: number;
+  publicAddress?: string;
+  certFile?: string;
+  privKeyFile?: string;
+  caListFile?: string;
+  password?: string;
+  verifyServer?: boolean;
+  verifyClient?: boolean;
+}
+
+/** Endpoint configuration as the addon takes it (see native/core/Config.hpp). */
+export interface NativeEndpointConfig {
+  udp?: NativeTransportConfig | null;
+  tcp?: NativeTransportConfig | null;
+  tls?: NativeTransportConfig | null;
+  userAgent?: string;
+  clockRate?: number;
+  ptimeMs?: number;
+  codecs?: string[];
+  jbInitMs?: number;
+  jbMinPreMs?: number;
+  jbMaxPreMs?: number;
+  jbMaxMs?: number;
+  srtp?: 'disabled' | 'optional' | 'mandatory';
+  srtpSecureSignaling?: number;
+  rtpPortStart?: number;
+  rtpPortRange?: number;
+  rtpBindAddress?: string;
+  rtpPublicAddress?: string;
+  txRingMs?: number;
+  rxRingMs?: number;
+  logLevel?: number;
+  maxCalls?: number;
+}
+
+/** Account configuration as the addon takes it. */
+export interface NativeAccountConfig {
+  idUri: string;
+  registrarUri?: string;
+  username?: string;
+  password?: string;
+  realm?: string;
+  proxies?: string[];
+  expiresSec?: number;
+  retryIntervalSec?: number;
+  firstRetryIntervalSec?: number;
+  transport?: string;
+  isDefault?: boolean;
+}
+
+/** An INVITE arrived for one of our accounts. */
+export interface NativeIncomingCallEvent {
+  type: 'incomingCall';
+  call: number;
+  account: number;
+  fromUri: string;
+  toUri: string;
+  requestUri: string;
+  sipCallId: string;
+  srcAddress: string;
+  remoteContact: string;
+  headers: [string, string][];
+}
+
+/** INVITE session state change. */
+export interface NativeCallStateEvent {
+  type: 'callState';
+  call: number;
+  state: 'null' | 'calling' | 'incoming' | 'early' | 'connecting' | 'confirmed' | 'disconnected';
+  sipCode: number;
+  reason: string;
+  sipCallId: string;
+  connectDurationMs: number;
+}
+
+/** Media state change (the PCM port is connected when active). */
+export interface NativeCallMediaEvent {
+  type: 'callMedia';
+  call: number;
+  active: boolean;
+  status: string;
+  codec: string;
+  codecClockRate: number;
+}
+
+/** A DTMF digit from the remote side. */
+export interface NativeDtmfEvent {
+  type: 'dtmf';
+  call: number;
+  digit: string;
+  method: 'rfc2833' | 'info';
+  durationMs: number;
+}
+
+/** Progress of a REFER we sent (NOTIFY sipfrag). */
+export interface NativeTransferStatusEvent {
+  type: 'transferStatus';
+  call: number;
+  sipCode: number;
+  reason: string;
+  final: boolean;
+}
+
+/** The native call object was deleted; no more events for this handle. */
+export interface NativeCallClosedEvent {
+  type: 'callClosed';
+  call: number;
+}
+
+/** Registration state of an account changed. */
+export interface NativeRegStateEvent {
+  type: 'regState';
+  account: number;
+  sipCode: number;
+  reason: string;
+  expiresSec: number;
+  registered: boolean;
+  unregistering: boolean;
+}
+
+/** A PJSIP log line (level 1 = error ... 6 = trace). */
+export interface NativeLogEvent {
+  type: 'log';
+  level: number;
+  message: string;
+}
+
+/** The library stopped (after shutdown(), or because it failed). */
+export interface NativeStoppedEvent {
+  type: 'stopped';
+  failed: boolean;
+  reason: string;
+}
+
+/** Caller audio of one bridge tick (or a few) for every call that had some: [call, pcm] pairs. */
+export interface NativeAudioEvent {
+  type: 'audio';
+  frames: [number, Int16Array][];
+}
+
+/** Every event the addon delivers, in order, through its single callback. */
+export type NativeEvent =
+  | NativeIncomingCallEvent
+  | NativeCallStateEvent
+  | NativeCallMediaEvent
+  | NativeDtmfEvent
+  | NativeTransferStatusEvent
+  | NativeCallClosedEvent
+  | NativeRegStateEvent
+  | NativeLogEvent
+  | NativeStoppedEvent
+  | NativeAudioEvent;
+
+/** Per-call audio counters (native/core/CallAudio.hpp). */
+export interface NativeAudioStats {
+  sampleRate: number;
+  samplesPerFrame: number;
+  rxFrames: number;
+  rxDroppedSamples: number;
+  rxQueuedSamples: number;
+  txFrames: number;
+  txPlayedSamples: number;
+  txUnderruns: number;
+  txSilentFrames: number;
+  txOverflowSamples: number;
+  txClearedSamples: number;
+  txQueuedSamples: number;
+  txCapacitySamples: number;
+  txReadIndex: number;
+  txWriteIndex: number;
+  connected: boolean;
+}
+
+/** The addon's UserAgent object. Promise methods reject with SipError / InvalidStateError / TypeError. */
+export interface NativeUserAgent {
+  start(cfg: NativeEndpointConfig): Promise<Record<string, string>>;
+  addAccount(cfg: NativeAccountConfig): Promise<number>;
+  removeAccount(account: number): Promise<number>;
+  setRegistration(account: number, renew: boolean): Promise<number>;
+  makeCall(account: number, uri: string, headers?: Record<string, string>): Promise<number>;
+  answer(call: number, code?: number, reason?: string, headers?: Record<string, string>): Promise<number>;
+  hangup(call: number, code?: number, reason?: string, headers?: Record<string, string>): Promise<number>;
+  transfer(call: number, target: string): Promise<number>;
+  sendDtmf(call: number, digits: string, method?: 'rfc2833' | 'info'): Promise<number>;
+  shutdown(): Promise<void>;
+  /** Append PCM to the call's TX ring; returns samples accepted, -1 if the call is gone. */
+  writeAudio(call: number, pcm: Int16Array): number;
+  /** Empty the TX ring now; returns the read index where playout stopped, -1 if the call is gone. */
+  clearAudio(call: number): number;
+  /** [readIndex, writeIndex] of the TX ring, or null if the call is gone. */
+  txIndex(call: number): [number, number] | null;
+  audioStats(call: number): NativeAudioStats | null;
+  setRxEnabled(call: number, enabled: boolean): void;
+  readonly running: boolean;
+}
+
+/** What the addon module exports (after binding.ts wired the error classes). */
+export interface NativeBinding {
+  /** pjproject version the addon was built with. */
+  readonly pjVersion: string;
+  /** Create an agent; `onEvent` receives every event in order. */
+  createUserAgent(onEvent: (ev: NativeEvent) => void): NativeUserAgent;
+}

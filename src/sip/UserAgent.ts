@@ -1,0 +1,311 @@
+import { TypedEmitter } from '../util/TypedEmitter';
+import { InvalidStateError } from '../util/errors';
+import type { Logger } from '../logging/logger';
+import type {
+  NativeBinding,
+  NativeEndpointConfig,
+  NativeEvent,
+  NativeTransportConfig,
+  NativeUserAgent,
+} from '../native/NativeBinding';
+import { SipAccount } from './SipAccount';
+import { SipCall } from './SipCall';
+import type { AccountOptions, TransportOptions, UserAgentOptions } from './types';
+
+/** Events of a {@link UserAgent}. */
+export type UserAgentEvents = {
+  /** An INVITE arrived. Answer, ring or reject it; unanswered calls time out on the caller's side. */
+  incomingCall: [SipCall];
+  /** Emitted once per audio wake, after every call's `audio` event of that tick. */
+  tick: [];
+  /** close() finished. */
+  close: [];
+  /** The native library stopped without being asked to. */
+  died: [Error];
+};
+
+/** Events that arrived for a handle before its SipCall existed (bounded). */
+const MAX_EARLY_EVENTS = 64;
+
+/**
+ * A SIP user agent: one PJSIP endpoint (a process singleton), its transports, accounts and calls.
+ * Create with {@link UserAgent.start}; always {@link UserAgent.close} it.
+ */
+export class UserAgent extends TypedEmitter<UserAgentEvents> {
+  readonly #native: NativeUserAgent;
+  readonly #log: Logger;
+  readonly #accounts = new Map<number, SipAccount>();
+  readonly #calls = new Map<number, SipCall>();
+  readonly #early = new Map<number, NativeEvent[]>();
+  #transports: Record<string, string> = {};
+  #clockRate = 8000;
+  #closing: Promise<void> | null = null;
+  #closed = false;
+
+  private constructor(binding: NativeBinding, logger: Logger) {
+    super();
+    this.#log = logger;
+    this.#native = binding.createUserAgent((ev) => this.#onEvent(ev));
+  }
+
+  /** Start the endpoint: transports, null sound device, codecs. Rejects if a port is in use. */
+  static async start(binding: NativeBinding, options: UserAgentOptions, logger: Logger): Promise<UserAgent> {
+    const ua = new UserAgent(binding, logger);
+    const cfg = toNativeConfig(options);
+    ua.#clockRate = cfg.clockRate ?? 8000;
+    ua.#transports = await ua.#native.start(cfg);
+    logger.info({ transports: ua.#transports, clockRate: ua.#clockRate, pjsip: binding.pjVersion }, 'SIP user agent started');
+    return ua;
+  }
+
+  /** Local address (ip:port) of each enabled transport, e.g. `{ udp: '127.0.0.1:5060' }`. */
+  get transports(): Readonly<Record<string, string>> {
+    return this.#transports;
+  }
+
+  /** Bridge rate of every call's PCM. */
+  get clockRate(): number {
+    return this.#clockRate;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Accounts currently configured. */
+  get accounts(): SipAccount[] {
+    return [...this.#accounts.values()];
+  }
+
+  /** Calls not yet closed. */
+  get calls(): SipCall[] {
+    return [...this.#calls.values()];
+  }
+
+  /** Add an account; it registers at once when it has a registrar. */
+  async addAccount(options: AccountOptions): Promise<SipAccount> {
+    this.#requireOpen('addAccount()');
+    const handle = await this.#native.addAccount({
+      idUri: options.uri,
+      registrarUri: options.registrar,
+      username: options.username,
+      password: options.password,
+      realm: options.realm,
+      proxies: options.proxies,
+      expiresSec: options.expiresSec,
+      retryIntervalSec: options.retryIntervalSec,
+      firstRetryIntervalSec: options.firstRetryIntervalSec,
+      transport: options.transport,
+      isDefault: options.isDefault,
+    });
+    const acc = new SipAccount(this.#native, handle, options);
+    acc.on('close', () => this.#accounts.delete(handle));
+    this.#accounts.set(handle, acc);
+    this.#replayEarly(handle, 'account');
+    return acc;
+  }
+
+  /** Place an outgoing call from `account` to `uri`, with optional extra INVITE headers. */
+  async call(account: SipAccount, uri: string, options: { headers?: Record<string, string> } = {}): Promise<SipCall> {
+    this.#requireOpen('call()');
+    const handle = await this.#native.makeCall(account.handle, uri, options.headers);
+    const call = new SipCall(
+      this.#native,
+      handle,
+      account,
+      { direction: 'outbound', remoteUri: uri, localUri: account.uri, requestUri: uri, sipCallId: '', srcAddress: '', rawHeaders: [] },
+      this.#clockRate,
+    );
+    this.#calls.set(handle, call);
+    this.#replayEarly(handle, 'call');
+    return call;
+  }
+
+  /**
+   * Stop: hang up every call, remove ports, delete calls, unregister, destroy the library
+   * (idempotent).
+   */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = (async () => {
+        try {
+          await this.#native.shutdown();
+        } finally {
+          this.#finish();
+          this.emit('close');
+          this.removeAllListeners();
+        }
+      })();
+    }
+    return this.#closing;
+  }
+
+  #finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const call of this.#calls.values()) call.handleClosed();
+    this.#calls.clear();
+    for (const acc of this.#accounts.values()) acc.markClosed();
+    this.#accounts.clear();
+  }
+
+  #requireOpen(what: string): void {
+    if (this.#closed || this.#closing) throw new InvalidStateError(`${what} failed: the user agent is closed`);
+  }
+
+  #onEvent(ev: NativeEvent): void {
+    switch (ev.type) {
+      case 'audio': {
+        for (const [handle, pcm] of ev.frames) this.#calls.get(handle)?.handleAudio(pcm);
+        this.emit('tick');
+        return;
+      }
+      case 'log':
+        logPj(this.#log, ev.level, ev.message);
+        return;
+      case 'incomingCall': {
+        const account = this.#accounts.get(ev.account);
+        if (!account) {
+          this.#log.error({ call: ev.call, account: ev.account }, 'incoming call for an unknown account');
+          return;
+        }
+        const call = new SipCall(
+          this.#native,
+          ev.call,
+          account,
+          {
+            direction: 'inbound',
+            remoteUri: ev.fromUri,
+            localUri: ev.toUri,
+            requestUri: ev.requestUri,
+            sipCallId: ev.sipCallId,
+            srcAddress: ev.srcAddress,
+            rawHeaders: ev.headers,
+          },
+          this.#clockRate,
+        );
+        this.#calls.set(ev.call, call);
+        this.emit('incomingCall', call);
+        return;
+      }
+      case 'callState':
+      case 'callMedia':
+      case 'dtmf':
+      case 'transferStatus':
+      case 'callClosed': {
+        const call = this.#calls.get(ev.call);
+        if (!call) {
+          this.#hold(ev.call, ev);
+          return;
+        }
+        this.#routeCall(call, ev);
+        return;
+      }
+      case 'regState': {
+        const acc = this.#accounts.get(ev.account);
+        if (!acc) {
+          this.#hold(ev.account, ev);
+          return;
+        }
+        this.#log[ev.registered || ev.unregistering ? 'info' : 'warn'](
+          { account: acc.uri, sipCode: ev.sipCode, reason: ev.reason, expiresSec: ev.expiresSec },
+          ev.unregistering ? 'unregistered' : ev.registered ? 'registered' : 'registration failed',
+        );
+        acc.handleRegState({ registered: ev.registered, sipCode: ev.sipCode, reason: ev.reason, expiresSec: ev.expiresSec });
+        return;
+      }
+      case 'stopped':
+        if (ev.failed || !this.#closing) {
+          const err = new Error(`SIP library stopped: ${ev.reason || 'unexpectedly'}`);
+          this.#finish();
+          if (!this.#closing) this.emit('died', err);
+        }
+        return;
+    }
+  }
+
+  #routeCall(call: SipCall, ev: NativeEvent): void {
+    switch (ev.type) {
+      case 'callState':
+        call.handleState(ev.state, ev.sipCode, ev.reason, ev.connectDurationMs);
+        return;
+      case 'callMedia':
+        call.handleMedia({ active: ev.active, status: ev.status, codec: ev.codec, codecClockRate: ev.codecClockRate });
+        return;
+      case 'dtmf':
+        call.handleDtmf(ev.digit, ev.method);
+        return;
+      case 'transferStatus':
+        call.handleTransferStatus(ev.sipCode, ev.reason, ev.final);
+        return;
+      case 'callClosed':
+        this.#calls.delete(call.handle);
+        call.handleClosed();
+        return;
+      default:
+    }
+  }
+
+  // Events can name a handle before the promise that returns it has been resumed (they are
+  // delivered in order natively, but promise continuations run later): hold them briefly.
+  #hold(handle: number, ev: NativeEvent): void {
+    const key = ev.type === 'regState' ? -handle : handle;
+    const list = this.#early.get(key) ?? [];
+    if (list.length < MAX_EARLY_EVENTS) list.push(ev);
+    this.#early.set(key, list);
+    if (this.#early.size > 256) this.#early.delete(this.#early.keys().next().value as number);
+  }
+
+  #replayEarly(handle: number, kind: 'call' | 'account'): void {
+    const key = kind === 'account' ? -handle : handle;
+    const list = this.#early.get(key);
+    if (!list) return;
+    this.#early.delete(key);
+    for (const ev of list) this.#onEvent(ev);
+  }
+}
+
+function transport(t: TransportOptions | false | undefined, def: boolean): NativeTransportConfig | null {
+  if (t === false) return { enabled: false };
+  if (t === undefined) return def ? { enabled: true } : { enabled: false };
+  return { enabled: true, ...t };
+}
+
+/** Map typed options to the addon's flat config. */
+export function toNativeConfig(o: UserAgentOptions): NativeEndpointConfig {
+  const m = o.media ?? {};
+  return {
+    udp: transport(o.udp, true),
+    tcp: transport(o.tcp, false),
+    tls: transport(o.tls, false),
+    userAgent: o.userAgent,
+    clockRate: m.clockRate ?? 8000,
+    ptimeMs: m.ptimeMs ?? 20,
+    codecs: m.codecs,
+    jbInitMs: m.jitterBuffer?.initMs,
+    jbMinPreMs: m.jitterBuffer?.minPrefetchMs,
+    jbMaxPreMs: m.jitterBuffer?.maxPrefetchMs,
+    jbMaxMs: m.jitterBuffer?.maxMs,
+    srtp: m.srtp,
+    srtpSecureSignaling: m.srtpSecureSignaling,
+    rtpPortStart: m.rtpPortStart,
+    rtpPortRange: m.rtpPortRange,
+    rtpBindAddress: m.rtpBindAddress,
+    rtpPublicAddress: m.rtpPublicAddress,
+    txRingMs: m.txBufferMs,
+    rxRingMs: m.rxBufferMs,
+    logLevel: o.pjLogLevel,
+    maxCalls: o.maxCalls,
+  };
+}
+
+/** PJSIP level -> pino level: 1 error, 2 warn, 3 info, 4 debug, 5-6 trace. */
+export function logPj(log: Logger, level: number, message: string): void {
+  const msg = message.trim();
+  const fields = { src: 'pjsip' };
+  if (level <= 1) log.error(fields, msg);
+  else if (level === 2) log.warn(fields, msg);
+  else if (level === 3) log.info(fields, msg);
+  else if (level === 4) log.debug(fields, msg);
+  else log.trace(fields, msg);
+}
