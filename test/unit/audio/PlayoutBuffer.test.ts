@@ -1,0 +1,367 @@
+import { PcmSink, PlayoutBuffer, PlayoutItemReport } from '../../../src/audio/PlayoutBuffer';
+
+/**
+ * Test double of the native TX playout ring: bounded, monotonic indices, and a tick() that plays
+ * like the clock thread does (consumes up to one frame, silence when empty).
+ */
+class FakeRing implements PcmSink {
+  readonly queue: number[] = [];
+  readonly played: number[] = [];
+  silentSamples = 0;
+  calls = 0;
+  #w: number;
+  #r: number;
+  constructor(readonly capacity: number, start = 0) {
+    this.#w = start;
+    this.#r = start;
+  }
+  write(pcm: Int16Array): number {
+    this.calls++;
+    const n = Math.min(pcm.length, this.capacity - (this.#w - this.#r));
+    for (let i = 0; i < n; i++) this.queue.push(pcm[i]);
+    this.#w += n;
+    return n;
+  }
+  clear(): number {
+    this.calls++;
+    const at = this.#r;
+    this.queue.length = 0;
+    this.#r = this.#w;
+    return at;
+  }
+  readIndex(): number {
+    this.calls++;
+    return this.#r;
+  }
+  writeIndex(): number {
+    this.calls++;
+    return this.#w;
+  }
+  /** One clock tick: play up to `n` samples. */
+  tick(n: number): void {
+    const take = Math.min(n, this.queue.length);
+    for (const s of this.queue.splice(0, take)) this.played.push(s);
+    this.#r += take;
+    this.silentSamples += n - take;
+  }
+}
+
+const RATE = 8000;
+const FRAME = 160; // 20 ms at 8 kHz
+
+/** Distinct, recognisable samples: item k's n-th sample is k*1000 + n (mod int16). */
+function pcm(n: number, base = 0): Int16Array {
+  const a = new Int16Array(n);
+  for (let i = 0; i < n; i++) a[i] = base + i;
+  return a;
+}
+
+/** Run the audio clock: tick the ring, then pump, `frames` times. */
+function run(ring: FakeRing, buf: PlayoutBuffer, frames: number): void {
+  for (let i = 0; i < frames; i++) {
+    ring.tick(FRAME);
+    buf.pump();
+  }
+}
+
+async function settled(p: Promise<void>): Promise<boolean> {
+  let done = false;
+  void p.then(() => (done = true));
+  await new Promise((r) => setImmediate(r));
+  return done;
+}
+
+describe('PlayoutBuffer', () => {
+  it('plays appended audio in order through ring and backlog', () => {
+    const ring = new FakeRing(320);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    const a = pcm(1000, 0);
+    const b = pcm(700, 5000);
+    buf.append('item_a', a);
+    buf.append('item_a', pcm(300, 1000));
+    buf.append('item_b', b);
+    run(ring, buf, 20);
+    expect(ring.played).toEqual([...a, ...pcm(300, 1000), ...b]);
+    expect(buf.stats.playedSamples).toBe(2000);
+    expect(buf.stats.appendedSamples).toBe(2000);
+    expect(buf.stats.backlogPeakSamples).toBe(1680);
+  });
+
+  it('writes straight into the ring when nothing waits ahead', () => {
+    const ring = new FakeRing(1000);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 1000 });
+    buf.append('item_a', pcm(400));
+    expect(ring.writeIndex()).toBe(400);
+    expect(buf.stats.backlogSamples).toBe(0);
+  });
+
+  it('keeps its own copy of backlogged audio', () => {
+    const ring = new FakeRing(100);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 1000 });
+    const scratch = pcm(300, 1);
+    buf.append('item_a', scratch);
+    scratch.fill(-1);
+    run(ring, buf, 3);
+    expect(ring.played).toEqual(Array.from(pcm(300, 1)));
+  });
+
+  it('drops audio beyond maxBacklogMs and counts it, per item too', () => {
+    const ring = new FakeRing(160);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 100 }); // 800 samples
+    buf.append('item_a', pcm(2000));
+    expect(buf.stats.droppedSamples).toBe(2000 - 160 - 800);
+    expect(buf.stats.backlogSamples).toBe(800);
+    run(ring, buf, 10);
+    expect(ring.played).toEqual(Array.from(pcm(960)));
+    const report = buf.item('item_a')!;
+    expect(report.droppedSamples).toBe(1040);
+    expect(report.receivedMs).toBe(250);
+    expect(report.playedMs).toBe(120);
+  });
+
+  it('reports on flush how much of the item was received and actually played', () => {
+    const ring = new FakeRing(800);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(8000)); // 1 s
+    run(ring, buf, 10); // 200 ms played
+    const report = buf.flush();
+    expect(report).toEqual({ itemId: 'item_a', prompt: false, receivedMs: 1000, playedMs: 200, flushedItemIds: ['item_a'] });
+    expect(ring.queue.length).toBe(0);
+    expect(buf.stats.backlogSamples).toBe(0);
+    expect(buf.stats.flushedSamples).toBe(8000 - 1600);
+    run(ring, buf, 10);
+    expect(ring.played.length).toBe(1600);
+    expect(buf.isPlaying).toBe(false);
+  });
+
+  it('counts played audio from the ring read index only, not from elapsed time', async () => {
+    const ring = new FakeRing(800);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(4000));
+    await new Promise((r) => setTimeout(r, 30));
+    buf.pump();
+    expect(buf.playedMs('item_a')).toBe(0);
+    ring.tick(80); // half a frame consumed by the clock thread, no pump since
+    expect(buf.playedMs('item_a')).toBe(10);
+    expect(buf.flush()!.playedMs).toBe(10);
+  });
+
+  it('ignores late audio of a flushed item but plays the next item', () => {
+    const ring = new FakeRing(800);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(1600));
+    run(ring, buf, 2);
+    buf.flush();
+    buf.append('item_a', pcm(800, 3000));
+    expect(buf.stats.discardedSamples).toBe(800);
+    buf.append('item_b', pcm(320, 7000));
+    run(ring, buf, 4);
+    expect(ring.played).toEqual([...pcm(320), ...pcm(320, 7000)]);
+    expect(buf.item('item_a')!.flushed).toBe(true);
+    expect(buf.item('item_b')!.flushed).toBe(false);
+  });
+
+  it('returns null from flush when nothing is playing or expected', () => {
+    const ring = new FakeRing(800);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    expect(buf.flush()).toBeNull();
+    buf.append('item_a', pcm(160));
+    buf.markItemDone('item_a');
+    run(ring, buf, 2);
+    expect(buf.flush()).toBeNull();
+  });
+
+  it('flushes an unfinished item whose received audio already all played', () => {
+    const ring = new FakeRing(800);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(320));
+    run(ring, buf, 3);
+    expect(buf.flush()).toMatchObject({ itemId: 'item_a', receivedMs: 40, playedMs: 40 });
+    buf.append('item_a', pcm(160));
+    expect(buf.stats.discardedSamples).toBe(160);
+  });
+
+  it('flushes the item that is playing first and names the queued ones it also discarded', () => {
+    const ring = new FakeRing(400);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(480));
+    buf.markItemDone('item_a');
+    buf.append('item_b', pcm(800));
+    run(ring, buf, 2);
+    const report = buf.flush()!;
+    expect(report.itemId).toBe('item_a');
+    expect(report.playedMs).toBe(40);
+    expect(report.flushedItemIds).toEqual(['item_a', 'item_b']);
+    expect(buf.item('item_b')).toMatchObject({ playedSamples: 0, flushedSamples: 800, flushed: true });
+  });
+
+  it('lets a greeting prompt be flushed like an item', () => {
+    const ring = new FakeRing(800);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 10000 });
+    const id = buf.appendPrompt(pcm(16000));
+    expect(id).toBe('prompt_1');
+    expect(buf.appendPrompt(pcm(10), 'goodbye')).toBe('goodbye');
+    run(ring, buf, 25); // 500 ms
+    expect(buf.flush()).toEqual({ itemId: 'prompt_1', prompt: true, receivedMs: 2000, playedMs: 500, flushedItemIds: ['prompt_1', 'goodbye'] });
+  });
+
+  it('keeps per-item accounting across consecutive items', () => {
+    const ring = new FakeRing(480);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(400));
+    buf.markItemDone('item_a');
+    buf.append('item_b', pcm(1200));
+    run(ring, buf, 5); // 800 samples
+    expect(buf.played('item_a')).toBe(400);
+    expect(buf.playedMs('item_a')).toBe(50);
+    expect(buf.played('item_b')).toBe(400);
+    expect(buf.receivedMs('item_b')).toBe(150);
+    expect(buf.playedMs('unknown')).toBe(0);
+    expect(buf.item('unknown')).toBeUndefined();
+  });
+
+  it('resolves whenDrained only after pump sees everything played', async () => {
+    const ring = new FakeRing(320);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    expect(await settled(buf.whenDrained())).toBe(true);
+    buf.append('item_a', pcm(1000));
+    const drained = buf.whenDrained();
+    buf.append('item_b', pcm(400)); // appended later: not waited for
+    run(ring, buf, 6); // 960 samples
+    expect(await settled(drained)).toBe(false);
+    ring.tick(FRAME);
+    expect(await settled(drained)).toBe(false); // the ring played it, but no pump yet
+    buf.pump();
+    expect(await settled(drained)).toBe(true);
+    expect(buf.isPlaying).toBe(true); // item_b still queued
+  });
+
+  it('resolves whenDrained when flush or close discards what was waiting', async () => {
+    const ring = new FakeRing(320);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(1000));
+    const first = buf.whenDrained();
+    buf.flush();
+    expect(await settled(first)).toBe(true);
+    buf.append('item_b', pcm(1000));
+    const second = buf.whenDrained();
+    buf.close();
+    expect(await settled(second)).toBe(true);
+  });
+
+  it('reports isPlaying from backlog and ring contents', () => {
+    const ring = new FakeRing(320);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    expect(buf.isPlaying).toBe(false);
+    buf.append('item_a', pcm(480));
+    expect(buf.isPlaying).toBe(true);
+    run(ring, buf, 2);
+    expect(buf.isPlaying).toBe(true);
+    ring.tick(FRAME);
+    expect(buf.isPlaying).toBe(false);
+  });
+
+  it('emits itemPlayed once an item marked done has played its last sample', () => {
+    const ring = new FakeRing(320);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    const seen: PlayoutItemReport[] = [];
+    buf.on('itemPlayed', (r) => seen.push(r));
+    buf.append('item_a', pcm(400));
+    run(ring, buf, 3);
+    expect(seen).toEqual([]); // not done yet
+    buf.markItemDone('item_a');
+    expect(seen.map((r) => [r.itemId, r.playedMs])).toEqual([['item_a', 50]]);
+    buf.append('item_b', pcm(400));
+    buf.markItemDone('item_b');
+    run(ring, buf, 1);
+    expect(seen.length).toBe(1);
+    run(ring, buf, 2);
+    expect(seen.map((r) => r.itemId)).toEqual(['item_a', 'item_b']);
+    buf.append('item_c', pcm(400));
+    buf.markItemDone('item_c');
+    buf.flush();
+    run(ring, buf, 3);
+    expect(seen.length).toBe(2);
+  });
+
+  it('counts an underrun when an unfinished item runs dry, not after it is done', () => {
+    const ring = new FakeRing(800);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(320));
+    // 2 frames of audio: the pump after the 2nd tick already finds the ring empty (the 3rd tick
+    // will be silence), and so do the next 3.
+    run(ring, buf, 5);
+    expect(buf.stats.underruns).toBe(1);
+    expect(buf.stats.starvedPumps).toBe(4);
+    buf.append('item_a', pcm(160));
+    run(ring, buf, 3);
+    expect(buf.stats.underruns).toBe(2);
+    buf.markItemDone('item_a');
+    const starved = buf.stats.starvedPumps;
+    run(ring, buf, 5);
+    expect(buf.stats.starvedPumps).toBe(starved);
+    expect(buf.stats.underruns).toBe(2);
+  });
+
+  it('counts a late refill when the ring ran dry while the backlog held audio', () => {
+    const ring = new FakeRing(320);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(1000));
+    ring.tick(FRAME);
+    ring.tick(FRAME); // two ticks without a pump empty the ring
+    buf.pump();
+    expect(buf.stats.lateRefills).toBe(1);
+    run(ring, buf, 2);
+    expect(buf.stats.lateRefills).toBe(1);
+  });
+
+  it('makes no sink calls on pump() when idle', () => {
+    const ring = new FakeRing(320);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(160));
+    buf.markItemDone('item_a');
+    run(ring, buf, 2);
+    const calls = ring.calls;
+    for (let i = 0; i < 100; i++) buf.pump();
+    expect(ring.calls).toBe(calls);
+  });
+
+  it('works on a ring whose indices did not start at zero', () => {
+    const ring = new FakeRing(320, 123456);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(500));
+    run(ring, buf, 2);
+    expect(buf.played('item_a')).toBe(320);
+  });
+
+  it('keeps a bounded number of items for queries', () => {
+    const ring = new FakeRing(100000);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000, maxTrackedItems: 4 });
+    for (let i = 0; i < 10; i++) {
+      buf.append(`item_${i}`, pcm(10));
+      buf.markItemDone(`item_${i}`);
+    }
+    expect(buf.item('item_0')).toBeUndefined();
+    expect(buf.item('item_5')).toBeUndefined();
+    expect(buf.item('item_9')!.receivedSamples).toBe(10);
+    expect(buf.item('item_6')!.receivedSamples).toBe(10);
+  });
+
+  it('discards input after close(), which is idempotent', () => {
+    const ring = new FakeRing(320);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.close();
+    buf.close();
+    expect(buf.closed).toBe(true);
+    buf.append('item_a', pcm(100));
+    expect(buf.stats.discardedSamples).toBe(100);
+    expect(ring.writeIndex()).toBe(0);
+    expect(buf.flush()).toBeNull();
+    expect(buf.isPlaying).toBe(false);
+  });
+
+  it('rejects invalid options', () => {
+    expect(() => new PlayoutBuffer(new FakeRing(10), { sampleRate: 0, maxBacklogMs: 10 })).toThrow(RangeError);
+    expect(() => new PlayoutBuffer(new FakeRing(10), { sampleRate: 8000, maxBacklogMs: -1 })).toThrow(RangeError);
+  });
+});
