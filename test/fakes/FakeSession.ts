@@ -102,6 +102,8 @@ export interface FakeItem {
   generatedPcm?: Int16Array;
   /** Assistant audio delivered to the client so far, in ms. */
   deliveredMs: number;
+  /** Assistant transcript (or text) produced for this item; kept for billing even after a truncate. */
+  transcript?: string;
   /** Where a conversation.item.truncate cut this item, in ms. */
   truncatedAtMs?: number;
   responseId?: string;
@@ -254,7 +256,6 @@ interface ActiveResponse {
   maxOutputTokens: number | 'inf';
   metadata: Json | null;
   inputTokens: { text: number; audio: number };
-  outputTokens: { text: number; audio: number };
   wake: (() => void) | null;
 }
 
@@ -1176,7 +1177,6 @@ export class FakeSession {
       maxOutputTokens,
       metadata: (opts?.['metadata'] as Json | null | undefined) ?? null,
       inputTokens: this.contextTokens(instructions),
-      outputTokens: { text: 0, audio: 0 },
       wake: null,
     };
     this.responses.push(record);
@@ -1319,13 +1319,28 @@ export class FakeSession {
     this.sendEvent({ type: 'response.function_call_arguments.done', ...base, arguments: args });
     item.arguments = args;
     item.status = 'completed';
-    r.outputTokens.text += textTokens(args) + textTokens(item.name ?? '');
     this.sendEvent({ type: 'response.output_item.done', response_id: r.record.id, output_index: outputIndex, item: this.view(item) });
     if (r.record.conversation === 'auto') this.sendEvent({ type: 'conversation.item.done', previous_item_id: previous, item: this.view(item) });
   }
 
+  /** Output tokens of a response: assistant audio 1 token/50 ms delivered, text ~4 chars/token per item. */
+  private outputTokens(r: ActiveResponse): { text: number; audio: number } {
+    let text = 0;
+    let audio = 0;
+    for (const item of r.outputs) {
+      if (item.type === 'function_call') text += textTokens(item.arguments ?? '') + textTokens(item.name ?? '');
+      else {
+        text += textTokens(item.transcript ?? '');
+        if (item.generatedPcm) audio += audioTokens(item.deliveredMs, 'assistant');
+      }
+    }
+    return { text, audio };
+  }
+
   private overTokenLimit(r: ActiveResponse): boolean {
-    return r.maxOutputTokens !== 'inf' && r.outputTokens.text + r.outputTokens.audio >= r.maxOutputTokens;
+    if (r.maxOutputTokens === 'inf') return false;
+    const out = this.outputTokens(r);
+    return out.text + out.audio >= r.maxOutputTokens;
   }
 
   private async emitMessage(r: ActiveResponse, step: MessageStep): Promise<void> {
@@ -1361,7 +1376,6 @@ export class FakeSession {
           this.audioProduced = true;
           item.deliveredMs += (slice.length * 1000) / AI_SAMPLE_RATE;
           r.record.audioMs += (slice.length * 1000) / AI_SAMPLE_RATE;
-          r.outputTokens.audio = r.outputs.reduce((n, i) => n + (i.generatedPcm ? audioTokens(i.deliveredMs, 'assistant') : 0), 0);
         }
         const due = Math.ceil(((k + 1) / chunks) * words.length);
         for (; wordsSent < due; wordsSent++) this.sendTranscriptDelta(r, cur, words[wordsSent]!);
@@ -1381,7 +1395,7 @@ export class FakeSession {
 
   private sendTranscriptDelta(r: ActiveResponse, cur: CurrentMessage, delta: string): void {
     cur.transcriptSent += delta;
-    r.outputTokens.text += textTokens(delta);
+    cur.item.transcript = cur.transcriptSent;
     const type = cur.audioMode ? 'response.output_audio_transcript.delta' : 'response.output_text.delta';
     this.sendEvent({ type, response_id: r.record.id, item_id: cur.item.id, output_index: cur.outputIndex, content_index: 0, delta });
   }
@@ -1429,7 +1443,7 @@ export class FakeSession {
     r.finished = true;
     r.record.status = status;
     const input = r.inputTokens;
-    const output = r.outputTokens;
+    const output = this.outputTokens(r);
     r.record.usage = {
       total_tokens: input.text + input.audio + output.text + output.audio,
       input_tokens: input.text + input.audio,
