@@ -487,6 +487,12 @@ export class FakeSession {
     this.ee.on('close', listener);
   }
 
+  /** Resolves with the close code and reason once the socket has closed (at once if it already has). */
+  waitClosed(): Promise<{ code: number; reason: string }> {
+    if (this.closeInfo) return Promise.resolve(this.closeInfo);
+    return new Promise((resolve) => this.ee.once('close', (code: number, reason: string) => resolve({ code, reason })));
+  }
+
   /** Send an arbitrary server event (an `event_id` is added when missing). */
   send(event: Json): void {
     this.sendEvent(event);
