@@ -206,9 +206,20 @@ export class Resampler {
     for (let n = 0; n < count; n++) {
       const c0 = phase * k;
       const b0 = pos - k + 1;
-      let acc = 0;
-      for (let m = 0; m < k; m++) acc += coef[c0 + m] * buf[b0 + m];
-      let v = Math.round(acc);
+      // Four partial sums break the add dependency chain; see bench/resampler.ts for the gain.
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      let m = 0;
+      for (; m + 3 < k; m += 4) {
+        a0 += coef[c0 + m] * buf[b0 + m];
+        a1 += coef[c0 + m + 1] * buf[b0 + m + 1];
+        a2 += coef[c0 + m + 2] * buf[b0 + m + 2];
+        a3 += coef[c0 + m + 3] * buf[b0 + m + 3];
+      }
+      for (; m < k; m++) a0 += coef[c0 + m] * buf[b0 + m];
+      let v = Math.round(a0 + a1 + (a2 + a3));
       if (v > 32767) {
         v = 32767;
         clipped++;

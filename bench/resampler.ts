@@ -1,0 +1,104 @@
+/**
+ * Resampler speed: ns per sample for each bridge direction (and one offline pair), 60 s of
+ * signal fed in 20 ms frames as the call path does, best of several runs after a warm-up.
+ *
+ * Run:   npx tsc -p tsconfig.json && node dist/bench/resampler.js [--json]
+ * While some other module does not type-check, compile just this file and what it imports:
+ *        npx tsc --outDir dist --rootDir . --target ES2022 --module commonjs --esModuleInterop \
+ *          --skipLibCheck --types node bench/resampler.ts && node dist/bench/resampler.js
+ */
+import { Resampler, ResamplerOptions } from '../src/audio/Resampler';
+
+const SECONDS = 60;
+const RUNS = 5;
+const PTIME_MS = 20;
+
+interface Row {
+  pair: string;
+  design: string;
+  tapsPerPhase: number;
+  delayMs: number;
+  nsPerInputSample: number;
+  nsPerOutputSample: number;
+  usPerFrame: number;
+  /** CPU share of one core for one call: frame processing time / frame duration. */
+  cpuPercentPerCall: number;
+  realtimeFactor: number;
+  outputBuffer: 'allocated' | 'caller';
+}
+
+/** Speech-like test signal: a few tones plus noise, deterministic. */
+function signal(rate: number, seconds: number): Int16Array {
+  const n = rate * seconds;
+  const out = new Int16Array(n);
+  let s = 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const t = i / rate;
+    const v = 6000 * Math.sin(2 * Math.PI * 220 * t) + 4000 * Math.sin(2 * Math.PI * 1230 * t) + 3000 * Math.sin(2 * Math.PI * 3100 * t);
+    out[i] = Math.round(v + ((s / 0x100000000) * 2 - 1) * 2000);
+  }
+  return out;
+}
+
+function bench(from: number, to: number, callerBuffer: boolean, options?: ResamplerOptions): Row {
+  const input = signal(from, SECONDS);
+  const frame = (from * PTIME_MS) / 1000;
+  const frames = input.length / frame;
+  let best = Infinity;
+  let outCount = 0;
+  let r = Resampler.create(from, to, options);
+  const out = new Int16Array(r.maxOutputLength(frame));
+  for (let run = 0; run <= RUNS; run++) {
+    r = Resampler.create(from, to, options);
+    let produced = 0;
+    const t0 = process.hrtime.bigint();
+    for (let f = 0; f < frames; f++) {
+      const chunk = input.subarray(f * frame, (f + 1) * frame);
+      produced += (callerBuffer ? r.process(chunk, out) : r.process(chunk)).length;
+    }
+    const ns = Number(process.hrtime.bigint() - t0);
+    if (run > 0) best = Math.min(best, ns); // run 0 warms up the JIT
+    outCount = produced;
+  }
+  const usPerFrame = best / frames / 1000;
+  return {
+    pair: `${from} -> ${to}`,
+    design: r.design.name,
+    tapsPerPhase: r.design.tapsPerPhase,
+    delayMs: r.delayMs,
+    nsPerInputSample: best / input.length,
+    nsPerOutputSample: best / outCount,
+    usPerFrame,
+    cpuPercentPerCall: (usPerFrame / (PTIME_MS * 1000)) * 100,
+    realtimeFactor: (SECONDS * 1e9) / best,
+    outputBuffer: callerBuffer ? 'caller' : 'allocated',
+  };
+}
+
+function main(): void {
+  const rows: Row[] = [];
+  for (const [from, to] of [[8000, 24000], [24000, 8000], [16000, 24000], [24000, 16000]] as const) {
+    rows.push(bench(from, to, false));
+    rows.push(bench(from, to, true));
+  }
+  rows.push(bench(44100, 8000, false));
+  rows.push(bench(48000, 16000, false));
+  if (process.argv.includes('--json')) {
+    process.stdout.write(`${JSON.stringify({ node: process.version, seconds: SECONDS, runs: RUNS, rows }, null, 2)}\n`);
+    return;
+  }
+  const header = ['pair', 'design', 'taps/phase', 'delay ms', 'out buffer', 'ns/in', 'ns/out', 'µs/20ms', 'CPU %/call', 'x realtime'];
+  const lines = rows.map((r) => [
+    r.pair, r.design, String(r.tapsPerPhase), r.delayMs.toFixed(3), r.outputBuffer,
+    r.nsPerInputSample.toFixed(1), r.nsPerOutputSample.toFixed(1), r.usPerFrame.toFixed(1),
+    r.cpuPercentPerCall.toFixed(3), r.realtimeFactor.toFixed(0),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i])).join('  ');
+  process.stdout.write(`Resampler, ${SECONDS} s of signal in ${PTIME_MS} ms frames, best of ${RUNS} (${process.version})\n`);
+  process.stdout.write(`${fmt(header)}\n${fmt(widths.map((w) => '-'.repeat(w)))}\n`);
+  for (const l of lines) process.stdout.write(`${fmt(l)}\n`);
+}
+
+main();
