@@ -294,8 +294,13 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     this.#rotationTimer = undefined;
     this.#loseResponses(reason);
     for (const req of this.#queue.splice(0)) req.resolve(notSent(reason));
+    this.#dropBatches(reason);
+  }
+
+  /** Tool calls of a lost server session can never be answered there: abort them and release their waiters. */
+  #dropBatches(reason: string): void {
     for (const batch of this.#batches.values()) {
-      for (const c of batch.calls) c.abort.abort(new AiSessionError(`AI session ended [reason:${reason}]`, reason));
+      for (const c of batch.calls) c.abort.abort(new AiSessionError(`tool call abandoned [callId:${c.callId}, reason:${reason}]`, reason));
       batch.resolveFollowUp(undefined);
     }
     this.#batches.clear();
@@ -999,6 +1004,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     this.#rotationDue = false;
     this.#userSpeaking = false;
     this.#loseResponses('session_lost');
+    this.#dropBatches('session_lost');
     let reseeded = 0;
     try {
       await this.#openClient();

@@ -645,6 +645,30 @@ describe('resilience', () => {
     await expect(queued).resolves.toMatchObject({ responseId: 'resp_2', status: 'completed' });
   });
 
+  it('aborts tool calls of a lost server session and resolves their follow-up as undefined', async () => {
+    const { s, peer } = await started();
+    let ctxSignal: AbortSignal | undefined;
+    let followUp: Promise<ResponseOutcome | undefined> | undefined;
+    s.registerTool({
+      name: 'slow',
+      description: 'x',
+      parameters: {},
+      handler: (_a, ctx) => {
+        ctxSignal = ctx.signal;
+        followUp = ctx.followUp;
+        return new Promise(() => undefined);
+      },
+    });
+    peer.send({ type: 'response.created', response: { id: 'resp_1', status: 'in_progress' } });
+    functionCall(peer, 'resp_1', 'call_1', 'slow', '{}');
+    await sync(s, peer);
+    peer.ws.terminate();
+    await (await server.peer(2)).acceptUpdate();
+    await s.waitFor('reconnected', 2000);
+    expect(ctxSignal?.aborted).toBe(true);
+    await expect(followUp).resolves.toBeUndefined();
+  });
+
   it('reconnects on session_expired', async () => {
     const { s, peer } = await started();
     const reconnecting = s.waitFor('reconnecting', 2000);
