@@ -121,7 +121,7 @@ export class Resampler {
     return this.#clipped;
   }
 
-  /** Most output samples the next {@link process} call can produce for `inputLength` input samples. */
+  /** Most output samples a {@link process} call can produce for `inputLength` input samples (size for `out`). */
   maxOutputLength(inputLength: number): number {
     return Math.ceil(((inputLength + 1) * this.#up) / this.#down) + 1;
   }
@@ -145,14 +145,14 @@ export class Resampler {
   /**
    * End the stream: emit the filter's tail (the last {@link delaySamples} of output that the
    * input still owes), then {@link reset}. Total output of a stream is then
-   * `ceil((inputSamples * up + delay) / down)`.
+   * `ceil((inputSamples * up + delay) / down)`, delay in intermediate-rate samples.
    */
-  flush(out?: Int16Array): Int16Array {
-    if (this.#up === 1 && this.#down === 1) return out ? out.subarray(0, 0) : new Int16Array(0);
+  flush(): Int16Array {
+    if (this.#up === 1 && this.#down === 1) return new Int16Array(0);
     const end = this.#fill * this.#up + this.#delayHigh;
     // Zeros stand in for the input after the end; they only feed the filter's trailing taps.
     this.#append(undefined, Math.ceil(this.#delayHigh / this.#up) + 1);
-    const result = this.#run(end, out);
+    const result = this.#run(end);
     this.reset();
     return result;
   }
