@@ -159,7 +159,7 @@ export interface LoggedEvent {
 /** Matches an event by type or by predicate. */
 export type EventMatcher = string | ((entry: LoggedEvent) => boolean);
 
-/** One stretch of received input audio in a single format. */
+/** One append's worth of received input audio, decoded to its native rate. */
 export interface ReceivedSegment {
   format: WireFormat;
   sampleRate: number;
@@ -399,7 +399,7 @@ export class FakeSession {
     return (this.audioSection('output')['format'] as Json)['type'] as WireFormat;
   }
 
-  /** Retained input audio segments (one per run of a single format). */
+  /** Retained input audio, one segment per append, on the received timeline. */
   get receivedSegments(): readonly ReceivedSegment[] {
     return this.segments;
   }
@@ -546,8 +546,10 @@ export class FakeSession {
     const entry: LoggedEvent = { seq: this.seq++, dir, event };
     this.log.push(entry);
     if (this.log.length > this.tuning.maxLoggedEvents) {
-      this.log.shift();
-      this.dropped.loggedEvents++;
+      // Drop a tenth at once: shifting one entry per event would make a full log O(n) per event.
+      const n = Math.max(1, Math.ceil(this.tuning.maxLoggedEvents / 10));
+      this.log.splice(0, n);
+      this.dropped.loggedEvents += n;
     }
     this.ee.emit('log', entry);
   }
@@ -798,23 +800,19 @@ export class FakeSession {
   }
 
   private storeReceived(format: WireFormat, sampleRate: number, samples: Int16Array): void {
-    const last = this.segments[this.segments.length - 1];
     const chunkMs = (samples.length * 1000) / sampleRate;
-    if (last && last.format === format && last.samples.length < sampleRate * 10) {
-      // Grow the open segment in ~10 s blocks so eviction stays coarse and cheap.
-      const grown = new Int16Array(last.samples.length + samples.length);
-      grown.set(last.samples);
-      grown.set(samples, last.samples.length);
-      last.samples = grown;
-    } else {
-      this.segments.push({ format, sampleRate, startMs: this.receivedMsValue, samples: samples.slice() });
-    }
+    this.segments.push({ format, sampleRate, startMs: this.receivedMsValue, samples: samples.slice() });
     this.receivedMsValue += chunkMs;
     this.storedMs += chunkMs;
-    while (this.storedMs > this.tuning.maxReceivedAudioMs && this.segments.length > 1) {
-      const first = this.segments.shift()!;
-      this.storedMs -= (first.samples.length * 1000) / first.sampleRate;
-      this.dropped.receivedSamples += first.samples.length;
+    if (this.storedMs > this.tuning.maxReceivedAudioMs) {
+      // Evict down to 90% of the cap in one splice so steady-state appends stay O(1) amortized.
+      let n = 0;
+      while (n < this.segments.length - 1 && this.storedMs > this.tuning.maxReceivedAudioMs * 0.9) {
+        const first = this.segments[n++]!;
+        this.storedMs -= (first.samples.length * 1000) / first.sampleRate;
+        this.dropped.receivedSamples += first.samples.length;
+      }
+      this.segments.splice(0, n);
     }
   }
 

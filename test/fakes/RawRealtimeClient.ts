@@ -37,9 +37,10 @@ export class RawRealtimeClient {
       const ev = JSON.parse(String(data)) as ServerEvent;
       this.events.push(ev);
       if (this.events.length > this.maxEvents) {
-        this.events.shift();
-        this.base++;
-        this.droppedEvents++;
+        const n = Math.max(1, Math.ceil(this.maxEvents / 10));
+        this.events.splice(0, n);
+        this.base += n;
+        this.droppedEvents += n;
       }
       for (const l of [...this.listeners]) l();
     });

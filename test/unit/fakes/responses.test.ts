@@ -76,7 +76,7 @@ describe('FakeRealtimeServer responses', () => {
   });
 
   it('delivers audio in fixed chunks with transcript interleaved, paced so a cancel lands mid-response', async () => {
-    await start({ burstFactor: 4, chunkMs: 100, respond: () => [{ audio: { toneHz: 500, ms: 3000 }, transcript: 'one two three four five six' }] });
+    await start({ burstFactor: 4, chunkMs: 100, respond: () => [{ audio: { toneHz: 500, ms: 20_000 }, transcript: 'one two three four five six' }] });
     client.send({ type: 'response.create' });
     await client.waitFor('response.output_audio.delta');
     client.send({ type: 'response.cancel' });
@@ -86,7 +86,7 @@ describe('FakeRealtimeServer responses', () => {
     expect(resp['status_details']['reason']).toBe('client_cancelled');
     const deltas = deltasOf(resp['id']);
     expect(deltas.length).toBeGreaterThanOrEqual(1);
-    expect(deltas.length).toBeLessThan(30);
+    expect(deltas.length).toBeLessThan(200);
     for (const d of deltas) expect(Buffer.from(d['delta'] as string, 'base64').length).toBe(100 * 48);
     expect(session.items[0]!.deliveredMs).toBe(deltas.length * 100);
     expect(session.responses[0]).toMatchObject({ status: 'cancelled', audioMs: deltas.length * 100 });

@@ -34,7 +34,7 @@ async function truncateReply(body: Record<string, unknown>): Promise<Record<stri
 
 describe('FakeRealtimeServer conversation.item.truncate', () => {
   beforeEach(async () => {
-    await start(() => [{ audio: { toneHz: 1000, ms: 5000 }, transcript: 'long answer' }]);
+    await start(() => [{ audio: { toneHz: 1000, ms: 30_000 }, transcript: 'long answer' }]);
     client.send({ type: 'response.create' });
     await client.waitFor('response.output_audio.delta');
     client.send({ type: 'response.cancel' });
@@ -44,7 +44,7 @@ describe('FakeRealtimeServer conversation.item.truncate', () => {
   it('errors when audio_end_ms exceeds the audio delivered for the item', async () => {
     const itemId = session.items[0]!.id;
     const deliveredMs = client.all('response.output_audio.delta').length * 100;
-    expect(deliveredMs).toBeLessThan(5000);
+    expect(deliveredMs).toBeLessThan(30_000);
     const ev = await truncateReply({ item_id: itemId, audio_end_ms: deliveredMs + 1, event_id: 'evt_t' });
     expect(ev['error']).toEqual({
       type: 'invalid_request_error',

@@ -73,7 +73,7 @@ describe('FakeRealtimeServer server VAD', () => {
       burstFactor: 4,
       respond: (ctx) => {
         contexts.push(ctx);
-        return [{ audio: { toneHz: 1000, ms: 10_000 }, transcript: 'a long reply that can be interrupted' }];
+        return [{ audio: { toneHz: 1000, ms: 30_000 }, transcript: 'a long reply that can be interrupted' }];
       },
     });
     await server.listen();
