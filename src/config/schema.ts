@@ -1,0 +1,564 @@
+/**
+ * The configuration schema: every key, its default, bounds and one-line doc, in one place.
+ * `AgentConfig` (the loaded, fully defaulted configuration) is inferred from it, and
+ * `describeSchema()` renders it as reference documentation.
+ */
+
+import type { LogLevel } from '../logging/logger';
+import { checkAllowPattern } from './allow';
+import { bool, file, json, list, map, nullable, num, obj, oneOf, path, str, type AnyNode, type Infer } from './dsl';
+import * as f from './formats';
+
+/** Log levels accepted by `logging.level` (the same list as the logger's). */
+export const LOG_LEVEL_VALUES = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+// Compile-time guard that this list and the logger's LogLevel stay the same set.
+type SameSet<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _levelsMatch: SameSet<(typeof LOG_LEVEL_VALUES)[number], LogLevel> = true;
+void _levelsMatch;
+
+/** Voices of the GA Realtime API (`marin` and `cedar` are the recommended ones). */
+export const VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', 'shimmer', 'verse', 'marin', 'cedar'] as const;
+
+/** Codec names `media.codecs` accepts (canonical spelling). */
+export const CODECS = ['PCMU', 'PCMA', 'G722', 'opus'] as const;
+
+/** Tool names reserved for the built-in tools. */
+export const BUILTIN_TOOL_NAMES = ['end_call', 'transfer_call'] as const;
+
+/** Default instructions: short, spoken-style answers suit a phone line. */
+export const DEFAULT_INSTRUCTIONS =
+  'You are a friendly voice assistant answering a phone call. Speak naturally and keep answers short: ' +
+  'one or two sentences at a time. If you do not know something, say so. When the caller says goodbye, ' +
+  'say goodbye and end the call.';
+
+// Keys the OpenAI beta protocol had, or that people copy from other projects; sending them to the GA API
+// would fail the whole session.update, so we name the mistake instead of silently ignoring it.
+const AI_RETIRED = {
+  temperature: 'not supported by the GA Realtime API (sending it makes the whole session.update fail)',
+  modalities: 'not supported: the agent always answers with audio',
+  inputAudioFormat: 'not a key: use ai.audioFormat',
+  outputAudioFormat: 'not a key: use ai.audioFormat',
+};
+
+const transport = (name: string, port: number) =>
+  obj({
+    doc: `${name} listener`,
+    fields: {
+      enabled: bool({ doc: `listen for SIP over ${name}`, default: name !== 'TLS' }),
+      bindAddress: str({ doc: 'local IP address to bind (unset: all interfaces)', check: f.listenAddress }),
+      port: num({ doc: `${name} port to listen on`, default: port, min: 1, max: 65535 }),
+      publicAddress: str({
+        doc: 'address written in Via/Contact when behind NAT with a fixed public IP (unset: the local address)',
+        check: f.hostOrIp,
+      }),
+    },
+  });
+
+const tls = obj({
+  doc: 'TLS listener (SIPS); a certificate is needed to accept incoming TLS connections',
+  fields: {
+    enabled: bool({ doc: 'listen for SIP over TLS', default: false }),
+    bindAddress: str({ doc: 'local IP address to bind (unset: all interfaces)', check: f.listenAddress }),
+    port: num({ doc: 'TLS port to listen on', default: 5061, min: 1, max: 65535 }),
+    publicAddress: str({
+      doc: 'address written in Via/Contact when behind NAT with a fixed public IP (unset: the local address)',
+      check: f.hostOrIp,
+    }),
+    certFile: path({ doc: 'PEM certificate (chain) presented to peers', mustExist: true }),
+    privKeyFile: path({ doc: 'PEM private key of certFile', mustExist: true }),
+    caListFile: path({ doc: 'PEM CA bundle used to verify peers (unset: the system store)', mustExist: true }),
+    verifyServer: bool({ doc: 'verify the certificate of servers we connect to', default: true }),
+    verifyClient: bool({ doc: 'require and verify a certificate from clients connecting to us', default: false }),
+    method: oneOf({
+      doc: 'lowest TLS version accepted: tlsv1.2 (1.2 and 1.3) or tlsv1.3 (1.3 only)',
+      values: ['tlsv1.2', 'tlsv1.3'],
+      default: 'tlsv1.2',
+    }),
+  },
+});
+
+const account = obj({
+  doc: 'one SIP identity',
+  fields: {
+    uri: str({ doc: 'our address of record, e.g. sip:100@pbx.example.com', required: true, check: f.sipAddress, format: 'SIP URI' }),
+    registrar: str({
+      doc: 'registrar to REGISTER with, e.g. sip:pbx.example.com (unset: no registration; take calls sent to our address)',
+      check: f.sipUri,
+      format: 'SIP URI',
+    }),
+    username: str({ doc: 'digest auth user name (unset: the user part of uri)', check: f.oneLine }),
+    password: str({ doc: 'digest auth password', secret: true, minLength: 1 }),
+    passwordFile: file({ doc: 'file holding the password (e.g. ${CREDENTIALS_DIRECTORY}/sip-password)', fills: 'password', secret: false }),
+    realm: str({ doc: 'digest realm the credentials apply to (* for any)', default: '*', minLength: 1, check: f.oneLine }),
+    proxy: str({ doc: 'outbound proxy every request is routed through, e.g. sip:proxy.example.com;lr', check: f.sipUri, format: 'SIP URI' }),
+    registerExpiresSec: num({ doc: 'registration lifetime asked for', unit: 's', default: 300, min: 60, max: 86400 }),
+    retryIntervalSec: num({ doc: 'wait before retrying a failed registration', unit: 's', default: 60, min: 5, max: 3600 }),
+    transport: oneOf({
+      doc: 'transport for this account (auto: as the URI says, UDP otherwise)',
+      values: ['auto', 'udp', 'tcp', 'tls'],
+      default: 'auto',
+    }),
+  },
+});
+
+const turnDetection = obj({
+  doc: 'how the model decides the caller has finished speaking',
+  fields: {
+    type: oneOf({
+      doc: 'server_vad (energy), semantic_vad (meaning) or none (never respond by itself)',
+      values: ['server_vad', 'semantic_vad', 'none'],
+      default: 'server_vad',
+    }),
+    threshold: num({ doc: 'server_vad: speech probability needed (raise on noisy lines)', default: 0.5, min: 0, max: 1, integer: false }),
+    prefixPaddingMs: num({ doc: 'server_vad: audio kept from before speech started', unit: 'ms', default: 300, min: 0, max: 5000 }),
+    silenceDurationMs: num({ doc: 'server_vad: silence that ends a turn', unit: 'ms', default: 500, min: 0, max: 10000 }),
+    idleTimeoutMs: num({
+      doc: 'server_vad: silence after the agent finished speaking before the model nudges the caller (unset: never)',
+      unit: 'ms',
+      min: 1000,
+      max: 600000,
+    }),
+    eagerness: oneOf({
+      doc: 'semantic_vad: how quickly to answer (low waits up to 8 s, high up to 2 s; auto = medium)',
+      values: ['low', 'medium', 'high', 'auto'],
+      default: 'auto',
+    }),
+    createResponse: bool({ doc: 'answer automatically when the caller stops speaking', default: true }),
+    interruptResponse: bool({ doc: 'let the caller interrupt (barge in on) the agent', default: true }),
+  },
+});
+
+const transcription = nullable({
+  doc: 'transcribe the caller in parallel (for transcripts; the model does not need it), or off',
+  defaultOn: true,
+  inner: obj({
+    doc: 'caller transcription',
+    fields: {
+      model: str({ doc: 'transcription model', default: 'gpt-4o-mini-transcribe', minLength: 1, maxLength: 128 }),
+      language: str({ doc: 'ISO-639-1 language of the caller, improves accuracy (unset: detect)', check: f.language }),
+      prompt: str({ doc: 'hint text: vocabulary, names, spelling (a keyword list for whisper-1)', maxLength: 4096 }),
+    },
+  }),
+});
+
+const prices = obj({
+  doc: 'model prices used for the cost in call records, per 1M tokens',
+  fields: {
+    currency: str({ doc: 'currency of the prices below', default: 'USD', check: f.currency }),
+    audioInput: num({ doc: 'audio input', unit: 'per 1M tokens', default: 32, min: 0, max: 100000, integer: false }),
+    audioCachedInput: num({ doc: 'cached audio input', unit: 'per 1M tokens', default: 0.4, min: 0, max: 100000, integer: false }),
+    audioOutput: num({ doc: 'audio output', unit: 'per 1M tokens', default: 64, min: 0, max: 100000, integer: false }),
+    textInput: num({ doc: 'text input', unit: 'per 1M tokens', default: 4, min: 0, max: 100000, integer: false }),
+    textCachedInput: num({ doc: 'cached text input', unit: 'per 1M tokens', default: 0.4, min: 0, max: 100000, integer: false }),
+    textOutput: num({ doc: 'text output', unit: 'per 1M tokens', default: 16, min: 0, max: 100000, integer: false }),
+  },
+});
+
+const webhook = obj({
+  doc: 'a function the model may call, answered by an HTTP request',
+  fields: {
+    name: str({ doc: 'function name the model sees, e.g. lookup_order', required: true, check: f.toolName }),
+    description: str({ doc: 'what the function does and when to call it (the model reads this)', required: true, minLength: 1, maxLength: 4096 }),
+    parameters: json({
+      doc: 'JSON Schema of the arguments (an object schema)',
+      default: { type: 'object', properties: {} } as Record<string, unknown>,
+      check: checkParametersSchema,
+    }),
+    url: str({ doc: 'URL the arguments are sent to (as JSON; the response body goes back to the model)', required: true, check: f.httpUrl, format: 'URL' }),
+    method: oneOf({ doc: 'HTTP method', values: ['POST', 'PUT', 'PATCH', 'GET'], default: 'POST', caseInsensitive: true }),
+    timeoutMs: num({ doc: 'give up on the request after this long', unit: 'ms', default: 5000, min: 100, max: 60000 }),
+    headers: map({
+      doc: 'extra request headers; values may hold secrets via ${ENV}',
+      value: str({ doc: 'header value', required: true, secret: true, check: f.oneLine }),
+      keyPattern: /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/,
+      keyDoc: 'an HTTP header name',
+      keyName: '<header>',
+      maxEntries: 32,
+    }),
+  },
+});
+
+/** The whole schema. */
+export const SCHEMA = obj({
+  doc: 'sip-ai-agent configuration',
+  reload: 'restart',
+  fields: {
+    sip: obj({
+      doc: 'SIP stack',
+      fields: {
+        transports: obj({
+          doc: 'listeners (at least one enabled)',
+          fields: { udp: transport('UDP', 5060), tcp: transport('TCP', 5060), tls },
+        }),
+        userAgent: str({ doc: 'User-Agent header sent with every request', default: 'sip-ai-agent', minLength: 1, maxLength: 256, check: f.oneLine }),
+      },
+    }),
+
+    accounts: list({
+      doc: 'SIP identities to register or to answer for (at least one)',
+      item: account,
+      required: true,
+      minItems: 1,
+      // PJSUA_MAX_ACC is 16, and pjsua keeps one local account per transport.
+      maxItems: 12,
+      uniqueBy: (a) => (a.uri ? f.addrSpec(a.uri).toLowerCase() : undefined),
+    }),
+
+    media: obj({
+      doc: 'media (RTP) settings',
+      fields: {
+        clockRate: oneOf({
+          doc: 'conference bridge rate: 8000 narrowband, 16000 keeps G.722/Opus wideband',
+          values: [8000, 16000, 24000],
+          default: 8000,
+        }),
+        codecs: list({
+          doc: 'codecs offered and accepted, in order of preference (from PCMU, PCMA, G722, opus)',
+          item: oneOf({ doc: 'codec name', values: CODECS, required: true, caseInsensitive: true }),
+          minItems: 1,
+          maxItems: CODECS.length,
+          default: ['PCMU', 'PCMA'],
+          uniqueBy: (c) => c,
+        }),
+        jitterBuffer: obj({
+          doc: 'adaptive jitter buffer for the caller audio',
+          fields: {
+            initMs: num({ doc: 'initial prefetch before playing out', unit: 'ms', default: 60, min: 0, max: 2000 }),
+            minPrefetchMs: num({ doc: 'lowest prefetch the buffer adapts down to', unit: 'ms', default: 20, min: 0, max: 2000 }),
+            maxPrefetchMs: num({ doc: 'highest prefetch the buffer adapts up to', unit: 'ms', default: 400, min: 0, max: 5000 }),
+            maxMs: num({ doc: 'buffer capacity; later packets are discarded', unit: 'ms', default: 500, min: 40, max: 5000 }),
+          },
+        }),
+        srtp: oneOf({
+          doc: 'SRTP (SDES): disabled, optional (offered, plain RTP accepted) or mandatory',
+          values: ['disabled', 'optional', 'mandatory'],
+          default: 'disabled',
+        }),
+        rtpPortStart: num({ doc: 'first local RTP port (even); RTCP uses the next one', default: 10000, min: 1024, max: 65534 }),
+        rtpPortRange: num({ doc: 'number of ports from rtpPortStart usable for RTP/RTCP (2 per call)', default: 10000, min: 2, max: 64512 }),
+        publicAddress: str({ doc: 'address written in SDP when behind NAT with a fixed public IP (unset: the local address)', check: f.hostOrIp }),
+        txBufferMs: num({
+          doc: 'per-call playout buffer toward the caller (model audio arrives faster than real time); overflow drops oldest, counted',
+          unit: 'ms',
+          default: 60000,
+          min: 1000,
+          max: 600000,
+        }),
+        rxBufferMs: num({ doc: 'per-call buffer of caller audio waiting for the event loop; overflow drops oldest, counted', unit: 'ms', default: 1000, min: 100, max: 10000 }),
+      },
+    }),
+
+    ai: obj({
+      doc: 'AI backend (OpenAI Realtime API, GA protocol)',
+      reload: 'live',
+      retired: AI_RETIRED,
+      fields: {
+        provider: oneOf({ doc: 'openai (Realtime API) or echo (plays the caller back; for tests)', values: ['openai', 'echo'], default: 'openai' }),
+        url: str({ doc: 'Realtime WebSocket endpoint (Azure: wss://<resource>.openai.azure.com/openai/v1/realtime)', default: 'wss://api.openai.com/v1/realtime', check: f.wsUrl, format: 'URL' }),
+        model: str({ doc: 'model (Azure: the deployment name)', default: 'gpt-realtime', minLength: 1, maxLength: 128, check: f.oneLine }),
+        apiKey: str({ doc: 'API key (required for openai)', secret: true, minLength: 1, check: f.oneLine }),
+        apiKeyFile: file({ doc: 'file holding the API key (e.g. ${CREDENTIALS_DIRECTORY}/openai-key)', fills: 'apiKey' }),
+        auth: oneOf({ doc: 'how the key is sent: bearer (Authorization: Bearer) or api-key (Azure api-key header)', values: ['bearer', 'api-key'], default: 'bearer' }),
+        voice: oneOf({ doc: 'voice (fixed for the whole call once the agent has spoken)', values: VOICES, default: 'marin' }),
+        speed: num({ doc: 'speaking speed', default: 1, min: 0.25, max: 1.5, integer: false }),
+        instructions: str({
+          doc: 'system prompt; a template with {{caller}}, {{callee}}, {{date}}, {{time}}, {{header.<Name>}}, {{var.<name>}}...',
+          default: DEFAULT_INSTRUCTIONS,
+          maxLength: 100000,
+        }),
+        instructionsFile: file({ doc: 'file holding the instructions (instead of instructions)', fills: 'instructions', maxBytes: 100000, trim: 'end' }),
+        audioFormat: oneOf({
+          doc: 'audio to the model: pcm (24 kHz, resampled) or pcmu/pcma (G.711 passthrough, needs media.clockRate 8000)',
+          values: ['pcm', 'pcmu', 'pcma'],
+          default: 'pcm',
+        }),
+        turnDetection,
+        noiseReduction: oneOf({ doc: 'input noise reduction: near_field (handsets), far_field (speakerphones) or off', values: ['near_field', 'far_field', 'off'], default: 'near_field' }),
+        transcription,
+        connectTimeoutMs: num({ doc: 'give up connecting to the backend after this long (then prompts.fallbackFile)', unit: 'ms', default: 5000, min: 500, max: 60000 }),
+        maxSessionMinutes: num({ doc: 'rotate the backend session after this long (the API ends sessions at 60 minutes)', unit: 'min', default: 55, min: 1, max: 59 }),
+        prices,
+        openingLine: str({
+          doc: 'when there is no greeting file: what the model is told to say first (template)',
+          default: 'Greet the caller briefly and ask how you can help.',
+          maxLength: 4096,
+        }),
+      },
+    }),
+
+    greeting: obj({
+      doc: 'audio played when the call is answered, while the AI session starts',
+      reload: 'live',
+      fields: {
+        file: path({ doc: 'WAV file (mono 16-bit PCM; unset: the model speaks first, see ai.openingLine)', mustExist: true }),
+        interruptible: bool({ doc: 'stop the greeting when the caller starts speaking (keep false for legal notices)', default: false }),
+      },
+    }),
+
+    prompts: obj({
+      doc: 'fixed audio prompts (WAV, mono 16-bit PCM)',
+      reload: 'live',
+      fields: {
+        fallbackFile: path({ doc: 'played before hanging up when the AI backend is unreachable (unset: hang up at once)', mustExist: true }),
+        goodbyeFile: path({ doc: 'played to calls still up when the daemon drains for shutdown (unset: hang up at once)', mustExist: true }),
+        busyFile: path({ doc: 'played to callers over calls.maxConcurrent before hanging up (unset: 486 Busy Here)', mustExist: true }),
+      },
+    }),
+
+    tools: obj({
+      doc: 'functions the model may call',
+      reload: 'live',
+      fields: {
+        endCall: obj({
+          doc: 'end_call: the model hangs up (after its goodbye has played)',
+          fields: { enabled: bool({ doc: 'offer end_call', default: true }) },
+        }),
+        transferCall: obj({
+          doc: 'transfer_call: the model transfers the caller (SIP REFER) to a named target',
+          fields: {
+            enabled: bool({ doc: 'offer transfer_call', default: false }),
+            targets: map({
+              doc: 'target name (what the model picks) to SIP URI',
+              value: str({ doc: 'SIP URI to transfer to', required: true, check: f.sipUri, format: 'SIP URI' }),
+              keyPattern: /^[A-Za-z0-9_-]{1,64}$/,
+              keyDoc: 'letters, digits, _ and -, at most 64',
+              keyName: '<target>',
+              maxEntries: 64,
+            }),
+            defaultTarget: str({ doc: 'target used when the model names none (unset: the model must name one)' }),
+          },
+        }),
+        webhooks: list({ doc: 'HTTP functions', item: webhook, maxItems: 32, uniqueBy: (w) => w.name }),
+      },
+    }),
+
+    calls: obj({
+      doc: 'call admission and limits',
+      reload: 'live',
+      fields: {
+        maxConcurrent: num({ doc: 'simultaneous calls; further calls get 486 Busy Here', default: 8, min: 1, max: 256 }),
+        allow: list({
+          doc: 'admitted callers: source IPs/CIDRs or From URI patterns with * and ? (empty: everyone); others get 403',
+          item: str({ doc: 'IP, CIDR or SIP URI pattern', required: true, check: checkAllowPattern }),
+          maxItems: 256,
+        }),
+        maxDurationSec: num({ doc: 'hang up calls that last longer than this', unit: 's', default: 1800, min: 10, max: 86400 }),
+        dtmf: obj({
+          doc: 'keypad digits (RFC 2833 / SIP INFO)',
+          fields: {
+            toModel: bool({ doc: 'tell the model about each digit the caller presses', default: true }),
+            template: str({ doc: 'message sent to the model per digit (template; also {{digit}})', default: 'Caller pressed {{digit}}', minLength: 1, maxLength: 1024 }),
+          },
+        }),
+        onAiFailure: oneOf({ doc: 'when the AI backend fails mid-call: hangup, or transfer to transferTarget', values: ['hangup', 'transfer'], default: 'hangup' }),
+        transferTarget: str({ doc: 'for onAiFailure transfer: a tools.transferCall.targets name or a SIP URI' }),
+        ringingMs: num({ doc: 'ring at least this long before answering (the answer also waits for the AI session)', unit: 'ms', default: 0, min: 0, max: 30000 }),
+        drainTimeoutSec: num({ doc: 'on SIGTERM, let calls finish for this long before playing goodbye and hanging up', unit: 's', default: 30, min: 0, max: 3600 }),
+        timeZone: str({ doc: 'IANA time zone for {{date}}, {{time}}, {{weekday}} (unset: the system time zone)', check: f.timeZone }),
+      },
+    }),
+
+    records: obj({
+      doc: 'per-call records: CDR, transcript, recording',
+      reload: 'live',
+      fields: {
+        dir: path({ doc: 'directory records are written to', default: '/var/lib/sip-ai-agent/records', reload: 'restart' }),
+        retentionDays: num({ doc: 'delete records older than this (0: keep forever)', unit: 'days', default: 30, min: 0, max: 3650 }),
+        recordAudio: bool({ doc: 'record calls as stereo WAV, caller left, agent right (mind the law: announce it)', default: false }),
+        transcripts: bool({ doc: 'write a transcript of each call', default: true }),
+      },
+    }),
+
+    admin: obj({
+      doc: 'HTTP admin API (/healthz, /metrics, /calls); the CLI talks to the daemon through it',
+      fields: {
+        enabled: bool({ doc: 'serve the admin API', default: true }),
+        listen: str({ doc: 'address to listen on', default: '127.0.0.1', check: f.listenAddress }),
+        port: num({ doc: 'TCP port', default: 8089, min: 1, max: 65535 }),
+        token: str({ doc: 'bearer token required by the API (required unless listen is loopback; at least 16 characters)', secret: true, minLength: 16, check: f.oneLine }),
+        tokenFile: file({ doc: 'file holding the token', fills: 'token' }),
+      },
+    }),
+
+    logging: obj({
+      doc: 'logging (JSON lines on stdout for journald)',
+      fields: {
+        level: oneOf({ doc: 'log level', values: LOG_LEVEL_VALUES, default: 'info', reload: 'live' }),
+        pjsipLevel: num({ doc: 'PJSIP log level bridged into the log: 0 none ... 3 info ... 6 trace', default: 2, min: 0, max: 6 }),
+        pretty: oneOf({ doc: 'human-readable output: auto (when stdout is a terminal), true or false', values: ['auto', true, false], default: 'auto' }),
+        sipMessages: bool({ doc: 'log every SIP message in full (debugging)', default: false }),
+      },
+    }),
+
+    variables: map({
+      doc: 'values for {{var.<name>}} in templates (company name, opening hours...)',
+      reload: 'live',
+      value: str({ doc: 'variable value', required: true, maxLength: 4096 }),
+      keyPattern: /^[A-Za-z][A-Za-z0-9_-]{0,63}$/,
+      keyDoc: 'a letter, then letters, digits, _ and -, at most 64',
+      maxEntries: 128,
+    }),
+  },
+});
+
+function checkParametersSchema(v: unknown): string | undefined {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'must be a JSON Schema object';
+  const s = v as Record<string, unknown>;
+  if (s.type !== 'object') return 'must be an object schema (type: object)';
+  if (s.properties !== undefined && (s.properties === null || typeof s.properties !== 'object' || Array.isArray(s.properties))) {
+    return 'properties must be a mapping';
+  }
+  return undefined;
+}
+
+/** The loaded configuration: every default filled, every path absolute, every `*File` secret read. */
+export type AgentConfig = Infer<typeof SCHEMA>;
+/** `sip` section. */
+export type SipConfig = AgentConfig['sip'];
+/** One `sip.transports.*` entry (TLS has more keys, see {@link TlsTransportConfig}). */
+export type TransportConfig = AgentConfig['sip']['transports']['udp'];
+/** `sip.transports.tls`. */
+export type TlsTransportConfig = AgentConfig['sip']['transports']['tls'];
+/** One `accounts[]` entry. */
+export type AccountConfig = AgentConfig['accounts'][number];
+/** `media` section. */
+export type MediaConfig = AgentConfig['media'];
+/** A codec name. */
+export type CodecName = (typeof CODECS)[number];
+/** `ai` section. */
+export type AiConfig = AgentConfig['ai'];
+/** `ai.turnDetection`. */
+export type TurnDetectionConfig = AgentConfig['ai']['turnDetection'];
+/** `ai.transcription` when on. */
+export type TranscriptionConfig = NonNullable<AgentConfig['ai']['transcription']>;
+/** `ai.prices`. */
+export type PricesConfig = AgentConfig['ai']['prices'];
+/** A voice name. */
+export type Voice = (typeof VOICES)[number];
+/** `greeting` section. */
+export type GreetingConfig = AgentConfig['greeting'];
+/** `prompts` section. */
+export type PromptsConfig = AgentConfig['prompts'];
+/** `tools` section. */
+export type ToolsConfig = AgentConfig['tools'];
+/** One `tools.webhooks[]` entry. */
+export type WebhookConfig = AgentConfig['tools']['webhooks'][number];
+/** `calls` section. */
+export type CallsConfig = AgentConfig['calls'];
+/** `records` section. */
+export type RecordsConfig = AgentConfig['records'];
+/** `admin` section. */
+export type AdminConfig = AgentConfig['admin'];
+/** `logging` section. */
+export type LoggingConfig = AgentConfig['logging'];
+
+/** One key of the schema, as listed by {@link describeSchema}. */
+export interface SchemaEntry {
+  /** Key path; list items are `[]`, free map keys `<name>` (e.g. `accounts[].uri`, `variables.<name>`). */
+  path: string;
+  /** Value type as shown in docs (`string`, `integer`, `one of: a, b`, `list`, `mapping`...). */
+  type: string;
+  /** The default as it would be written in YAML, or undefined when the key has none. */
+  default?: string;
+  /** The doc line. */
+  doc: string;
+  /** Unit (`ms`, `s`...), when the key has one. */
+  unit?: string;
+  /** `min–max` for numbers. */
+  range?: string;
+  /** Presence: `required`, `optional` or `default`. */
+  presence: 'required' | 'optional' | 'default';
+  /** True for secrets (redacted in status output and logs). */
+  secret: boolean;
+  /** `live` when a change applies on SIGHUP, `restart` otherwise. */
+  reload: 'live' | 'restart';
+  /** Whether the key is a section (object, list of objects or map) rather than a value. */
+  section: boolean;
+  /** One line for reference docs: doc, then unit, range and default. */
+  line: string;
+}
+
+/** Every key of the schema, depth first in schema order, with its type, default, doc line and reload class. */
+export function describeSchema(): SchemaEntry[] {
+  const out: SchemaEntry[] = [];
+  const walk = (node: AnyNode, p: string, reload: 'live' | 'restart'): void => {
+    const r = node.reload ?? reload;
+    if (p !== '') out.push(entry(node, p, r));
+    if (node.kind === 'object') {
+      for (const [k, child] of Object.entries(node.fields)) walk(child, p ? `${p}.${k}` : k, r);
+    } else if (node.kind === 'nullable') {
+      for (const [k, child] of Object.entries(node.inner.fields)) walk(child, `${p}.${k}`, r);
+    } else if (node.kind === 'list' && node.item.kind === 'object') {
+      for (const [k, child] of Object.entries(node.item.fields)) walk(child, `${p}[].${k}`, r);
+    } else if (node.kind === 'map' && (node.value.kind === 'object' || node.value.kind === 'list')) {
+      walk(node.value, `${p}.${node.keyName}`, r);
+    }
+  };
+  walk(SCHEMA as AnyNode, '', 'restart');
+  return out;
+}
+
+function entry(node: AnyNode, p: string, reload: 'live' | 'restart'): SchemaEntry {
+  let type: string;
+  let range: string | undefined;
+  let unit: string | undefined;
+  let section = false;
+  switch (node.kind) {
+    case 'string':
+      type = node.format ?? 'string';
+      break;
+    case 'path':
+      type = 'path';
+      break;
+    case 'file':
+      type = `path (fills ${node.fills})`;
+      break;
+    case 'number':
+      type = node.integer ? 'integer' : 'number';
+      range = `${node.min}–${node.max}`;
+      unit = node.unit;
+      break;
+    case 'boolean':
+      type = 'boolean';
+      break;
+    case 'enum':
+      type = `one of: ${node.values.join(', ')}`;
+      break;
+    case 'object':
+      type = 'mapping';
+      section = true;
+      break;
+    case 'nullable':
+      type = 'mapping or off';
+      section = true;
+      break;
+    case 'list':
+      type = node.item.kind === 'enum' ? `list of: ${node.item.values.join(', ')}` : node.item.kind === 'object' ? 'list of mappings' : 'list of strings';
+      section = node.item.kind === 'object';
+      break;
+    case 'map':
+      type = `mapping of ${node.keyName} to ${node.value.kind === 'string' ? 'string' : 'mapping'}`;
+      section = true;
+      break;
+    case 'json':
+      type = 'JSON Schema';
+      break;
+  }
+  let def: string | undefined;
+  if (node.kind === 'nullable') def = node.defaultOn ? 'on' : 'off';
+  else if (node.presence === 'default' && node.kind !== 'object' && node.default !== undefined) def = showDefault(node.default);
+  const parts: string[] = [];
+  if (unit) parts.push(unit);
+  if (range) parts.push(range);
+  if (def !== undefined) parts.push(`default ${def}`);
+  else if (node.presence === 'required') parts.push('required');
+  const line = parts.length > 0 ? `${node.doc} (${parts.join(', ')})` : node.doc;
+  return { path: p, type, default: def, doc: node.doc, unit, range, presence: node.presence, secret: node.secret === true || (node.kind === 'map' && node.value.secret === true), reload, section, line };
+}
+
+function showDefault(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => showDefault(x)).join(', ')}]`;
+  if (typeof v === 'string') return v === '' ? '""' : v.length > 60 ? `"${v.slice(0, 57)}..."` : v;
+  if (v !== null && typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
