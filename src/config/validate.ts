@@ -50,8 +50,8 @@ export interface WalkContext {
 /** Join a key onto a path (`a.b`, `a[0]`, `a["x.y"]`). */
 export function joinPath(base: string, key: string | number): string {
   if (typeof key === 'number') return `${base}[${key}]`;
-  const k = /^[A-Za-z0-9_<>-]+$/.test(key) ? key : JSON.stringify(key);
-  return base === '' ? k : /^[A-Za-z0-9_<>-]+$/.test(key) ? `${base}.${k}` : `${base}[${k}]`;
+  if (/^[A-Za-z0-9_-]+$/.test(key)) return base === '' ? key : `${base}.${key}`;
+  return `${base}[${JSON.stringify(key)}]`;
 }
 
 /** True for a plain mapping (what YAML/JSON objects parse to). */
