@@ -6,6 +6,11 @@
  * Traps handled here (see docs test-peers.md): pjsua quits as soon as stdin closes, so stdin is a
  * pipe kept open for console commands; its stdout is block-buffered when piped, so it runs under
  * `stdbuf -oL` to make `waitForLog` see lines as they happen.
+ *
+ * Measured here: in a pjsua recording, received audio starts ~480-500 ms after connect (its jitter
+ * buffer logs "starts returning normal frames (after 24 empty/lost)"), whatever the sender (pjsua
+ * or baresip) and codec; assert tone starts with that slack. The recorder keeps writing silence
+ * after the call ends until pjsua quits, so a recording is longer than the call.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
