@@ -20,6 +20,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { FakeSession, type LoggedEvent, type RespondScript, type SessionTuning, type Step } from './FakeSession';
 import type { ToneSpec } from './audio';
 
+// One import site for tests: the session types, audio helpers and VAD mapping.
 export * from './FakeSession';
 export { type ToneSpec, type WireFormat, synthTone, decodeWire, encodeWire, rmsDbfs } from './audio';
 export { thresholdToDbfs } from './vad';
@@ -130,7 +131,7 @@ export class FakeRealtimeServer {
     this.ee.setMaxListeners(0);
     // 15 MiB of audio is ~20 MiB of base64; leave room for the JSON around it.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 24 * 1024 * 1024, perMessageDeflate: false });
-    this.http = createServer((req, res) => {
+    this.http = createServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'application/json' });
       res.end(jsonError('invalid_request_error', 'upgrade_required', 'This endpoint only accepts WebSocket upgrades.'));
     });

@@ -259,11 +259,6 @@ interface ActiveResponse {
   wake: (() => void) | null;
 }
 
-interface SessionEvents {
-  log: [LoggedEvent];
-  close: [number, string];
-}
-
 /**
  * Server side of one Realtime WebSocket session. Created by {@link FakeRealtimeServer}; tests read
  * its state and use its controls (`drop`, `expire`, `send`, `waitFor`).
