@@ -1,6 +1,6 @@
 // Jest projects: unit tests are pure and fast; integration and e2e tests start real peers
 // (Kamailio, the pjsua app, the fake Realtime server) and run serially.
-const tsJest = ['ts-jest', { isolatedModules: true, tsconfig: 'tsconfig.json' }];
+const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 const base = { testEnvironment: 'node', transform: { '^.+\\.ts$': tsJest }, moduleFileExtensions: ['ts', 'js', 'json'] };
 module.exports = {
   projects: [
