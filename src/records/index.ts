@@ -1,0 +1,7 @@
+/** Call records: the per-call JSON record (CDR, tools, usage, transcript) and the stereo recording. */
+export * from './types';
+export * from './RecordStore';
+export * from './StereoWavWriter';
+export { writeFileAtomic, syncDir, RECORD_FILE_MODE, RECORD_DIR_MODE } from './atomic';
+export { DEFAULT_RECORD_LIMITS, type RecordLimits } from './normalize';
+export { fileStem, dayDirName } from './paths';
