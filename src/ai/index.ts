@@ -6,3 +6,4 @@ export * from './usage';
 export * from './events';
 export * from './RealtimeClient';
 export * from './RealtimeSession';
+export * from './EchoBackend';
