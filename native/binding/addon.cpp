@@ -1,7 +1,7 @@
 // Module entry: exports the UserAgent class, the pjproject version, and setErrorClasses() through
 // which JS hands over its error classes. An environment cleanup hook stops every agent (hang up,
 // remove ports, delete calls, unregister, libDestroy) before Node tears the environment down, so
-// process.exit() with calls up still exits cleanly.
+// process.exit() with calls up still exits cleanly (see stopAll).
 #include <napi.h>
 
 #include "../sip/SipThread.hpp"
@@ -33,6 +33,14 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("UserAgent", JsUserAgent::Init(env));
   exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
   exports.Set("pjVersion", Napi::String::New(env, SipThread::pjVersion()));
+  // process.exit() does not run environment cleanup hooks; binding.ts calls this from the
+  // process 'exit' event instead (synchronous: it blocks until the library is destroyed).
+  exports.Set("stopAll", Napi::Function::New(
+                             env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                               forceStopAll();
+                               return info.Env().Undefined();
+                             },
+                             "stopAll"));
   env.AddCleanupHook([] { forceStopAll(); });
   return exports;
 }

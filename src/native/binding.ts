@@ -11,6 +11,7 @@ interface AddonModule {
   pjVersion: string;
   UserAgent: new (onEvent: (ev: NativeEvent) => void) => NativeUserAgent;
   setErrorClasses(sipError: unknown, invalidStateError: unknown): void;
+  stopAll(): void;
 }
 
 let cached: NativeBinding | undefined;
@@ -40,6 +41,9 @@ export function loadNativeBinding(): NativeBinding {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const addon = require(found) as AddonModule;
   addon.setErrorClasses(SipError, InvalidStateError);
+  // process.exit() skips Node's environment cleanup hooks: hang up, unregister and destroy the
+  // library synchronously on 'exit' so calls get their BYE and the process exits cleanly.
+  process.once('exit', () => addon.stopAll());
   cached = {
     pjVersion: addon.pjVersion,
     createUserAgent: (onEvent) => new addon.UserAgent(onEvent),
