@@ -1,0 +1,231 @@
+/**
+ * Prometheus metrics of the daemon, on a registry of their own (never prom-client's global one, so
+ * two daemons in one process, or tests, do not collide). The daemon calls the methods; /metrics
+ * renders {@link Metrics.text}. Label values that come from outside (outcomes, error codes, account
+ * names) are bounded: past a fixed number of distinct values they are folded into `other`.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prefix of every daemon metric. */
+export const METRIC_PREFIX = 'sip_ai_agent_';
+
+/** Token kinds counted by `sip_ai_agent_tokens_total{kind}`. `cached_input` is a subset of the input kinds. */
+export type TokenKind = 'input_audio' | 'input_text' | 'cached_input' | 'output_audio' | 'output_text';
+
+/** Usage fields as the AI session reports them (any subset). */
+export interface TokenUsage {
+  inputAudioTokens?: number;
+  inputTextTokens?: number;
+  cachedTokens?: number;
+  outputAudioTokens?: number;
+  outputTextTokens?: number;
+  costUsd?: number;
+}
+
+/** Options of {@link Metrics}. */
+export interface MetricsOptions {
+  /** Also export Node's process metrics (CPU, memory, event loop lag, GC); default true. */
+  defaultMetrics?: boolean;
+  /** Distinct values allowed per external label before folding into `other` (default 50). */
+  maxLabelValues?: number;
+}
+
+const CONNECT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10];
+const LATENCY_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 5, 10];
+
+/** Folds label values beyond a cap into `other`, so a misbehaving peer cannot explode the series count. */
+class LabelCap {
+  readonly #seen = new Set<string>();
+  constructor(readonly max: number) {}
+  value(v: string): string {
+    const s = (v || 'unknown').slice(0, 64);
+    if (this.#seen.has(s)) return s;
+    if (this.#seen.size >= this.max) return 'other';
+    this.#seen.add(s);
+    return s;
+  }
+  forget(v: string): void {
+    this.#seen.delete(v);
+  }
+}
+
+function positive(n: number): boolean {
+  return typeof n === 'number' && Number.isFinite(n) && n > 0;
+}
+
+/** The daemon's metrics; see the module comment. */
+export class Metrics {
+  /** The registry /metrics renders. */
+  readonly registry = new Registry();
+  readonly #activeCalls: Gauge;
+  readonly #callsTotal: Counter<'outcome'>;
+  readonly #registration: Gauge<'account'>;
+  readonly #connect: Histogram;
+  readonly #latency: Histogram;
+  readonly #bargeIns: Counter;
+  readonly #truncates: Counter;
+  readonly #aiErrors: Counter<'code'>;
+  readonly #underruns: Counter;
+  readonly #overflows: Counter;
+  readonly #tokens: Counter<'kind'>;
+  readonly #cost: Counter;
+  readonly #reconnects: Counter;
+  readonly #outcomes: LabelCap;
+  readonly #codes: LabelCap;
+  readonly #accounts: LabelCap;
+  #active = 0;
+
+  /** Create the metrics on a fresh registry. */
+  constructor(opts: MetricsOptions = {}) {
+    const registers = [this.registry];
+    const cap = opts.maxLabelValues ?? 50;
+    this.#outcomes = new LabelCap(cap);
+    this.#codes = new LabelCap(cap);
+    this.#accounts = new LabelCap(cap);
+    this.#activeCalls = new Gauge({ name: `${METRIC_PREFIX}active_calls`, help: 'Calls in progress', registers });
+    this.#callsTotal = new Counter({
+      name: `${METRIC_PREFIX}calls_total`,
+      help: 'Calls ended, by outcome (completed, failed, rejected, missed, ...)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#registration = new Gauge({
+      name: `${METRIC_PREFIX}registration_state`,
+      help: 'SIP registration per account: 1 registered, 0 not',
+      labelNames: ['account'],
+      registers,
+    });
+    this.#connect = new Histogram({
+      name: `${METRIC_PREFIX}realtime_connect_seconds`,
+      help: 'Time to open the AI session (WebSocket connect to session.updated), seconds',
+      buckets: CONNECT_BUCKETS,
+      registers,
+    });
+    this.#latency = new Histogram({
+      name: `${METRIC_PREFIX}response_latency_seconds`,
+      help: 'End of caller speech to first agent audio, seconds',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.#bargeIns = new Counter({ name: `${METRIC_PREFIX}barge_ins_total`, help: 'Caller speech that interrupted the agent', registers });
+    this.#truncates = new Counter({ name: `${METRIC_PREFIX}truncates_total`, help: 'Agent replies truncated after a barge-in', registers });
+    this.#aiErrors = new Counter({
+      name: `${METRIC_PREFIX}ai_errors_total`,
+      help: 'Errors reported by or about the AI backend, by code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.#underruns = new Counter({ name: `${METRIC_PREFIX}audio_underruns_total`, help: 'Frames played as silence because no agent audio was ready', registers });
+    this.#overflows = new Counter({ name: `${METRIC_PREFIX}audio_overflows_total`, help: 'Frames dropped because an audio ring was full', registers });
+    this.#tokens = new Counter({
+      name: `${METRIC_PREFIX}tokens_total`,
+      help: 'AI tokens used, by kind (cached_input is a subset of the input kinds)',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.#cost = new Counter({ name: `${METRIC_PREFIX}cost_usd_total`, help: 'Estimated AI cost, USD (from the configured price table)', registers });
+    this.#reconnects = new Counter({ name: `${METRIC_PREFIX}ai_reconnects_total`, help: 'AI sessions reconnected or rotated mid-call', registers });
+    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Content-Type of {@link text}. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** A call began (ringing in or dialling out). */
+  callStarted(): void {
+    this.#active += 1;
+    this.#activeCalls.set(this.#active);
+  }
+
+  /** A call ended with `outcome` (e.g. `completed`, `failed`, `rejected`, `missed`). */
+  callEnded(outcome: string): void {
+    this.#active = Math.max(0, this.#active - 1);
+    this.#activeCalls.set(this.#active);
+    this.#callsTotal.inc({ outcome: this.#outcomes.value(outcome) });
+  }
+
+  /** Correct the active-call gauge from the call registry (in case a start or end went unreported). */
+  setActiveCalls(n: number): void {
+    if (!Number.isFinite(n) || n < 0) return;
+    this.#active = Math.floor(n);
+    this.#activeCalls.set(this.#active);
+  }
+
+  /** An account's registration changed. */
+  setRegistration(account: string, registered: boolean): void {
+    this.#registration.set({ account: this.#accounts.value(account) }, registered ? 1 : 0);
+  }
+
+  /** An account was removed (config reload): drop its series. */
+  removeAccount(account: string): void {
+    this.#registration.remove({ account });
+    this.#accounts.forget(account);
+  }
+
+  /** Time to open an AI session, ms. */
+  observeConnect(ms: number): void {
+    if (Number.isFinite(ms) && ms >= 0) this.#connect.observe(ms / 1000);
+  }
+
+  /** End of caller speech to first agent audio, ms. */
+  observeResponseLatency(ms: number): void {
+    if (Number.isFinite(ms) && ms >= 0) this.#latency.observe(ms / 1000);
+  }
+
+  /** The caller interrupted the agent. */
+  bargeIn(n = 1): void {
+    if (positive(n)) this.#bargeIns.inc(n);
+  }
+
+  /** An agent reply was truncated. */
+  truncate(n = 1): void {
+    if (positive(n)) this.#truncates.inc(n);
+  }
+
+  /** The AI side reported or caused an error with `code` (e.g. `session_expired`, `connect_failed`). */
+  aiError(code: string): void {
+    this.#aiErrors.inc({ code: this.#codes.value(code) });
+  }
+
+  /** An AI session reconnected or rotated. */
+  aiReconnect(n = 1): void {
+    if (positive(n)) this.#reconnects.inc(n);
+  }
+
+  /** Add underrun frames (e.g. the per-call counter's growth since the last report). */
+  underruns(n: number): void {
+    if (positive(n)) this.#underruns.inc(n);
+  }
+
+  /** Add overflow (dropped) frames. */
+  overflows(n: number): void {
+    if (positive(n)) this.#overflows.inc(n);
+  }
+
+  /** Add tokens of one kind. */
+  tokens(kind: TokenKind, n: number): void {
+    if (positive(n)) this.#tokens.inc({ kind }, n);
+  }
+
+  /** Add estimated cost, USD. */
+  cost(usd: number): void {
+    if (positive(usd)) this.#cost.inc(usd);
+  }
+
+  /** Add one call's (or one response's) usage: every token kind and the cost. */
+  addUsage(u: TokenUsage): void {
+    this.tokens('input_audio', u.inputAudioTokens ?? 0);
+    this.tokens('input_text', u.inputTextTokens ?? 0);
+    this.tokens('cached_input', u.cachedTokens ?? 0);
+    this.tokens('output_audio', u.outputAudioTokens ?? 0);
+    this.tokens('output_text', u.outputTextTokens ?? 0);
+    this.cost(u.costUsd ?? 0);
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
