@@ -1,0 +1,646 @@
+/**
+ * AudioBridge: the per-call pump between the SIP call's PCM rings and the AI session.
+ *
+ * Caller side: frames at the bridge rate are gathered into batches of `batchMs`, then resampled to
+ * 24 kHz (`pcm`) or G.711-encoded (`pcmu`/`pcma`, bridge at 8 kHz, no resampling) once per batch
+ * and appended to the AI session. While the session is not ready (starting, reconnecting) batches
+ * wait in a bounded queue and go out as soon as it is.
+ *
+ * Agent side: model audio arrives in bursts faster than real time; it is decoded, resampled to the
+ * bridge rate by one resampler kept for the whole call, and queued per item in a
+ * {@link PlayoutBuffer} over the call's TX ring. {@link AudioBridge.tick} pumps it once per audio
+ * tick of the user agent.
+ *
+ * Barge-in: on `speechStarted` the playout is flushed synchronously in the listener, before
+ * anything else, and every interrupted assistant item is truncated at min(played, received) ms
+ * (integer, never negative; items that had finished playing are not touched). A greeting marked
+ * non-interruptible is not flushed.
+ *
+ * Threading: JS thread only. The TX ring's indices are the only state shared with the clock thread.
+ */
+import { performance } from 'node:perf_hooks';
+import { TypedEmitter } from '../util/TypedEmitter';
+import type { Logger } from '../logging/logger';
+import { PlayoutBuffer, type PcmSink, type PlayoutFlushReport } from '../audio/PlayoutBuffer';
+import { Resampler } from '../audio/Resampler';
+import { decodeALaw, decodeMuLaw, encodeALaw, encodeMuLaw } from '../audio/g711';
+import { bytesLEToInt16 } from '../audio/pcm';
+import { AI_SAMPLE_RATE, G711_SAMPLE_RATE } from '../audio/format';
+import type { AiSession } from '../ai/types';
+import type { CallLeg, CallRecorderSink } from './types';
+
+/** The part of a call the bridge touches. */
+export type BridgeCall = Pick<CallLeg, 'sampleRate' | 'writeAudio' | 'clearAudio' | 'txIndex' | 'on' | 'off'>;
+
+/** Tunables of an {@link AudioBridge}. */
+export interface AudioBridgeOptions {
+  /** Caller audio per append, ms: 20–40 (default 40). */
+  batchMs?: number;
+  /** Agent audio held beyond the TX ring, ms; must cover the longest prompt (default 60000). */
+  maxBacklogMs?: number;
+  /** Caller audio kept while the AI session is not ready, ms (default 3000; oldest dropped, counted). */
+  preReadyMs?: number;
+  /** The greeting stops when the caller starts speaking (default false). */
+  greetingInterruptible?: boolean;
+  /** Heard agent audio waiting to be paired with caller audio for the recorder, ms (default 2000). */
+  recorderQueueMs?: number;
+}
+
+/** What one barge-in did. */
+export interface BargeInReport {
+  /** True when the greeting was playing and is not interruptible: nothing was flushed. */
+  ignored: boolean;
+  /** The item that was playing (or next to play), when one was. */
+  itemId?: string;
+  /** True when that item was a prompt (greeting), not model audio. */
+  prompt: boolean;
+  /** Of that item: audio played and received, ms. */
+  playedMs: number;
+  receivedMs: number;
+  /** Truncations made (assistant items interrupted), in order. */
+  truncated: { itemId: string; audioEndMs: number }[];
+}
+
+/** Events of an {@link AudioBridge}. */
+export type AudioBridgeEvents = {
+  /** The caller spoke over the agent (or over a non-interruptible greeting: `ignored`). */
+  bargeIn: [BargeInReport];
+  /** First model audio queued after the caller stopped speaking: the turn latency. */
+  turnLatency: [{ itemId: string; latencyMs: number }];
+};
+
+/** Counters of a bridge (samples at the bridge rate). */
+export interface AudioBridgeStats {
+  inputBatches: number;
+  inputSamples: number;
+  /** Caller samples dropped: pre-ready queue over its cap, or the AI gone. */
+  inputDroppedSamples: number;
+  /** Caller samples waiting for the AI session now. */
+  pendingInputSamples: number;
+  bargeIns: number;
+  bargeInsIgnored: number;
+  truncates: number;
+  /** Model audio chunks received, and those arriving after the AI was detached. */
+  outputChunks: number;
+  outputIgnoredChunks: number;
+  /** Playout counters (see PlayoutBuffer). */
+  playedSamples: number;
+  flushedSamples: number;
+  underruns: number;
+  playoutDroppedSamples: number;
+  playoutDiscardedSamples: number;
+  lateRefills: number;
+  /** Heard agent samples dropped because the recorder queue was full. */
+  recorderDroppedSamples: number;
+}
+
+const DEFAULTS = { batchMs: 40, maxBacklogMs: 60_000, preReadyMs: 3000, recorderQueueMs: 2000 } as const;
+
+interface PendingPrompt {
+  resolve: () => void;
+  promise: Promise<void>;
+}
+
+/** The per-call audio pump. */
+export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
+  /** Bridge rate of the call, Hz. */
+  readonly sampleRate: number;
+  /** Format exchanged with the AI session. */
+  readonly aiFormat: 'pcm' | 'pcmu' | 'pcma';
+
+  readonly #call: BridgeCall;
+  readonly #log: Logger;
+  readonly #playout: PlayoutBuffer;
+  readonly #batchSamples: number;
+  readonly #preReadySamples: number;
+  readonly #greetingInterruptible: boolean;
+
+  #session: AiSession | undefined;
+  #unsubscribeSession: (() => void) | undefined;
+  readonly #onCallAudio = (pcm: Int16Array): void => this.#onCallerAudio(pcm);
+
+  // Caller side.
+  readonly #inBuf: Int16Array;
+  #inFill = 0;
+  readonly #inResampler: Resampler | undefined;
+  #inScratch: Int16Array;
+  #g711Scratch: Uint8Array;
+  #pending: { data: Int16Array | Uint8Array; samples: number }[] = [];
+  #pendingSamples = 0;
+
+  // Agent side.
+  readonly #outResampler: Resampler | undefined;
+  #outScratch = new Int16Array(0);
+  #greetingId: string | undefined;
+  readonly #prompts = new Map<string, PendingPrompt>();
+  #turnT0: number | undefined;
+
+  // TX ring mirror for the recorder: what we wrote and where, until it is played.
+  readonly #recorder: CallRecorderSink | undefined;
+  #txWrite: number;
+  #txHeardTo: number;
+  #mirror: { start: number; pcm: Int16Array }[] = [];
+  readonly #heard: SampleFifo | undefined;
+  #agentScratch = new Int16Array(0);
+
+  #closed = false;
+  readonly #stats = {
+    inputBatches: 0,
+    inputSamples: 0,
+    inputDroppedSamples: 0,
+    bargeIns: 0,
+    bargeInsIgnored: 0,
+    truncates: 0,
+    outputChunks: 0,
+    outputIgnoredChunks: 0,
+  };
+
+  /**
+   * @throws RangeError when `aiFormat` is G.711 and the bridge does not run at 8 kHz, or on a bad batch size.
+   */
+  constructor(init: {
+    call: BridgeCall;
+    session: AiSession;
+    aiFormat: 'pcm' | 'pcmu' | 'pcma';
+    logger: Logger;
+    recorder?: CallRecorderSink;
+    options?: AudioBridgeOptions;
+  }) {
+    super();
+    const o = init.options ?? {};
+    this.#call = init.call;
+    this.#log = init.logger;
+    this.sampleRate = init.call.sampleRate;
+    this.aiFormat = init.aiFormat;
+    if (this.aiFormat !== 'pcm' && this.sampleRate !== G711_SAMPLE_RATE) {
+      throw new RangeError(`G.711 passthrough needs an 8 kHz bridge [aiFormat:${this.aiFormat}, sampleRate:${this.sampleRate}]`);
+    }
+    const batchMs = o.batchMs ?? DEFAULTS.batchMs;
+    if (!(batchMs >= 10 && batchMs <= 200)) throw new RangeError(`batchMs out of range [batchMs:${batchMs}]`);
+    this.#batchSamples = Math.round((this.sampleRate * batchMs) / 1000);
+    this.#preReadySamples = Math.floor((this.sampleRate * (o.preReadyMs ?? DEFAULTS.preReadyMs)) / 1000);
+    this.#greetingInterruptible = o.greetingInterruptible ?? false;
+    // Twice a batch: a wake may deliver several frames at once.
+    this.#inBuf = new Int16Array(this.#batchSamples * 2);
+    if (this.aiFormat === 'pcm') {
+      this.#inResampler = Resampler.create(this.sampleRate, AI_SAMPLE_RATE);
+      this.#outResampler = Resampler.create(AI_SAMPLE_RATE, this.sampleRate);
+      this.#inScratch = new Int16Array(this.#inResampler.maxOutputLength(this.#inBuf.length));
+      this.#g711Scratch = new Uint8Array(0);
+    } else {
+      this.#inScratch = new Int16Array(0);
+      this.#g711Scratch = new Uint8Array(this.#inBuf.length);
+    }
+
+    this.#recorder = init.recorder;
+    const [, write] = this.#call.txIndex();
+    this.#txWrite = write;
+    this.#txHeardTo = write;
+    if (this.#recorder) {
+      this.#heard = new SampleFifo(Math.floor((this.sampleRate * (o.recorderQueueMs ?? DEFAULTS.recorderQueueMs)) / 1000));
+    }
+
+    const call = this.#call;
+    const sink: PcmSink = {
+      write: (pcm) => {
+        const n = call.writeAudio(pcm);
+        if (n > 0) {
+          if (this.#recorder) this.#mirror.push({ start: this.#txWrite, pcm: pcm.slice(0, n) });
+          this.#txWrite += n;
+        }
+        return n;
+      },
+      clear: () => {
+        const at = call.clearAudio();
+        if (this.#recorder) {
+          if (at >= 0) this.#collectHeard(at);
+          this.#mirror = [];
+          this.#txHeardTo = this.#txWrite;
+        }
+        return at;
+      },
+      readIndex: () => call.txIndex()[0],
+      writeIndex: () => call.txIndex()[1],
+    };
+    this.#playout = new PlayoutBuffer(sink, { sampleRate: this.sampleRate, maxBacklogMs: o.maxBacklogMs ?? DEFAULTS.maxBacklogMs });
+    this.#playout.on('itemPlayed', (r) => {
+      if (r.prompt) this.#settlePrompt(r.itemId);
+    });
+    call.on('audio', this.#onCallAudio);
+    this.#attach(init.session);
+  }
+
+  /** True after close(). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** True while the greeting prompt still has audio to play. */
+  get greetingPlaying(): boolean {
+    if (this.#greetingId === undefined || this.#closed) return false;
+    const r = this.#playout.item(this.#greetingId);
+    return r !== undefined && !r.flushed && r.playedSamples < r.receivedSamples;
+  }
+
+  /** Agent audio queued and not yet played (ring and backlog), ms. */
+  get pendingPlayoutMs(): number {
+    if (this.#closed) return 0;
+    const [read] = this.#call.txIndex();
+    const backlog = this.#playout.stats.backlogSamples;
+    return (Math.max(0, this.#txWrite - read) + backlog) * 1000 / this.sampleRate;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): AudioBridgeStats {
+    const p = this.#playout.stats;
+    return {
+      ...this.#stats,
+      pendingInputSamples: this.#pendingSamples,
+      playedSamples: p.playedSamples,
+      flushedSamples: p.flushedSamples,
+      underruns: p.underruns,
+      playoutDroppedSamples: p.droppedSamples,
+      playoutDiscardedSamples: p.discardedSamples,
+      lateRefills: p.lateRefills,
+      recorderDroppedSamples: this.#heard?.dropped ?? 0,
+    };
+  }
+
+  /** Accounting of one queued item (model item id or prompt id). */
+  item(itemId: string): ReturnType<PlayoutBuffer['item']> {
+    return this.#playout.item(itemId);
+  }
+
+  /**
+   * Queue the greeting; it is the prompt `greeting`, interruptible only if so configured.
+   * Resolves once it has played, was flushed, or the bridge closed.
+   */
+  playGreeting(pcm: Int16Array): Promise<void> {
+    return this.playPrompt(pcm, 'greeting');
+  }
+
+  /** Queue a prompt after whatever is queued; resolves once it has played, was flushed, or the bridge closed. */
+  playPrompt(pcm: Int16Array, promptId?: string): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const id = this.#playout.appendPrompt(pcm, promptId ? `${promptId}_${this.#prompts.size + 1}` : undefined);
+    if (promptId === 'greeting') this.#greetingId = id;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.#prompts.set(id, { resolve, promise });
+    if (pcm.length === 0) this.#settlePrompt(id);
+    return promise;
+  }
+
+  /** Resolves once everything queued so far has played or been flushed (needs ticks; resolves at close). */
+  whenDrained(): Promise<void> {
+    return this.#playout.whenDrained();
+  }
+
+  /** Drop all queued agent audio now, without truncating anything (the call is ending). */
+  flush(): PlayoutFlushReport | null {
+    if (this.#closed) return null;
+    const report = this.#playout.flush();
+    this.#outResampler?.reset();
+    if (report) this.#settleFlushedPrompts(report);
+    return report;
+  }
+
+  /**
+   * Stop exchanging audio with the AI session (it is closing or dead): caller audio goes only to the
+   * recorder, model audio is ignored, barge-in is off. Queued agent audio keeps playing.
+   */
+  detachAi(): void {
+    this.#unsubscribeSession?.();
+    this.#unsubscribeSession = undefined;
+    this.#session = undefined;
+    this.#pending = [];
+    this.#pendingSamples = 0;
+  }
+
+  /** Once per user-agent audio tick: refill the TX ring and settle played accounting. */
+  tick(): void {
+    if (this.#closed) return;
+    this.#playout.pump();
+    if (this.#recorder) this.#collectHeard(this.#call.txIndex()[0]);
+  }
+
+  /** Stop: flush pending caller audio to the recorder, release listeners and the playout. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#inFill > 0) this.#sendBatch();
+    this.detachAi();
+    this.#closed = true;
+    this.#call.off('audio', this.#onCallAudio);
+    this.#playout.close();
+    for (const p of this.#prompts.values()) p.resolve();
+    this.#prompts.clear();
+    this.#mirror = [];
+    try {
+      this.#recorder?.close?.();
+    } catch (err) {
+      this.#log.warn({ err }, 'recorder close() threw');
+    }
+    this.removeAllListeners();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // AI session wiring
+
+  #attach(session: AiSession): void {
+    this.#session = session;
+    const onAudio = (ev: { itemId: string; data: Buffer }): void => this.#onModelAudio(ev.itemId, ev.data);
+    const onAudioDone = (ev: { itemId: string }): void => this.#onModelAudioDone(ev.itemId);
+    const onSpeechStarted = (): void => this.#onSpeechStarted();
+    const onSpeechStopped = (): void => {
+      this.#turnT0 = performance.now();
+    };
+    const onState = (): void => {
+      if (session.state.name === 'ready') this.#sendPending();
+    };
+    session.on('audio', onAudio);
+    session.on('audioDone', onAudioDone);
+    session.on('speechStarted', onSpeechStarted);
+    session.on('speechStopped', onSpeechStopped);
+    session.on('stateChange', onState);
+    this.#unsubscribeSession = () => {
+      session.off('audio', onAudio);
+      session.off('audioDone', onAudioDone);
+      session.off('speechStarted', onSpeechStarted);
+      session.off('speechStopped', onSpeechStopped);
+      session.off('stateChange', onState);
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Caller -> AI
+
+  #onCallerAudio(pcm: Int16Array): void {
+    if (this.#closed) return;
+    let off = 0;
+    while (off < pcm.length) {
+      const n = Math.min(pcm.length - off, this.#inBuf.length - this.#inFill);
+      this.#inBuf.set(pcm.subarray(off, off + n), this.#inFill);
+      this.#inFill += n;
+      off += n;
+      if (this.#inFill >= this.#batchSamples) this.#sendBatch();
+    }
+  }
+
+  #sendBatch(): void {
+    const n = this.#inFill;
+    this.#inFill = 0;
+    const batch = this.#inBuf.subarray(0, n);
+    this.#stats.inputSamples += n;
+    if (this.#recorder) this.#record(batch);
+    const session = this.#session;
+    if (!session) {
+      this.#stats.inputDroppedSamples += n;
+      return;
+    }
+    const state = session.state.name;
+    if (state === 'closed' || state === 'died') {
+      this.#stats.inputDroppedSamples += n;
+      return;
+    }
+    const payload = this.#encode(batch);
+    if (state === 'ready' && this.#pending.length === 0) {
+      session.appendAudio(payload);
+      this.#stats.inputBatches++;
+      return;
+    }
+    // Not ready yet (starting, reconnecting): keep the most recent audio so what the caller says
+    // while the session comes up still reaches the model.
+    this.#pending.push({ data: payload.slice(), samples: n });
+    this.#pendingSamples += n;
+    while (this.#pendingSamples > this.#preReadySamples && this.#pending.length > 0) {
+      const old = this.#pending.shift()!;
+      this.#pendingSamples -= old.samples;
+      this.#stats.inputDroppedSamples += old.samples;
+    }
+    if (state === 'ready') this.#sendPending();
+  }
+
+  #encode(batch: Int16Array): Int16Array | Uint8Array {
+    if (this.#inResampler) {
+      if (this.#inScratch.length < this.#inResampler.maxOutputLength(batch.length)) {
+        this.#inScratch = new Int16Array(this.#inResampler.maxOutputLength(batch.length));
+      }
+      return this.#inResampler.process(batch, this.#inScratch);
+    }
+    if (this.#g711Scratch.length < batch.length) this.#g711Scratch = new Uint8Array(batch.length);
+    const out = this.#g711Scratch.subarray(0, batch.length);
+    return this.aiFormat === 'pcmu' ? encodeMuLaw(batch, out) : encodeALaw(batch, out);
+  }
+
+  #sendPending(): void {
+    const session = this.#session;
+    if (!session || this.#pending.length === 0 || session.state.name !== 'ready') return;
+    const chunks = this.#pending;
+    this.#pending = [];
+    this.#pendingSamples = 0;
+    // One append for the whole backlog: it is at most preReadyMs long.
+    session.appendAudio(concatChunks(chunks.map((c) => c.data)));
+    this.#stats.inputBatches++;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // AI -> caller
+
+  #onModelAudio(itemId: string, data: Buffer): void {
+    this.#stats.outputChunks++;
+    if (this.#closed) {
+      this.#stats.outputIgnoredChunks++;
+      return;
+    }
+    let pcm: Int16Array;
+    if (this.#outResampler) {
+      const samples = bytesLEToInt16(data.length % 2 === 0 ? data : data.subarray(0, data.length - 1));
+      const need = this.#outResampler.maxOutputLength(samples.length);
+      if (this.#outScratch.length < need) this.#outScratch = new Int16Array(need);
+      pcm = this.#outResampler.process(samples, this.#outScratch);
+    } else {
+      if (this.#outScratch.length < data.length) this.#outScratch = new Int16Array(data.length);
+      const out = this.#outScratch.subarray(0, data.length);
+      pcm = this.aiFormat === 'pcmu' ? decodeMuLaw(data, out) : decodeALaw(data, out);
+    }
+    this.#playout.append(itemId, pcm);
+    if (this.#turnT0 !== undefined && pcm.length > 0) {
+      const item = this.#playout.item(itemId);
+      if (item && !item.flushed) {
+        const latencyMs = performance.now() - this.#turnT0;
+        this.#turnT0 = undefined;
+        this.emit('turnLatency', { itemId, latencyMs });
+      }
+    }
+  }
+
+  #onModelAudioDone(itemId: string): void {
+    if (this.#closed) return;
+    if (this.#outResampler) {
+      // The filter still owes the item's last few samples; the next item starts from a clean state.
+      const tail = this.#outResampler.flush();
+      if (tail.length > 0) this.#playout.append(itemId, tail);
+    }
+    this.#playout.markItemDone(itemId);
+  }
+
+  #onSpeechStarted(): void {
+    this.#turnT0 = undefined;
+    if (this.#closed) return;
+    if (this.greetingPlaying && !this.#greetingInterruptible) {
+      this.#stats.bargeInsIgnored++;
+      this.emit('bargeIn', { ignored: true, itemId: this.#greetingId, prompt: true, playedMs: 0, receivedMs: 0, truncated: [] });
+      return;
+    }
+    // Flush first: every further millisecond of queued audio is audio the caller talks over.
+    const report = this.#playout.flush();
+    this.#outResampler?.reset();
+    if (!report) return;
+    this.#stats.bargeIns++;
+    this.#settleFlushedPrompts(report);
+    const truncated: { itemId: string; audioEndMs: number }[] = [];
+    const session = this.#session;
+    for (const id of report.flushedItemIds) {
+      const item = this.#playout.item(id);
+      const prompt = id === report.itemId ? report.prompt : item?.prompt ?? false;
+      if (prompt) continue;
+      const played = id === report.itemId ? report.playedMs : item?.playedMs ?? 0;
+      const received = id === report.itemId ? report.receivedMs : item?.receivedMs ?? 0;
+      const audioEndMs = Math.max(0, Math.floor(Math.min(played, received)));
+      session?.truncate(id, audioEndMs);
+      this.#stats.truncates++;
+      truncated.push({ itemId: id, audioEndMs });
+    }
+    this.#log.debug({ itemId: report.itemId, playedMs: report.playedMs, receivedMs: report.receivedMs, truncated }, 'barge-in: playout flushed');
+    this.emit('bargeIn', {
+      ignored: false,
+      itemId: report.itemId,
+      prompt: report.prompt,
+      playedMs: report.playedMs,
+      receivedMs: report.receivedMs,
+      truncated,
+    });
+  }
+
+  #settleFlushedPrompts(report: PlayoutFlushReport): void {
+    for (const id of report.flushedItemIds) this.#settlePrompt(id);
+  }
+
+  #settlePrompt(id: string): void {
+    const p = this.#prompts.get(id);
+    if (!p) return;
+    this.#prompts.delete(id);
+    p.resolve();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Recorder
+
+  /** Move audio the clock thread consumed up to ring index `to` from the mirror to the heard queue. */
+  #collectHeard(to: number): void {
+    const heard = this.#heard;
+    if (!heard || to <= this.#txHeardTo) return;
+    let from = this.#txHeardTo;
+    while (this.#mirror.length > 0 && from < to) {
+      const c = this.#mirror[0];
+      const end = c.start + c.pcm.length;
+      if (end <= from) {
+        this.#mirror.shift();
+        continue;
+      }
+      const s = Math.max(0, from - c.start);
+      const e = Math.min(c.pcm.length, to - c.start);
+      if (e > s) heard.push(c.pcm.subarray(s, e));
+      from = c.start + e;
+      if (e >= c.pcm.length) this.#mirror.shift();
+      else break;
+    }
+    this.#txHeardTo = to;
+  }
+
+  #record(batch: Int16Array): void {
+    const rec = this.#recorder!;
+    const heard = this.#heard!;
+    if (this.#agentScratch.length < batch.length) this.#agentScratch = new Int16Array(batch.length);
+    const agent = this.#agentScratch.subarray(0, batch.length);
+    agent.fill(0);
+    heard.take(agent);
+    try {
+      rec.caller(batch, this.sampleRate);
+      rec.agent(agent, this.sampleRate);
+    } catch (err) {
+      this.#log.warn({ err }, 'recorder threw');
+    }
+  }
+}
+
+function concatChunks(chunks: (Int16Array | Uint8Array)[]): Int16Array | Uint8Array {
+  const total = chunks.reduce((s, c) => s + c.length, 0);
+  if (chunks[0] instanceof Int16Array) {
+    const out = new Int16Array(total);
+    let o = 0;
+    for (const c of chunks as Int16Array[]) {
+      out.set(c, o);
+      o += c.length;
+    }
+    return out;
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks as Uint8Array[]) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+/** A bounded FIFO of samples; pushing past the cap drops the oldest (counted). */
+class SampleFifo {
+  readonly #buf: Int16Array;
+  #head = 0;
+  #len = 0;
+  dropped = 0;
+
+  constructor(capacity: number) {
+    this.#buf = new Int16Array(Math.max(1, capacity));
+  }
+
+  push(pcm: Int16Array): void {
+    const cap = this.#buf.length;
+    let src = pcm;
+    if (src.length > cap) {
+      this.dropped += src.length - cap;
+      src = src.subarray(src.length - cap);
+    }
+    const over = this.#len + src.length - cap;
+    if (over > 0) {
+      this.#head = (this.#head + over) % cap;
+      this.#len -= over;
+      this.dropped += over;
+    }
+    let tail = (this.#head + this.#len) % cap;
+    let off = 0;
+    while (off < src.length) {
+      const n = Math.min(src.length - off, cap - tail);
+      this.#buf.set(src.subarray(off, off + n), tail);
+      off += n;
+      tail = (tail + n) % cap;
+    }
+    this.#len += src.length;
+  }
+
+  /** Fill `out` from the front (as much as there is); returns samples taken. */
+  take(out: Int16Array): number {
+    const cap = this.#buf.length;
+    const n = Math.min(out.length, this.#len);
+    let off = 0;
+    while (off < n) {
+      const k = Math.min(n - off, cap - this.#head);
+      out.set(this.#buf.subarray(this.#head, this.#head + k), off);
+      off += k;
+      this.#head = (this.#head + k) % cap;
+    }
+    this.#len -= n;
+    return n;
+  }
+}

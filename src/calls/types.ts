@@ -1,0 +1,214 @@
+/**
+ * Types of the call layer: the narrow faces of the SIP objects it drives (so the daemon injects the
+ * real UserAgent and unit tests inject fakes), the recording hook the records module implements,
+ * and the plain-data shapes a call hands to the admin API and the record store.
+ */
+import type { SipAccount } from '../sip/SipAccount';
+import type { SipCall } from '../sip/SipCall';
+import type { UsageSummary } from '../ai/usage';
+import type { CallState, EndReason } from './state';
+
+/**
+ * What a call session uses of a {@link SipCall}: identity, SIP actions, the PCM rings and events.
+ * A structural subset, so a test can hand in a fake built on TypedEmitter<SipCallEvents>.
+ */
+export type CallLeg = Pick<
+  SipCall,
+  | 'handle'
+  | 'info'
+  | 'sampleRate'
+  | 'ended'
+  | 'end'
+  | 'header'
+  | 'ringing'
+  | 'answer'
+  | 'reject'
+  | 'hangup'
+  | 'transfer'
+  | 'writeAudio'
+  | 'clearAudio'
+  | 'txIndex'
+  | 'audioStats'
+  | 'waitForState'
+  | 'on'
+  | 'off'
+>;
+
+/** What the call manager uses of the UserAgent: incoming calls, the audio tick and outbound calls. */
+export interface CallAgent {
+  on(event: 'incomingCall', listener: (call: CallLeg) => void): unknown;
+  on(event: 'tick', listener: () => void): unknown;
+  off(event: 'incomingCall', listener: (call: CallLeg) => void): unknown;
+  off(event: 'tick', listener: () => void): unknown;
+  /** Place an outgoing call from `account` (UserAgent.call). */
+  call(account: SipAccount, uri: string, options?: { headers?: Record<string, string> }): Promise<CallLeg>;
+}
+
+/** A fixed audio prompt (greeting, fallback, goodbye, busy): mono PCM with its rate. */
+export interface Prompt {
+  pcm: Int16Array;
+  /** Sample rate of `pcm`, Hz; resampled once per bridge rate when it differs. */
+  sampleRate: number;
+}
+
+/**
+ * Per-call recording hook (the records module implements it). The bridge calls `caller()` and then
+ * `agent()` once per batch with arrays of the same length at the same rate, so two channels written
+ * side by side stay aligned: caller left, agent right. `agent` carries what the caller actually
+ * heard (played samples, silence where nothing played). The arrays are reused: copy what you keep.
+ */
+export interface CallRecorderSink {
+  /** Caller audio of one batch, bridge rate. */
+  caller(pcm: Int16Array, sampleRate: number): void;
+  /** Agent audio heard during the same batch, same length and rate. */
+  agent(pcm: Int16Array, sampleRate: number): void;
+  /** The call ended: no more audio (optional). */
+  close?(): void;
+}
+
+/** Who spoke a transcript line. */
+export type Speaker = 'caller' | 'agent';
+
+/** One finished utterance (or a DTMF digit) of a call. */
+export interface TranscriptEntry {
+  speaker: Speaker;
+  text: string;
+  /** Wall-clock time the line completed. */
+  at: Date;
+  /** Milliseconds since the call started (the INVITE). */
+  offsetMs: number;
+  /** The agent was cut off (barge-in) while saying it; `heardMs` is how much the caller heard. */
+  interrupted?: boolean;
+  heardMs?: number;
+  /** `dtmf` for keypad digits, otherwise absent (speech). */
+  kind?: 'dtmf';
+  /** AI item id, when the line came from the model's conversation. */
+  itemId?: string;
+}
+
+/** One tool call of a call. */
+export interface ToolUse {
+  name: string;
+  /** Parsed arguments (undefined when they were not JSON). */
+  args?: unknown;
+  durationMs: number;
+  /** Set when the call failed (unknown tool, bad arguments, handler threw or timed out). */
+  error?: string;
+  at: Date;
+}
+
+/** Per-call counters (also summed by the manager for metrics). Samples are at the bridge rate. */
+export interface CallCounters {
+  /** Caller speech that interrupted the agent (playout flushed). */
+  bargeIns: number;
+  /** Caller speech during a non-interruptible greeting (nothing flushed). */
+  bargeInsIgnored: number;
+  /** conversation.item.truncate requests made. */
+  truncates: number;
+  /** Times an unfinished agent item ran dry (the caller heard a gap). */
+  underruns: number;
+  /** Agent audio samples dropped because the playout backlog was full. */
+  playoutDroppedSamples: number;
+  /** Agent audio samples ignored after their item was flushed. */
+  playoutDiscardedSamples: number;
+  /** Caller audio batches sent to the AI. */
+  inputBatches: number;
+  /** Caller audio samples dropped by the bridge (pre-ready buffer full, AI gone). */
+  inputDroppedSamples: number;
+  /** Caller audio chunks the AI session dropped (not ready, socket backlog). */
+  aiDroppedChunks: number;
+  /** AI reconnects (drops, expiries) and rotations. */
+  aiReconnects: number;
+  /** Non-fatal AI server errors. */
+  aiErrors: number;
+  /** DTMF digits received. */
+  dtmfDigits: number;
+  /** Tool calls made, and failed. */
+  toolCalls: number;
+  toolErrors: number;
+  /** Recording samples of agent audio dropped because the heard-audio queue was full. */
+  recorderDroppedSamples: number;
+  /** Transcript lines evicted by the cap. */
+  transcriptEvicted: number;
+}
+
+/** A snapshot of a live call for the admin API. */
+export interface CallInfo {
+  /** Our call id (unique across restarts; names the record files). */
+  callId: string;
+  /** SIP Call-ID. */
+  sipCallId: string;
+  direction: 'inbound' | 'outbound';
+  /** From (inbound) / our URI (outbound). */
+  from: string;
+  /** Our URI (inbound) / the dialled URI (outbound). */
+  to: string;
+  /** Account URI the call came in on or went out from. */
+  account: string;
+  /** Signalling source of the INVITE (`ip:port`), inbound only. */
+  remoteAddress: string;
+  state: CallState;
+  startedAt: Date;
+  answeredAt?: Date;
+}
+
+/**
+ * Everything a call record needs, produced at the end of a call. Field names follow the records
+ * module's `CallRecordInput`, so a summary can be handed over as it is.
+ */
+export interface CallSummary {
+  callId: string;
+  sipCallId: string;
+  direction: 'inbound' | 'outbound';
+  from: string;
+  to: string;
+  account: string;
+  remoteAddress: string;
+  startedAt: Date;
+  answeredAt?: Date;
+  /** Absent while the call is live. */
+  endedAt?: Date;
+  /** Answer to end (or to now while live), ms; 0 when never answered. */
+  durationMs: number;
+  /** Absent while the call is live. */
+  endReason?: EndReason;
+  /** SIP status of the ending (200 after a BYE, 486, 603...). */
+  sipStatus: number;
+  sipReason: string;
+  /** Who sent the ending request: `local` (we) or `remote`. */
+  endedBy: 'local' | 'remote';
+  /** Transfer target, when the call was transferred. */
+  transferredTo?: string;
+  ai: { backend: string; model?: string; voice: string; format: string };
+  tools: ToolUse[];
+  usage: UsageSummary;
+  counters: CallCounters;
+  transcript: TranscriptEntry[];
+  /** Realtime connect (to `session.created`) and start (to `session.updated`) times, ms. */
+  aiConnectMs?: number;
+  aiStartMs?: number;
+  /** Last error worth keeping, as a sentence. */
+  error?: string;
+}
+
+/** Zeroed per-call counters. */
+export function emptyCounters(): CallCounters {
+  return {
+    bargeIns: 0,
+    bargeInsIgnored: 0,
+    truncates: 0,
+    underruns: 0,
+    playoutDroppedSamples: 0,
+    playoutDiscardedSamples: 0,
+    inputBatches: 0,
+    inputDroppedSamples: 0,
+    aiDroppedChunks: 0,
+    aiReconnects: 0,
+    aiErrors: 0,
+    dtmfDigits: 0,
+    toolCalls: 0,
+    toolErrors: 0,
+    recorderDroppedSamples: 0,
+    transcriptEvicted: 0,
+  };
+}
