@@ -180,8 +180,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     this.#batchSamples = Math.round((this.sampleRate * batchMs) / 1000);
     this.#preReadySamples = Math.floor((this.sampleRate * (o.preReadyMs ?? DEFAULTS.preReadyMs)) / 1000);
     this.#greetingInterruptible = o.greetingInterruptible ?? false;
-    // Twice a batch: a wake may deliver several frames at once.
-    this.#inBuf = new Int16Array(this.#batchSamples * 2);
+    this.#inBuf = new Int16Array(this.#batchSamples);
     if (this.aiFormat === 'pcm') {
       this.#inResampler = Resampler.create(this.sampleRate, AI_SAMPLE_RATE);
       this.#outResampler = Resampler.create(AI_SAMPLE_RATE, this.sampleRate);
@@ -382,6 +381,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       this.#inBuf.set(pcm.subarray(off, off + n), this.#inFill);
       this.#inFill += n;
       off += n;
+      // Exactly one batch per append, however many frames a wake delivered.
       if (this.#inFill >= this.#batchSamples) this.#sendBatch();
     }
   }

@@ -4,7 +4,7 @@
  * and the plain-data shapes a call hands to the admin API and the record store.
  */
 import type { SipAccount } from '../sip/SipAccount';
-import type { SipCall } from '../sip/SipCall';
+import type { SipCall, SipCallEvents } from '../sip/SipCall';
 import type { UsageSummary } from '../ai/usage';
 import type { CallState, EndReason } from './state';
 
@@ -12,7 +12,13 @@ import type { CallState, EndReason } from './state';
  * What a call session uses of a {@link SipCall}: identity, SIP actions, the PCM rings and events.
  * A structural subset, so a test can hand in a fake built on TypedEmitter<SipCallEvents>.
  */
-export type CallLeg = Pick<
+export type CallLeg = CallLegActions & {
+  on<K extends keyof SipCallEvents & string>(event: K, listener: (...args: SipCallEvents[K]) => void): unknown;
+  off<K extends keyof SipCallEvents & string>(event: K, listener: (...args: SipCallEvents[K]) => void): unknown;
+};
+
+/** The non-event members of {@link CallLeg}. */
+export type CallLegActions = Pick<
   SipCall,
   | 'handle'
   | 'info'
@@ -30,8 +36,6 @@ export type CallLeg = Pick<
   | 'txIndex'
   | 'audioStats'
   | 'waitForState'
-  | 'on'
-  | 'off'
 >;
 
 /** What the call manager uses of the UserAgent: incoming calls, the audio tick and outbound calls. */
