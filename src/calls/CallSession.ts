@@ -501,10 +501,15 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
     if (this.#ending) return this.#ending;
     this.#endReason = reason;
     if (plan.error && !this.#error) this.#error = plan.error;
-    this.#ending = this.#runEnd(reason, plan).catch((err: unknown) => {
-      this.#log.error({ err }, 'ending the call failed');
-      this.#finish();
-    });
+    let done!: () => void;
+    // Set before running: the SIP actions below can report the call's end synchronously.
+    this.#ending = new Promise<void>((r) => (done = r));
+    this.#runEnd(reason, plan)
+      .catch((err: unknown) => {
+        this.#log.error({ err }, 'ending the call failed');
+        this.#finish();
+      })
+      .finally(done);
     return this.#ending;
   }
 
