@@ -37,7 +37,7 @@ function nextIncoming(): Promise<SipCall> {
 
 beforeAll(async () => {
   dir = await tmpDir('sip-core-');
-  tone1k = await makeTone(path.join(dir, 'tone1k.wav'), 1000, 8000, { rate: 8000 });
+  tone1k = await makeTone(path.join(dir, 'tone1k.wav'), 1000, 8000, { sampleRate: 8000 });
   kam = await startKamailio({ users: { agent: 'agent-secret', caller: 'caller-secret', intruder: 'whatever' } });
   ua = await startAgent({ media: { clockRate: 8000, codecs: ['PCMU', 'PCMA', 'G722'] } });
   direct = await ua.addAccount({ uri: 'sip:bot@127.0.0.1', isDefault: true });

@@ -1,0 +1,407 @@
+/**
+ * The composition root: builds every part from the configuration, in order, and tears them down
+ * in reverse. The only module that constructs concrete classes (UserAgent, backends, CallManager,
+ * RecordStore, AdminServer).
+ *
+ * Start: prompts (a bad WAV is a config error) -> AI backend -> records (recovers what a crash
+ * left) -> SIP user agent (a port in use fails here) -> accounts -> call manager -> admin API.
+ * Stop (SIGTERM): no new calls (503) -> active calls finish up to calls.drainTimeoutSec, then the
+ * goodbye prompt and BYE -> admin closed -> every record written -> unregister -> libDestroy.
+ */
+import { loadNativeBinding } from '../native/binding';
+import type { NativeBinding } from '../native/NativeBinding';
+import { UserAgent } from '../sip/UserAgent';
+import type { SipAccount } from '../sip/SipAccount';
+import { OpenAiBackend } from '../ai/AiBackend';
+import { EchoBackend } from '../ai/EchoBackend';
+import type { AiBackend } from '../ai/AiBackend';
+import { CallManager } from '../calls/CallManager';
+import type { CallAgent, CallInfo, CallSummary, CallRecorderSink } from '../calls/types';
+import { RecordStore, type CallRecorder } from '../records';
+import { AdminServer, Metrics, type AdminCalls, type CallEvent, type CallView } from '../admin';
+import { diffReloadable, loadConfig, redactConfig, type AgentConfig } from '../config';
+import type { Logger } from '../logging/logger';
+import { AgentError } from '../util/errors';
+import { accountOptions, userAgentOptions } from './sipOptions';
+import { callManagerOptions } from './callOptions';
+import { loadPrompts, type LoadedPrompts } from './prompts';
+import { VERSION } from './version';
+
+/** Options of {@link Daemon.start}. */
+export interface DaemonOptions {
+  configPath: string;
+  logger: Logger;
+  /** Injected in tests; default: the real addon. */
+  binding?: NativeBinding;
+}
+
+function iso(d: Date | undefined): string | null {
+  return d ? d.toISOString() : null;
+}
+
+function viewOfInfo(i: CallInfo): CallView {
+  return {
+    id: i.callId,
+    state: i.state.name,
+    direction: i.direction,
+    from: i.from,
+    to: i.to,
+    account: i.account,
+    sipCallId: i.sipCallId,
+    remoteAddress: i.remoteAddress,
+    startedAt: i.startedAt.toISOString(),
+    answeredAt: iso(i.answeredAt),
+    endedAt: null,
+    endReason: null,
+  };
+}
+
+function viewOfSummary(s: CallSummary): CallView {
+  return {
+    id: s.callId,
+    state: 'ended',
+    direction: s.direction,
+    from: s.from,
+    to: s.to,
+    account: s.account,
+    sipCallId: s.sipCallId,
+    startedAt: s.startedAt.toISOString(),
+    answeredAt: iso(s.answeredAt),
+    endedAt: iso(s.endedAt),
+    endReason: s.endReason ?? null,
+    sipStatus: s.sipStatus,
+    durationMs: s.durationMs,
+    usage: s.usage,
+    tools: s.tools.map((t) => ({ name: t.name, durationMs: t.durationMs, error: t.error })),
+    transcript: s.transcript.map((t) => ({ speaker: t.speaker, text: t.text, at: t.at.toISOString() })),
+  };
+}
+
+/** A running sip-ai-agent. */
+export class Daemon {
+  readonly #log: Logger;
+  readonly #configPath: string;
+  #cfg: AgentConfig;
+  #prompts: LoadedPrompts;
+  readonly #ua: UserAgent;
+  readonly #accounts: SipAccount[];
+  readonly #calls: CallManager;
+  readonly #records: RecordStore;
+  readonly #metrics: Metrics;
+  readonly #admin: AdminServer | undefined;
+  readonly #recorders = new Map<string, CallRecorder>();
+  #stopping: Promise<void> | undefined;
+
+  private constructor(p: {
+    log: Logger;
+    configPath: string;
+    cfg: AgentConfig;
+    prompts: LoadedPrompts;
+    ua: UserAgent;
+    accounts: SipAccount[];
+    calls: CallManager;
+    records: RecordStore;
+    metrics: Metrics;
+    admin: AdminServer | undefined;
+  }) {
+    this.#log = p.log;
+    this.#configPath = p.configPath;
+    this.#cfg = p.cfg;
+    this.#prompts = p.prompts;
+    this.#ua = p.ua;
+    this.#accounts = p.accounts;
+    this.#calls = p.calls;
+    this.#records = p.records;
+    this.#metrics = p.metrics;
+    this.#admin = p.admin;
+  }
+
+  /** Build and start everything. Throws ConfigError (exit 78) or a runtime error (exit 1). */
+  static async start(cfg: AgentConfig, o: DaemonOptions): Promise<Daemon> {
+    const log = o.logger;
+    const clockRate = Number(cfg.media.clockRate);
+    const prompts = loadPrompts(cfg, clockRate);
+    const backend: AiBackend =
+      cfg.ai.provider === 'echo'
+        ? new EchoBackend()
+        : new OpenAiBackend({ url: cfg.ai.url, model: cfg.ai.model, apiKey: cfg.ai.apiKey ?? '', auth: cfg.ai.auth, connectTimeoutMs: cfg.ai.connectTimeoutMs });
+    const metrics = new Metrics();
+    const records = new RecordStore({
+      dir: cfg.records.dir,
+      retentionDays: cfg.records.retentionDays,
+      recordAudio: cfg.records.recordAudio,
+      transcripts: cfg.records.transcripts,
+      sampleRate: clockRate,
+      logger: log.child({ mod: 'records' }),
+    });
+    await records.start();
+
+    const binding = o.binding ?? loadNativeBinding();
+    let ua: UserAgent;
+    try {
+      ua = await UserAgent.start(binding, userAgentOptions(cfg), log.child({ mod: 'sip' }));
+    } catch (err) {
+      await records.close();
+      throw new AgentError('ERR_SIP_START', `cannot start SIP: ${(err as Error).message}`, { cause: err });
+    }
+    const accounts: SipAccount[] = [];
+    let calls: CallManager | undefined;
+    let admin: AdminServer | undefined;
+    try {
+      for (const a of accountOptions(cfg)) {
+        const acc = await ua.addAccount(a);
+        accounts.push(acc);
+        metrics.setRegistration(acc.uri, !acc.registers);
+        acc.on('registration', (s) => metrics.setRegistration(acc.uri, s.registered));
+      }
+      // Records and calls meet through these hooks (set up before the first call can arrive).
+      const recorders = new Map<string, CallRecorder>();
+      const recorderFor = (info: CallInfo): CallRecorder => {
+        let r = recorders.get(info.callId);
+        if (!r) {
+          r = records.open({
+            callId: info.callId,
+            sipCallId: info.sipCallId,
+            direction: info.direction,
+            from: info.from,
+            to: info.to,
+            account: info.account,
+            remoteAddress: info.remoteAddress,
+            startedAt: info.startedAt,
+            ai: { backend: backend.name, model: cfg.ai.model, voice: cfg.ai.voice },
+          });
+          recorders.set(info.callId, r);
+        }
+        return r;
+      };
+      const sink = (info: CallInfo): CallRecorderSink | undefined => {
+        if (!cfg.records.recordAudio) return undefined;
+        const r = recorderFor(info);
+        let caller: Int16Array | null = null;
+        return {
+          caller: (pcm) => {
+            caller = pcm.slice();
+          },
+          agent: (pcm) => {
+            r.audio(caller, pcm);
+            caller = null;
+          },
+        };
+      };
+      calls = new CallManager({
+        agent: ua as unknown as CallAgent,
+        backend,
+        options: callManagerOptions(cfg, { prompts, outboundAccount: accounts[0], recorder: sink }),
+        logger: log.child({ mod: 'calls' }),
+      });
+      const daemonLog = log;
+      calls.on('callStarted', (info) => {
+        recorderFor(info);
+        metrics.callStarted();
+        metrics.setActiveCalls(calls!.active);
+        daemonLog.info({ callId: info.callId, from: info.from, to: info.to, direction: info.direction }, 'call started');
+      });
+      calls.on('transcript', ({ callId, entry }) => {
+        recorders.get(callId)?.addTranscript({ speaker: entry.speaker, text: entry.text, at: entry.at });
+      });
+      calls.on('timing', ({ metric, valueMs }) => {
+        if (metric === 'ai_connect_ms') metrics.observeConnect(valueMs);
+        else if (metric === 'turn_latency_ms') metrics.observeResponseLatency(valueMs);
+      });
+      const finish = (s: CallSummary, rejected: boolean): void => {
+        const r = rejected ? recorderFor({ ...s, state: { name: 'ended' } } as unknown as CallInfo) : recorders.get(s.callId);
+        recorders.delete(s.callId);
+        metrics.callEnded(s.endReason ?? 'unknown');
+        metrics.setActiveCalls(calls!.active);
+        metrics.bargeIn(s.counters.bargeIns);
+        metrics.truncate(s.counters.truncates);
+        metrics.underruns(s.counters.underruns);
+        metrics.overflows(s.counters.playoutDroppedSamples > 0 ? 1 : 0);
+        metrics.aiReconnect(s.counters.aiReconnects);
+        metrics.addUsage({
+          inputAudioTokens: s.usage.inputAudioTokens,
+          inputTextTokens: s.usage.inputTextTokens,
+          cachedTokens: s.usage.cachedTokens,
+          outputAudioTokens: s.usage.outputAudioTokens,
+          outputTextTokens: s.usage.outputTextTokens,
+          costUsd: s.usage.costUsd,
+        });
+        if (s.error) metrics.aiError(s.endReason === 'ai_failure' ? 'ai_failure' : 'error');
+        daemonLog.info(
+          { callId: s.callId, endReason: s.endReason, sipStatus: s.sipStatus, durationMs: s.durationMs, costUsd: s.usage.costUsd },
+          'call ended',
+        );
+        void r?.finish({
+          endedAt: s.endedAt,
+          answeredAt: s.answeredAt,
+          sipCallId: s.sipCallId,
+          endReason: s.endReason,
+          sipStatus: s.sipStatus,
+          sipReason: s.sipReason,
+          ai: { backend: s.ai.backend, model: s.ai.model, voice: s.ai.voice },
+          tools: s.tools.map((t) => ({ name: t.name, args: t.args, durationMs: t.durationMs, error: t.error })),
+          usage: s.usage,
+          counters: { ...s.counters } as Record<string, number>,
+          transcript: s.transcript.map((t) => ({ speaker: t.speaker, text: t.text, at: t.at })),
+          error: s.error,
+        });
+      };
+      calls.on('callEnded', (s) => finish(s, false));
+      calls.on('callRejected', (s) => finish(s, true));
+
+      if (cfg.admin.enabled) {
+        admin = new AdminServer({
+          host: cfg.admin.listen,
+          port: cfg.admin.port,
+          token: cfg.admin.token,
+          calls: adminCalls(calls),
+          metrics,
+          logger: log.child({ mod: 'admin' }),
+          health: () => ({
+            accounts: accounts.map((a) => ({
+              name: a.uri,
+              registers: a.registers,
+              registered: a.registration.registered,
+              status: a.registration.sipCode || undefined,
+              reason: a.registration.reason || undefined,
+            })),
+            aiConfigured: cfg.ai.provider === 'echo' || Boolean(cfg.ai.url && cfg.ai.model && cfg.ai.apiKey),
+          }),
+          status: () => ({
+            version: VERSION,
+            pjsip: binding.pjVersion,
+            node: process.version,
+            uptimeSec: Math.round(process.uptime()),
+            transports: ua.transports,
+            accounts: accounts.map((a) => ({ uri: a.uri, registers: a.registers, ...a.registration })),
+            calls: { active: calls!.active, draining: calls!.draining },
+            ai: { provider: cfg.ai.provider, model: cfg.ai.model, url: cfg.ai.url },
+            config: redactConfig(cfg),
+          }),
+        });
+        const addr = await admin.listen();
+        log.info({ url: addr.url }, 'admin API listening');
+      }
+    } catch (err) {
+      await admin?.close().catch(() => undefined);
+      await calls?.close().catch(() => undefined);
+      await ua.close().catch(() => undefined);
+      await records.close().catch(() => undefined);
+      throw err;
+    }
+    const d = new Daemon({ log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, metrics, admin });
+    log.info({ version: VERSION, transports: ua.transports, accounts: accounts.map((a) => a.uri), ai: cfg.ai.provider }, 'sip-ai-agent ready');
+    return d;
+  }
+
+  /** The user agent's transports (ip:port per protocol). */
+  get transports(): Readonly<Record<string, string>> {
+    return this.#ua.transports;
+  }
+
+  /** The admin API's URL, when enabled. */
+  get adminUrl(): string | undefined {
+    return this.#admin?.address?.url;
+  }
+
+  /** SIGHUP: re-read the config; apply what can change live, say what needs a restart. */
+  async reload(): Promise<void> {
+    let next: AgentConfig;
+    try {
+      next = loadConfig(this.#configPath);
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message }, 'reload refused: the configuration is invalid; keeping the running one');
+      return;
+    }
+    const diff = diffReloadable(this.#cfg, next);
+    if (diff.changed.length === 0) {
+      this.#log.info('reload: configuration unchanged');
+      return;
+    }
+    try {
+      const prompts = loadPrompts(next, Number(this.#cfg.media.clockRate));
+      this.#calls.reload(callManagerOptions(next, { prompts, outboundAccount: this.#accounts[0] }));
+      this.#records.configure({ retentionDays: next.records.retentionDays, recordAudio: next.records.recordAudio, transcripts: next.records.transcripts });
+      this.#log.level = next.logging.level;
+      this.#prompts = prompts;
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message }, 'reload refused; keeping the running configuration');
+      return;
+    }
+    const live = diff.live.map((k) => (typeof k === 'string' ? k : (k as { path: string }).path));
+    const restart = diff.restart.map((k) => (typeof k === 'string' ? k : (k as { path: string }).path));
+    if (restart.length) this.#log.warn({ keys: restart }, 'reload: these changes need a restart to take effect');
+    this.#log.info({ keys: live }, 'reload: applied to new calls (calls in progress keep their settings)');
+    this.#cfg = next;
+  }
+
+  /** SIGTERM: drain, write every record, unregister, destroy (idempotent). */
+  stop(): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = (async () => {
+        const drainMs = this.#cfg.calls.drainTimeoutSec * 1000;
+        this.#log.info({ activeCalls: this.#calls.active, drainTimeoutMs: drainMs }, 'stopping: no new calls, draining');
+        try {
+          await this.#calls.drain(drainMs);
+        } catch (err) {
+          this.#log.error({ err: (err as Error).message }, 'drain failed');
+        }
+        await this.#calls.close().catch((err: Error) => this.#log.error({ err: err.message }, 'closing calls failed'));
+        await this.#admin?.close().catch(() => undefined);
+        for (const r of this.#recorders.values()) await r.close().catch(() => undefined);
+        await this.#records.flushAll().catch(() => undefined);
+        await this.#records.close().catch(() => undefined);
+        await this.#ua.close();
+        this.#log.info('stopped');
+      })();
+    }
+    return this.#stopping;
+  }
+}
+
+/** The call manager as the admin API sees it. */
+function adminCalls(calls: CallManager): AdminCalls {
+  return {
+    list: () => ({ active: calls.list().map(viewOfInfo), recent: calls.recent().slice().reverse().map(viewOfSummary) }),
+    get: (id) => {
+      const live = calls.get(id);
+      if (live) {
+        const v = viewOfInfo(live.info());
+        v.transcript = live.transcript.map((t, i) => ({ speaker: t.speaker, text: t.text, at: t.at.toISOString(), seq: i }));
+        return v;
+      }
+      const done = calls.recent().find((s) => s.callId === id);
+      return done ? viewOfSummary(done) : undefined;
+    },
+    place: async (req) => {
+      const s = await calls.placeCall(req.uri, { instructions: req.instructions, headers: req.headers });
+      return { id: s.info().callId };
+    },
+    hangup: (id) => calls.hangup(id),
+    subscribe: (id, listener) => {
+      if (!calls.get(id)) return undefined;
+      let seq = calls.get(id)?.transcript.length ?? 0;
+      const onState = (e: { callId: string; state: { name: string } }): void => {
+        if (e.callId === id) listener({ type: 'state', state: e.state.name, at: new Date().toISOString() });
+      };
+      const onLine = (e: { callId: string; entry: { speaker: 'caller' | 'agent'; text: string; at: Date } }): void => {
+        if (e.callId === id) listener({ type: 'transcript', speaker: e.entry.speaker, text: e.entry.text, at: e.entry.at.toISOString(), seq: seq++ });
+      };
+      const onEnd = (s: CallSummary): void => {
+        if (s.callId !== id) return;
+        const ev: CallEvent = { type: 'ended', reason: s.endReason, at: iso(s.endedAt) ?? undefined, sipStatus: s.sipStatus };
+        unsubscribe();
+        listener(ev);
+      };
+      const unsubscribe = (): void => {
+        calls.off('stateChange', onState);
+        calls.off('transcript', onLine);
+        calls.off('callEnded', onEnd);
+      };
+      calls.on('stateChange', onState);
+      calls.on('transcript', onLine);
+      calls.on('callEnded', onEnd);
+      return unsubscribe;
+    },
+  };
+}

@@ -1,0 +1,94 @@
+/** Maps the configuration onto the call layer's options (the only place that knows both). */
+import type { AgentConfig } from '../config';
+import { compileAllowList, compileConfigTemplates } from '../config';
+import type { CallManagerOptions } from '../calls/options';
+import type { CallInfo, CallRecorderSink } from '../calls/types';
+import type { SipAccount } from '../sip/SipAccount';
+import type { AiAudioFormat } from '../ai/audioFormat';
+import type { TurnDetectionOptions } from '../ai/types';
+import type { LoadedPrompts } from './prompts';
+
+/** What besides the config the call options need. */
+export interface CallOptionsContext {
+  prompts: LoadedPrompts;
+  outboundAccount?: SipAccount;
+  recorder?: (call: CallInfo) => CallRecorderSink | undefined;
+}
+
+function turnDetection(t: AgentConfig['ai']['turnDetection']): TurnDetectionOptions {
+  if (t.type === 'none') return null;
+  if (t.type === 'semantic_vad') {
+    return { type: 'semantic_vad', eagerness: t.eagerness, createResponse: t.createResponse, interruptResponse: t.interruptResponse };
+  }
+  return {
+    type: 'server_vad',
+    threshold: t.threshold,
+    prefixPaddingMs: t.prefixPaddingMs,
+    silenceDurationMs: t.silenceDurationMs,
+    idleTimeoutMs: t.idleTimeoutMs ?? null,
+    createResponse: t.createResponse,
+    interruptResponse: t.interruptResponse,
+  };
+}
+
+/** CallManagerOptions for `cfg`. Throws ConfigError for templates naming unknown variables. */
+export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): CallManagerOptions {
+  const templates = compileConfigTemplates(cfg);
+  const ai = cfg.ai;
+  const tc = cfg.tools.transferCall;
+  const targets: Record<string, string> = { ...(tc.targets ?? {}) };
+  const failureTarget = cfg.calls.transferTarget ? (targets[cfg.calls.transferTarget] ?? cfg.calls.transferTarget) : undefined;
+  const allow = cfg.calls.allow.length ? compileAllowList(cfg.calls.allow) : undefined;
+  return {
+    ai: {
+      audioFormat: ai.audioFormat as AiAudioFormat,
+      model: ai.model,
+      voice: ai.voice,
+      speed: ai.speed,
+      turnDetection: turnDetection(ai.turnDetection),
+      noiseReduction: ai.noiseReduction === 'off' ? null : (ai.noiseReduction as 'near_field' | 'far_field'),
+      transcription: ai.transcription ? { model: ai.transcription.model, language: ai.transcription.language, prompt: ai.transcription.prompt } : null,
+      maxSessionAgeMs: ai.maxSessionMinutes * 60_000,
+      prices: {
+        audioInput: ai.prices.audioInput,
+        audioCachedInput: ai.prices.audioCachedInput,
+        audioOutput: ai.prices.audioOutput,
+        textInput: ai.prices.textInput,
+        textCachedInput: ai.prices.textCachedInput,
+        textOutput: ai.prices.textOutput,
+      },
+    },
+    instructions: templates.instructions,
+    openingLine: cfg.greeting.file ? undefined : templates.openingLine,
+    variables: cfg.variables,
+    timeZone: cfg.calls.timeZone,
+    greeting: { prompt: ctx.prompts.greeting, interruptible: cfg.greeting.interruptible },
+    prompts: { fallback: ctx.prompts.fallback, goodbye: ctx.prompts.goodbye, busy: ctx.prompts.busy },
+    tools: {
+      endCall: cfg.tools.endCall.enabled,
+      transferCall: tc.enabled && Object.keys(targets).length ? { enabled: true, targets, defaultTarget: tc.defaultTarget } : false,
+      webhooks: cfg.tools.webhooks.map((w) => ({
+        name: w.name,
+        description: w.description,
+        parameters: w.parameters as Record<string, unknown>,
+        url: w.url,
+        method: w.method as 'POST' | 'PUT' | 'PATCH' | 'GET',
+        headers: w.headers,
+        timeoutMs: w.timeoutMs,
+      })),
+    },
+    calls: {
+      maxConcurrent: cfg.calls.maxConcurrent,
+      allows: allow ? (c) => allow.allows(c) : undefined,
+      maxDurationMs: cfg.calls.maxDurationSec * 1000,
+      ringingMs: cfg.calls.ringingMs,
+      dtmf: { toModel: cfg.calls.dtmf.toModel, template: templates.dtmf },
+      onAiFailure: cfg.calls.onAiFailure as 'hangup' | 'transfer',
+      failureTransferTo: failureTarget,
+      drainTimeoutMs: cfg.calls.drainTimeoutSec * 1000,
+      aiStartTimeoutMs: ai.connectTimeoutMs + 10_000,
+      outboundAccount: ctx.outboundAccount,
+    },
+    recorder: ctx.recorder,
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * `sip-ai-agent --config FILE`: run the daemon in the foreground until SIGTERM/SIGINT.
+ * READY=1 to systemd once calls can be taken; SIGHUP reloads; SIGTERM drains and exits 0.
+ * A second SIGTERM/SIGINT while draining stops at once (calls get their BYE, records are written).
+ */
+import { loadConfig } from '../config';
+import { createLogger, type LogLevel } from '../logging/logger';
+import { ConfigError } from '../util/errors';
+import { Daemon } from './Daemon';
+import { EXIT_FAILURE, EXIT_OK } from './exitCodes';
+import { sdNotify } from './systemd';
+
+/** Options of {@link runDaemon}. */
+export interface RunOptions {
+  configPath: string;
+  logLevel?: LogLevel;
+}
+
+/** Run until stopped; resolves with the exit code. ConfigError propagates (exit 78). */
+export async function runDaemon(o: RunOptions): Promise<number> {
+  const cfg = loadConfig(o.configPath, {
+    onWarning: (w) => process.stderr.write(`sip-ai-agent: warning: ${typeof w === 'string' ? w : JSON.stringify(w)}\n`),
+  });
+  const pretty = cfg.logging.pretty === 'auto' ? undefined : cfg.logging.pretty === true;
+  const logger = createLogger({ level: o.logLevel ?? cfg.logging.level, pretty });
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start(cfg, { configPath: o.configPath, logger });
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    logger.fatal({ err: (err as Error).message }, 'start-up failed');
+    logger.flush?.();
+    throw err;
+  }
+  await sdNotify({ READY: '1', STATUS: `taking calls on ${Object.values(daemon.transports).join(', ')}` }, logger);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: stopping now');
+        process.exit(EXIT_FAILURE);
+      }
+      stopping = true;
+      logger.info({ signal }, 'signal received');
+      void sdNotify({ STOPPING: '1' }, logger);
+      daemon.stop().then(
+        () => {
+          logger.flush?.();
+          resolve(EXIT_OK);
+        },
+        (err: Error) => {
+          logger.error({ err: err.message }, 'stop failed');
+          resolve(EXIT_FAILURE);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      logger.info('SIGHUP: reloading configuration');
+      void sdNotify({ RELOADING: '1' }, logger);
+      void daemon.reload().finally(() => void sdNotify({ READY: '1' }, logger));
+    });
+  });
+}
