@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# npm run bench: every benchmark in bench/, each printing its figures (see docs/BENCHMARKS.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npx --no-install tsc -p tsconfig.json
+echo "== resampler (ns per sample, 60 s of signal in 20 ms frames)"
+node dist/bench/resampler.js
