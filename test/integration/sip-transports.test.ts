@@ -1,0 +1,60 @@
+/**
+ * Transports and media security of the native core: SIP over TCP and TLS (a self-signed
+ * certificate made at test time with openssl), and SRTP, between two accounts of the agent.
+ */
+import * as path from 'node:path';
+import { runCommand, useHarnessCleanup } from '../helpers/proc';
+import { tmpDir } from '../helpers/fixtures';
+import { goertzel } from '../helpers/audio-analysis';
+import { PcmCollector, sine, startAgent, until } from '../helpers/agent';
+import type { UserAgent } from '../../src/sip/UserAgent';
+import type { SipCall } from '../../src/sip/SipCall';
+
+jest.setTimeout(60_000);
+useHarnessCleanup();
+
+let ua: UserAgent;
+
+beforeAll(async () => {
+  const dir = await tmpDir('sip-tls-');
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  await runCommand('openssl', 'openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], { timeoutMs: 20_000 });
+  ua = await startAgent({
+    tcp: { bindAddress: '127.0.0.1', port: 0 },
+    tls: { bindAddress: '127.0.0.1', port: 0, certFile: cert, privKeyFile: key, verifyServer: false },
+    media: { clockRate: 8000, codecs: ['PCMU'], srtp: 'mandatory', srtpSecureSignaling: 0 },
+  });
+  await ua.addAccount({ uri: 'sip:agent@127.0.0.1', isDefault: true });
+});
+
+afterAll(async () => {
+  await ua?.close();
+});
+
+async function callOver(transport: 'tcp' | 'tls'): Promise<void> {
+  const from = await ua.addAccount({ uri: `sip:${transport}-caller@127.0.0.1`, transport });
+  const incoming = ua.waitFor('incomingCall', 10_000).then(([c]) => c as SipCall);
+  const addr = ua.transports[transport];
+  const out = await ua.call(from, `sip:agent@${addr};transport=${transport}`);
+  const inbound = await incoming;
+  expect(inbound.header('Via')).toContain(transport.toUpperCase());
+  const heard = new PcmCollector(inbound);
+  await inbound.answer();
+  await out.waitForState('confirmed', 10_000);
+  out.writeAudio(sine(1200, 1000, 8000));
+  await until(() => goertzel(heard.pcm(), 0, heard.samples, 1200, 8000) > 0.05, 5000, `audio over ${transport}`);
+  await out.hangup();
+  await inbound.waitFor('close', 10_000).catch(() => undefined);
+  await from.close();
+}
+
+test('calls over SIP/TCP carry audio, with SRTP mandatory', async () => {
+  expect(ua.transports.tcp).toMatch(/^127\.0\.0\.1:\d+$/);
+  await callOver('tcp');
+});
+
+test('calls over SIP/TLS carry audio, with SRTP mandatory (a plain RTP offer would fail with 488)', async () => {
+  expect(ua.transports.tls).toMatch(/^127\.0\.0\.1:\d+$/);
+  await callOver('tls');
+});
