@@ -649,7 +649,11 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
       },
       whenPlayoutDrained: () => this.#waitDrained(),
       end: (reason) => this.#end(reason, { tail: reason === 'agent_hangup' }),
-      transfer: (uri) => this.#transfer(uri),
+      transfer: async (uri) => {
+        // As before a BYE: the far end's jitter buffer still holds the announcement's last ~0.5 s.
+        if (this.#opts.hangupTailMs > 0 && !this.call.ended) await Promise.race([sleep(this.#opts.hangupTailMs), this.#callEnded]);
+        return this.#transfer(uri);
+      },
       tellModel: (text) => {
         if (this.#ai.closed || this.#ending) return;
         try {

@@ -129,3 +129,54 @@ export function now(): number {
 export function reportFigure(name: string, value: number | string, unit = ''): void {
   process.stderr.write(`[voice-bridge] ${name}: ${typeof value === 'number' ? value.toFixed(1) : value}${unit ? ` ${unit}` : ''}\n`);
 }
+
+/** Frequencies of a {@link stepTone}: far enough apart to tell apart on 10 ms frames. */
+export const STEP_FREQS = [600, 1000, 1400, 1800, 2200] as const;
+
+/**
+ * A "positional" reply: 24 kHz PCM made of `segmentMs` tone segments cycling through
+ * {@link STEP_FREQS}, so a recording tells how far into the reply the caller got, even when the
+ * receiving jitter buffer time-compresses what it plays (PJSIP's progressive discard does ~4%).
+ */
+export function stepTone(totalMs: number, segmentMs = 200, amplitude = 0.3): Int16Array {
+  const rate = 24000;
+  const seg = Math.round((rate * segmentMs) / 1000);
+  const n = Math.round((rate * totalMs) / 1000);
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i++) {
+    const f = STEP_FREQS[Math.floor(i / seg) % STEP_FREQS.length];
+    out[i] = Math.round(Math.sin((2 * Math.PI * f * i) / rate) * amplitude * 32767);
+  }
+  return out;
+}
+
+/**
+ * How far into a {@link stepTone} reply the caller got, from the recording: whole segments heard
+ * before the last one, plus the heard length of the last one. Also returns the plain heard
+ * duration (first segment start to last segment end) for comparison.
+ */
+export function stepPosition(rec: string, segmentMs = 200, fromMs = 0): { positionMs: number; heardMs: number; segments: number } {
+  const wav = readWav(rec);
+  const spans = STEP_FREQS.flatMap((f) =>
+    findToneSpans(wav.pcm, wav.sampleRate, f, { frameMs: 10, maxGapMs: 30, minDurationMs: 20, minLevel: 0.02 }).map((s) => ({ f, ...s })),
+  )
+    .filter((s) => s.startMs >= fromMs)
+    .sort((a, b) => a.startMs - b.startMs);
+  // Keep the first run of segments that follow the cycle (the reply), ignoring anything after a break in it.
+  const run: typeof spans = [];
+  for (const s of spans) {
+    const prev = run[run.length - 1];
+    if (prev) {
+      const expected = STEP_FREQS[(STEP_FREQS.indexOf(prev.f as (typeof STEP_FREQS)[number]) + 1) % STEP_FREQS.length];
+      if (s.f !== expected || s.startMs - prev.endMs > 60) break;
+    } else if (s.f !== STEP_FREQS[0]) {
+      continue;
+    }
+    run.push(s);
+  }
+  if (run.length === 0) return { positionMs: 0, heardMs: 0, segments: 0 };
+  const last = run[run.length - 1];
+  // A segment is heard as its length less a frame of boundary smear on each side.
+  const lastMs = Math.min(segmentMs, last.endMs - last.startMs + (run.length > 1 ? 10 : 0));
+  return { positionMs: (run.length - 1) * segmentMs + lastMs, heardMs: last.endMs - run[0].startMs, segments: run.length };
+}

@@ -21,7 +21,7 @@ export interface ToolHost {
   whenPlayoutDrained(): Promise<void>;
   /** Hang up now with `reason` (idempotent). */
   end(reason: EndReason, details?: { transferredTo?: string }): Promise<void>;
-  /** Blind transfer (REFER); never rejects. */
+  /** Blind transfer (REFER) after the hang-up tail (the far end plays out what it buffered); never rejects. */
   transfer(uri: string): Promise<TransferResult>;
   /** Add a system note to the conversation and ask the model to respond to it. */
   tellModel(text: string): void;
