@@ -382,7 +382,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
       direction: i.direction,
       from: inbound ? i.remoteUri : i.localUri,
       to: inbound ? i.localUri : i.remoteUri,
-      account: i.localUri,
+      account: call.account.uri,
       remoteAddress: i.srcAddress,
       startedAt,
       ...(answeredAt ? { answeredAt } : {}),

@@ -135,6 +135,8 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
   readonly #interrupted = new Map<string, number>();
   readonly #tools: ToolUse[] = [];
   readonly #c = { dtmfDigits: 0, toolCalls: 0, toolErrors: 0, aiErrors: 0, transcriptEvicted: 0 };
+  /** Native ring counters, last read while the call was up. */
+  #native = { rxDroppedSamples: 0, txOverflowSamples: 0 };
   #resolveStop!: () => void;
   /** Resolves when the call starts ending (any reason) or the far end hangs up. */
   readonly #stop = new Promise<void>((r) => (this.#resolveStop = r));
@@ -254,8 +256,17 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
       toolCalls: this.#c.toolCalls,
       toolErrors: this.#c.toolErrors,
       recorderDroppedSamples: b.recorderDroppedSamples,
+      ...this.#nativeCounters(),
       transcriptEvicted: this.#c.transcriptEvicted,
     };
+  }
+
+  #nativeCounters(): { rxDroppedSamples: number; txOverflowSamples: number } {
+    if (!this.#finished) {
+      const st = this.call.audioStats();
+      if (st) this.#native = { rxDroppedSamples: st.rxDroppedSamples, txOverflowSamples: st.txOverflowSamples };
+    }
+    return this.#native;
   }
 
   /** Transcript so far (finished lines, oldest first; bounded). */
@@ -273,7 +284,7 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
       direction: this.direction,
       from: inbound ? i.remoteUri : i.localUri,
       to: inbound ? i.localUri : i.remoteUri,
-      account: i.localUri,
+      account: this.call.account.uri,
       remoteAddress: i.srcAddress,
       state: this.#state,
       startedAt: this.startedAt,
@@ -548,6 +559,7 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
 
   #finish(): void {
     if (this.#finished) return;
+    this.#nativeCounters();
     this.#finished = true;
     this.#clearTimers();
     this.#endedAt = new Date();
@@ -691,6 +703,7 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
     if (!t.final) return;
     const text = t.text.trim();
     if (text === '') return;
+    this.#log.debug({ speaker: t.role === 'user' ? 'caller' : 'agent', itemId: t.itemId, text }, 'transcript');
     const entry: TranscriptEntry = {
       speaker: t.role === 'user' ? 'caller' : 'agent',
       text,

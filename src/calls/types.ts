@@ -21,6 +21,7 @@ export type CallLeg = CallLegActions & {
 export type CallLegActions = Pick<
   SipCall,
   | 'handle'
+  | 'account'
   | 'info'
   | 'sampleRate'
   | 'ended'
@@ -132,6 +133,10 @@ export interface CallCounters {
   toolErrors: number;
   /** Recording samples of agent audio dropped because the heard-audio queue was full. */
   recorderDroppedSamples: number;
+  /** Caller samples the native RX ring dropped (the event loop fell behind). */
+  rxDroppedSamples: number;
+  /** Agent samples the native TX ring refused (full). */
+  txOverflowSamples: number;
   /** Transcript lines evicted by the cap. */
   transcriptEvicted: number;
 }
@@ -147,7 +152,7 @@ export interface CallInfo {
   from: string;
   /** Our URI (inbound) / the dialled URI (outbound). */
   to: string;
-  /** Account URI the call came in on or went out from. */
+  /** URI of the account the call came in on or went out from. */
   account: string;
   /** Signalling source of the INVITE (`ip:port`), inbound only. */
   remoteAddress: string;
@@ -213,6 +218,8 @@ export function emptyCounters(): CallCounters {
     toolCalls: 0,
     toolErrors: 0,
     recorderDroppedSamples: 0,
+    rxDroppedSamples: 0,
+    txOverflowSamples: 0,
     transcriptEvicted: 0,
   };
 }

@@ -93,6 +93,27 @@ test('the caller hears the greeting, then the model; the model hears the caller 
   reportFigure('AI session ready (session.updated)', summary.aiStartMs ?? NaN, 'ms');
 });
 
+test('G.711 passthrough (pcmu): the model gets µ-law at 8 kHz and the caller hears its µ-law reply', async () => {
+  rig.fake.respond = toneReply({ toneHz: 1000, ms: 800 });
+  const base = bridgeOptions({ greeting: { prompt: tonePrompt(500, 300) } });
+  const { manager, ended } = managerFor(rig, { ...base, ai: { ...base.ai, audioFormat: 'pcmu' } });
+  const { caller, rec } = await callAgent(rig, 'pcmu', [{ silenceMs: 800 }, { toneHz: 700, ms: 500 }, { silenceMs: 4000 }], 4);
+  const summary = await ended;
+  await caller.quit();
+  await manager.close();
+  const session = rig.fake.sessions[rig.fake.sessions.length - 1];
+  const cfg = session.config as { audio: { input: { format: unknown }; output: { format: unknown } } };
+  expect(cfg.audio.input.format).toEqual({ type: 'audio/pcmu' });
+  expect(cfg.audio.output.format).toEqual({ type: 'audio/pcmu' });
+  const got = session.receivedAudio();
+  expect(got.sampleRate).toBe(8000);
+  const burst = spansInPcm(got.samples, 8000, 700);
+  expect(burst).toHaveLength(1);
+  expect(burst[0].endMs - burst[0].startMs).toBeGreaterThan(420);
+  expect(spansIn(rec, 1000)).toHaveLength(1);
+  expect(summary.ai.format).toBe('pcmu');
+});
+
 /** Resolve with the next live session of `manager` and record when its first model audio and first barge-in happened. */
 function watch(started: Promise<CallSession>): Promise<{ session: CallSession; firstAudioAt: () => number | undefined; bargeInAt: () => number | undefined }> {
   return started.then((session) => {

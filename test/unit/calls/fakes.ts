@@ -31,6 +31,7 @@ let nextHandle = 1;
 /** A SIP call whose TX ring is consumed by {@link FakeCall.play} (the test's clock). */
 export class FakeCall extends TypedEmitter<SipCallEvents> {
   readonly handle = nextHandle++;
+  readonly account = { uri: 'sip:agent@127.0.0.1' } as unknown as SipAccount;
   readonly info: SipCallInfo;
   readonly sampleRate: number;
   /** Every SIP action, in order: `ringing`, `answer`, `reject 486`, `hangup`, `transfer <uri>`. */
