@@ -29,7 +29,7 @@ import { endCallTool } from './tools/endCall';
 import { transferCallTool } from './tools/transferCall';
 import { webhookTool } from './tools/webhook';
 import type { ToolHost } from './tools/host';
-import { emptyCounters, type CallCounters, type CallInfo, type CallLeg, type CallSummary, type ToolUse, type TranscriptEntry } from './types';
+import { emptyCounters, type CallCounters, type CallInfo, type CallLeg, type CallRecorderSink, type CallSummary, type ToolUse, type TranscriptEntry } from './types';
 
 /** Timing figures a call reports (for histograms in the admin module). */
 export type CallTimingMetric =
@@ -195,7 +195,7 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
       session: this.#ai,
       aiFormat: format,
       logger: this.#log,
-      recorder: this.#opts.recorder?.(this.info()),
+      recorder: this.#makeRecorder(),
       options: this.#opts.audio,
     });
     this.#bridge.on('bargeIn', (r) => this.#onBargeIn(r));
@@ -210,6 +210,16 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
     this.call.on('ended', this.#onCallEnded);
     this.call.on('dtmf', this.#onDtmf);
     if (this.call.ended) this.#callGone();
+  }
+
+  #makeRecorder(): CallRecorderSink | undefined {
+    try {
+      return this.#opts.recorder?.(this.info());
+    } catch (err) {
+      // A recording that cannot start must not cost the caller the call.
+      this.#log.error({ err }, 'recorder could not start; the call goes on unrecorded');
+      return undefined;
+    }
   }
 
   // ---------------------------------------------------------------------------------------------

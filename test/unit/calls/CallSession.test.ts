@@ -190,6 +190,15 @@ describe('CallSession: AI failures', () => {
     expect(call.heardSamples()).toBeGreaterThanOrEqual(1600 + 2400);
   });
 
+  test('an AI session that never finishes starting counts as a failure after aiStartTimeoutMs', async () => {
+    const { call, session, ai, summary } = make({ calls: { aiStartTimeoutMs: 50 } });
+    void session.start();
+    await flush(100);
+    expect(call.actions).toEqual(['ringing', 'reject 503']);
+    expect(summary()).toMatchObject({ endReason: 'ai_failure', error: expect.stringContaining('timed out') });
+    expect(ai().closed).toBe(true);
+  });
+
   test('the AI dying mid-call plays the fallback and hangs up', async () => {
     const { call, session, ai, summary } = make({ greeting: { prompt: greeting }, prompts: { fallback } });
     void session.start();
@@ -289,6 +298,24 @@ describe('CallSession: limits, DTMF, transcripts', () => {
     for (let i = 0; i < 5; i++) ai().transcript('user', `u${i}`, `line ${i}`);
     expect(session.transcript.map((t) => t.text)).toEqual(['line 2', 'line 3', 'line 4']);
     expect(session.counters.transcriptEvicted).toBe(2);
+  });
+});
+
+describe('CallSession: recording', () => {
+  test('the recorder gets the call info; one that cannot start leaves the call unrecorded, not dropped', async () => {
+    const seen: string[] = [];
+    const { call, session, ai } = make({
+      greeting: { prompt: greeting },
+      recorder: (info) => {
+        seen.push(info.callId);
+        throw new Error('disk full');
+      },
+    });
+    void session.start();
+    ai().ready();
+    await clockUntil(call, session, () => session.state.name === 'conversing');
+    expect(seen).toEqual(['c1']);
+    expect(call.actions).toContain('answer');
   });
 });
 
