@@ -73,8 +73,10 @@ export type AudioBridgeEvents = {
 export interface AudioBridgeStats {
   inputBatches: number;
   inputSamples: number;
-  /** Caller samples dropped: pre-ready queue over its cap, or the AI gone. */
+  /** Caller samples dropped: pre-ready queue over its cap, or the AI session closed or dead while attached. */
   inputDroppedSamples: number;
+  /** Caller samples not sent because the AI was detached on purpose (the call is ending). Not drops. */
+  inputDetachedSamples: number;
   /** Caller samples waiting for the AI session now. */
   pendingInputSamples: number;
   bargeIns: number;
@@ -148,6 +150,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     inputBatches: 0,
     inputSamples: 0,
     inputDroppedSamples: 0,
+    inputDetachedSamples: 0,
     bargeIns: 0,
     bargeInsIgnored: 0,
     truncates: 0,
@@ -394,7 +397,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     if (this.#recorder) this.#record(batch);
     const session = this.#session;
     if (!session) {
-      this.#stats.inputDroppedSamples += n;
+      this.#stats.inputDetachedSamples += n;
       return;
     }
     const state = session.state.name;

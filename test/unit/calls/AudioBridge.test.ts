@@ -221,7 +221,7 @@ describe('AudioBridge: caller audio to the AI', () => {
     expect(session.appended).toHaveLength(1);
   });
 
-  test('after detachAi() caller audio is dropped (counted) and model audio ignored', () => {
+  test('after detachAi() caller audio is not sent (counted apart from drops) and model audio is ignored', () => {
     const { call, session, bridge } = setup();
     session.ready();
     bridge.detachAi();
@@ -229,7 +229,8 @@ describe('AudioBridge: caller audio to the AI', () => {
     session.audio('item_a', tone(1000, 100, 24000));
     session.speechStarted();
     expect(session.appended).toHaveLength(0);
-    expect(bridge.stats.inputDroppedSamples).toBe(FRAME_8K * 4);
+    expect(bridge.stats.inputDetachedSamples).toBe(FRAME_8K * 4);
+    expect(bridge.stats.inputDroppedSamples).toBe(0);
     expect(call.txIndex()[1]).toBe(0);
   });
 });
