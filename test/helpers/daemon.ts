@@ -27,8 +27,14 @@ export const EXIT = { ok: 0, failure: 1, usage: 64, config: 78 } as const;
 /** RTP ports handed to one daemon (2 per call). */
 const RTP_PORTS = 20;
 
-/** Throw unless dist/ holds a build of every file under src/ at least as new as its source. */
+let builtChecked = false;
+
+/**
+ * Throw unless dist/ holds a build of every file under src/ at least as new as its source. Checked
+ * once per test file (jest worker module registry), so one file runs against one build.
+ */
 export function assertBuilt(): void {
+  if (builtChecked) return;
   const stale: string[] = [];
   const walk = (dir: string): void => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -52,6 +58,7 @@ export function assertBuilt(): void {
       `dist/ is missing or older than its sources [files:${stale.slice(0, 5).join(',')}${stale.length > 5 ? `,+${stale.length - 5}` : ''}]: run 'npx tsc -p tsconfig.json' (npm test does)`,
     );
   }
+  builtChecked = true;
 }
 
 /** Ports one daemon listens on. */
