@@ -28,7 +28,7 @@ import {
   tonePrompt,
   type BridgeRig,
 } from '../helpers/bridge';
-import { toneReply, type RespondScript } from '../fakes/FakeRealtimeServer';
+import { toneReply, type RespondScript, type Step } from '../fakes/FakeRealtimeServer';
 
 jest.setTimeout(30_000);
 useHarnessCleanup();
@@ -44,8 +44,8 @@ afterAll(async () => {
 });
 
 /** A script answering response n with `steps[n]` (the last one repeats). */
-function script(...steps: Parameters<RespondScript>[0] extends never ? never : ReturnType<RespondScript>[]): RespondScript {
-  return (ctx) => steps[Math.min(ctx.index, steps.length - 1)] as ReturnType<RespondScript>;
+function script(...steps: Step[][]): RespondScript {
+  return (ctx) => steps[Math.min(ctx.index, steps.length - 1)];
 }
 
 test('the caller hears the greeting, then the model; the model hears the caller at 24 kHz with the configured session', async () => {
