@@ -460,8 +460,13 @@ void SipThread::Impl::startLibrary() {
   ec.medConfig.jbMinPre = cfg.jbMinPreMs;
   ec.medConfig.jbMaxPre = cfg.jbMaxPreMs;
   ec.medConfig.jbMax = cfg.jbMaxMs;
-  ec.medConfig.threadCnt = 1;
-  ec.medConfig.hasIoqueue = true;
+  // RTP is read by the SIP ioqueue our loop thread polls every 2 ms. pjmedia's own media thread
+  // polls with a 500 ms timeout, and a socket registered while it waits (every new call) is not
+  // read until that poll returns: the first ~480 ms of RTP then arrives as one burst, the
+  // jitter buffer jumps to its maximum and progressive discard spends seconds draining it
+  // (half a second of extra latency and dropped frames at the start of every call).
+  ec.medConfig.threadCnt = 0;
+  ec.medConfig.hasIoqueue = false;
   // Keep the clock running while idle so the first call starts on a warm bridge.
   ec.medConfig.sndAutoCloseTime = -1;
   ep->libInit(ec);

@@ -291,3 +291,32 @@ describe('wideband', () => {
     await out.hangup();
   });
 });
+
+describe('latency at the start of a call', () => {
+  test('audio written one second into a call arrives whole and without a start-up backlog', async () => {
+    // Regression: RTP of a new call used to sit unread for up to 500 ms (pjmedia's media thread
+    // polls with a 500 ms timeout), so the jitter buffer started full and dropped frames for
+    // seconds. The bridge is at 16 kHz here (the test above restarted it).
+    const from = await ua.addAccount({ uri: 'sip:latency@127.0.0.1' });
+    const incoming = nextIncoming();
+    const out = await ua.call(from, agentUri(ua));
+    const inbound = await incoming;
+    const heard = new PcmCollector(inbound);
+    await inbound.answer();
+    await out.waitForState('confirmed', 5000);
+    await sleep(1000);
+    const rate = inbound.sampleRate;
+    const start = heard.samples;
+    out.writeAudio(sine(1000, 3000, rate));
+    await sleep(4000);
+    const pcm = heard.pcm().subarray(start);
+    const spans = findToneSpans(pcm, rate, 1000, { maxGapMs: 0, minDurationMs: 0 });
+    expect(spans).toHaveLength(1);
+    // All 3 s arrive (no frames discarded), and the tone starts within a few frames (generous
+    // slack for a loaded machine; the backlog bug made it 500 ms).
+    expect(spans[0].endMs - spans[0].startMs).toBeGreaterThanOrEqual(2980);
+    expect(spans[0].startMs).toBeLessThan(250);
+    await out.hangup();
+    await from.close();
+  });
+});
