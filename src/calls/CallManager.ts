@@ -12,7 +12,7 @@ import { TypedEmitter } from '../util/TypedEmitter';
 import { InvalidStateError } from '../util/errors';
 import type { Logger } from '../logging/logger';
 import type { AiBackend } from '../ai/AiBackend';
-import type { UsageSummary } from '../ai/usage';
+import { emptyUsage, summarizeUsage, type UsageSummary } from '../ai/usage';
 import type { SipAccount } from '../sip/SipAccount';
 import { CallSession, type CallTimingMetric } from './CallSession';
 import { resolveCallOptions, type CallManagerOptions, type ResolvedCallOptions } from './options';
@@ -446,22 +446,7 @@ function zeroTiming(): TimingStats {
 }
 
 function zeroUsage(): UsageSummary {
-  return {
-    responses: 0,
-    inputTokens: 0,
-    outputTokens: 0,
-    totalTokens: 0,
-    inputTextTokens: 0,
-    inputAudioTokens: 0,
-    inputImageTokens: 0,
-    cachedTokens: 0,
-    cachedTextTokens: 0,
-    cachedAudioTokens: 0,
-    cachedImageTokens: 0,
-    outputTextTokens: 0,
-    outputAudioTokens: 0,
-    costUsd: 0,
-  };
+  return summarizeUsage(emptyUsage());
 }
 
 function sleep(ms: number): Promise<void> {

@@ -22,7 +22,7 @@ import type {
   ToolRegistration,
   ToolResult,
 } from '../../../src/ai/types';
-import type { UsageSummary } from '../../../src/ai/usage';
+import { emptyUsage, summarizeUsage, type UsageSummary } from '../../../src/ai/usage';
 import type { CallAgent, CallLeg } from '../../../src/calls/types';
 import type { AiSessionError } from '../../../src/util/errors';
 
@@ -426,20 +426,5 @@ export async function runClock(agent: FakeAgent, calls: FakeCall[], ms: number, 
 }
 
 function zeroUsage(): UsageSummary {
-  return {
-    responses: 0,
-    inputTokens: 0,
-    outputTokens: 0,
-    totalTokens: 0,
-    inputTextTokens: 0,
-    inputAudioTokens: 0,
-    inputImageTokens: 0,
-    cachedTokens: 0,
-    cachedTextTokens: 0,
-    cachedAudioTokens: 0,
-    cachedImageTokens: 0,
-    outputTextTokens: 0,
-    outputAudioTokens: 0,
-    costUsd: 0,
-  };
+  return summarizeUsage(emptyUsage());
 }
