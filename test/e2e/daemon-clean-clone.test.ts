@@ -69,6 +69,10 @@ test('npm start in a clean clone of HEAD exits 0, prints "test call: OK" and "ca
   }
 
   expect(out).toMatch(/^test call: OK$/m);
+  // The addon is built once, by scripts/build-addon.sh. npm must not run an implicit `node-gyp
+  // rebuild` for the root package during `npm ci` (binding.gyp at the root does that unless
+  // package.json says "gypfile": false): in a clone without a built pjproject, as in CI, it fails.
+  expect(demo.grep(/^> node-gyp rebuild$/).map((l) => l.text)).toEqual([]);
   const recordLine = /^call record: (\S+\.json)$/m.exec(out);
   expect(recordLine).not.toBeNull();
   // pjproject came from PJPROJECT_SRC, already built; everything else was built in the clone.
