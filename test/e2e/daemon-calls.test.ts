@@ -214,6 +214,14 @@ describe('SIGHUP reload', () => {
     expect(spans(stereo.channelData[1] ?? new Int16Array(0), stereo.sampleRate, 1100)).toHaveLength(1);
   });
 
+  test('/status reports the configuration in force after the reload', async () => {
+    const status = await d.http('GET', '/status');
+    expect(status.status).toBe(200);
+    const cfg = (status.json as { config: { calls: { maxConcurrent: number }; greeting: { file?: string } } }).config;
+    expect(cfg.calls.maxConcurrent).toBe(3);
+    expect(cfg.greeting.file).toBe(greetB);
+  });
+
   test('a changed SIP port is reported as needing a restart; the daemon keeps the old port', async () => {
     const mark = d.proc.mark;
     const newPort = await freePort('udp');

@@ -97,3 +97,46 @@ test('a call on the openai backend: greeting, then the model reply; the session 
   expect(d.proc.logText()).not.toContain(API_KEY);
   expect(fs.readFileSync(r.jsonPath, 'utf8')).not.toContain(API_KEY);
 });
+
+test('rotating the API key with SIGHUP (apiKeyFile rewritten): the reload lists it and the next call uses the new key', async () => {
+  const oldKey = 'sk-daemon-e2e-old-key-0000000000';
+  const newKey = 'sk-daemon-e2e-new-key-1111111111';
+  fake.apiKey = oldKey;
+  try {
+    const setup = await prepareDaemon('echo');
+    const keyFile = path.join(setup.dir, 'openai-key');
+    fs.writeFileSync(keyFile, `${oldKey}\n`, { mode: 0o600 });
+    setup.write({
+      ai: { provider: 'openai', url: `${fake.baseUrl}/v1/realtime`, apiKeyFile: keyFile, turnDetection: { type: 'server_vad', silenceDurationMs: 300 } },
+    });
+    const d = await startDaemon(setup);
+
+    const mark = d.proc.mark;
+    fs.writeFileSync(keyFile, `${newKey}\n`, { mode: 0o600 });
+    d.signal('SIGHUP');
+    const applied = await d.waitForMsg(/^reload: applied/, 10_000, mark);
+    expect(JSON.stringify(applied.keys)).toMatch(/ai\.apiKey/);
+    // The provider now accepts only the new key.
+    fake.apiKey = newKey;
+    const before = fake.handshakes.length;
+
+    const play = await makeSequence(path.join(setup.dir, 'caller-play.wav'), [{ silenceMs: 1500 }, { toneHz: 700, ms: 600 }, { silenceMs: 3000 }], {
+      sampleRate: RATE,
+    });
+    const rec = path.join(setup.dir, 'caller-rec.wav');
+    const caller = await startPjsuaCaller({ name: 'caller-rotated', target: setup.sipUri, playFile: play, recordFile: rec, durationSec: 5, clockRate: RATE, codecs: ['PCMU'] });
+    await caller.waitForDisconnect(20_000);
+    await caller.quit();
+
+    expect(fake.handshakes.slice(before).map((h) => h.status)).toEqual([101]);
+    const r = await waitForRecord(setup.recordsDir, (x) => x.record.status === 'completed', 10_000);
+    expect(r.record).toMatchObject({ endReason: 'caller_hangup', error: null });
+    const wav = readWav(rec);
+    expect(findToneSpans(wav.pcm, wav.sampleRate, 1000, { frameMs: 10, maxGapMs: 30, minDurationMs: 50, minLevel: 0.02 })).toHaveLength(1);
+
+    const exit = await d.stop();
+    expect(exit.code).toBe(EXIT.ok);
+  } finally {
+    fake.apiKey = API_KEY;
+  }
+});
