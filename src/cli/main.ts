@@ -11,6 +11,7 @@ import { ConfigError } from '../util/errors';
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../daemon/exitCodes';
 import { runDaemon } from '../daemon/run';
 import { runTestCall } from '../daemon/testCall';
+import { loadPrompts } from '../daemon/prompts';
 import { LOG_LEVELS, type LogLevel } from '../logging/logger';
 import { VERSION } from '../daemon/version';
 
@@ -96,9 +97,14 @@ export async function main(argv: string[]): Promise<number> {
     .action(
       guard(async () => {
         const g = globals();
-        if (!g.config) throw new Error('--config <file> is required to run the daemon (see --help)');
+        if (!g.config) {
+          process.stderr.write('sip-ai-agent: --config <file> is required to run the daemon (see --help)\n');
+          return EXIT_USAGE;
+        }
         if (g.check) {
           const cfg = loadConfig(g.config);
+          // The check covers what start-up loads: the prompts must decode as WAV too.
+          loadPrompts(cfg, Number(cfg.media.clockRate));
           write(`${g.config}: configuration is valid (${cfg.accounts.length} account(s), ai.provider ${cfg.ai.provider})`);
           return EXIT_OK;
         }
@@ -112,9 +118,26 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'print JSON')
     .action(
       guard(async (o: { json?: boolean }) => {
-        const s = await adminClient(globals()).status();
-        if (o.json) printJson(s);
-        else printJson(s);
+        const s = (await adminClient(globals()).status()) as {
+          version?: string;
+          pjsip?: string;
+          uptimeSec?: number;
+          transports?: Record<string, string>;
+          accounts?: { uri: string; registers: boolean; registered: boolean; sipCode?: number; reason?: string }[];
+          calls?: { active: number; draining: boolean };
+          ai?: { provider: string; model: string };
+        };
+        if (o.json) {
+          printJson(s);
+          return EXIT_OK;
+        }
+        write(`sip-ai-agent ${s.version ?? '?'} (pjsip ${s.pjsip ?? '?'}), up ${s.uptimeSec ?? 0} s`);
+        write(`transports: ${Object.entries(s.transports ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+        for (const a of s.accounts ?? []) {
+          const reg = a.registers ? (a.registered ? 'registered' : `not registered${a.sipCode ? ` (${a.sipCode} ${a.reason ?? ''})` : ''}`) : 'takes direct calls';
+          write(`account ${a.uri}: ${reg}`);
+        }
+        write(`calls: ${s.calls?.active ?? 0} active${s.calls?.draining ? ', draining' : ''}; ai: ${s.ai?.provider ?? '?'} ${s.ai?.model ?? ''}`);
         return EXIT_OK;
       }),
     );
@@ -188,7 +211,10 @@ export async function main(argv: string[]): Promise<number> {
     .action(
       guard(async () => {
         const g = globals();
-        if (!g.config) throw new Error('--config <file> is required');
+        if (!g.config) {
+          process.stderr.write('sip-ai-agent: --config <file> is required\n');
+          return EXIT_USAGE;
+        }
         printJson(redactConfig(loadConfig(g.config)));
         return EXIT_OK;
       }),

@@ -77,6 +77,33 @@ function viewOfSummary(s: CallSummary): CallView {
   };
 }
 
+/** Builds the backend `ai.*` asks for. */
+function makeBackend(cfg: AgentConfig): AiBackend {
+  return cfg.ai.provider === 'echo'
+    ? new EchoBackend()
+    : new OpenAiBackend({ url: cfg.ai.url, model: cfg.ai.model, apiKey: cfg.ai.apiKey ?? '', auth: cfg.ai.auth, connectTimeoutMs: cfg.ai.connectTimeoutMs });
+}
+
+/**
+ * The backend calls use, swappable on reload (a rotated API key, another endpoint or provider):
+ * new calls get sessions from the current one, calls in progress keep theirs.
+ */
+class ReloadableBackend implements AiBackend {
+  #inner: AiBackend;
+  constructor(inner: AiBackend) {
+    this.#inner = inner;
+  }
+  get name(): string {
+    return this.#inner.name;
+  }
+  set(inner: AiBackend): void {
+    this.#inner = inner;
+  }
+  createSession(...args: Parameters<AiBackend['createSession']>): ReturnType<AiBackend['createSession']> {
+    return this.#inner.createSession(...args);
+  }
+}
+
 /** A running sip-ai-agent. */
 export class Daemon {
   readonly #log: Logger;
@@ -90,6 +117,14 @@ export class Daemon {
   readonly #metrics: Metrics;
   readonly #admin: AdminServer | undefined;
   readonly #recorders = new Map<string, CallRecorder>();
+  readonly #sink: (info: CallInfo) => CallRecorderSink | undefined;
+  /** Settings the recording hook reads per call (live-reloadable). */
+  readonly #live: { recordAudio: boolean };
+  /** The configuration in force (shared with the admin API's status and health). */
+  readonly #current: { cfg: AgentConfig };
+  readonly #backend: ReloadableBackend;
+  /** What the process started with: keys that need a restart are compared against it. */
+  readonly #startCfg: AgentConfig;
   #stopping: Promise<void> | undefined;
 
   private constructor(p: {
@@ -103,7 +138,16 @@ export class Daemon {
     records: RecordStore;
     metrics: Metrics;
     admin: AdminServer | undefined;
+    sink: (info: CallInfo) => CallRecorderSink | undefined;
+    live: { recordAudio: boolean };
+    current: { cfg: AgentConfig };
+    backend: ReloadableBackend;
   }) {
+    this.#current = p.current;
+    this.#backend = p.backend;
+    this.#startCfg = p.cfg;
+    this.#sink = p.sink;
+    this.#live = p.live;
     this.#log = p.log;
     this.#configPath = p.configPath;
     this.#cfg = p.cfg;
@@ -121,10 +165,9 @@ export class Daemon {
     const log = o.logger;
     const clockRate = Number(cfg.media.clockRate);
     const prompts = loadPrompts(cfg, clockRate);
-    const backend: AiBackend =
-      cfg.ai.provider === 'echo'
-        ? new EchoBackend()
-        : new OpenAiBackend({ url: cfg.ai.url, model: cfg.ai.model, apiKey: cfg.ai.apiKey ?? '', auth: cfg.ai.auth, connectTimeoutMs: cfg.ai.connectTimeoutMs });
+    const backend = new ReloadableBackend(makeBackend(cfg));
+    // What the admin API reports and the record hooks read: the configuration in force.
+    const current = { cfg };
     const metrics = new Metrics();
     const records = new RecordStore({
       dir: cfg.records.dir,
@@ -145,14 +188,18 @@ export class Daemon {
       throw new AgentError('ERR_SIP_START', `cannot start SIP: ${(err as Error).message}`, { cause: err });
     }
     const accounts: SipAccount[] = [];
+    let sinkRef: (info: CallInfo) => CallRecorderSink | undefined = () => undefined;
+    const live = { recordAudio: cfg.records.recordAudio };
     let calls: CallManager | undefined;
     let admin: AdminServer | undefined;
     try {
       for (const a of accountOptions(cfg)) {
         const acc = await ua.addAccount(a);
         accounts.push(acc);
-        metrics.setRegistration(acc.uri, !acc.registers);
-        acc.on('registration', (s) => metrics.setRegistration(acc.uri, s.registered));
+        if (acc.registers) {
+          metrics.setRegistration(acc.uri, false);
+          acc.on('registration', (s) => metrics.setRegistration(acc.uri, s.registered));
+        }
       }
       // Records and calls meet through these hooks (set up before the first call can arrive).
       const recorders = new Map<string, CallRecorder>();
@@ -168,14 +215,15 @@ export class Daemon {
             account: info.account,
             remoteAddress: info.remoteAddress,
             startedAt: info.startedAt,
-            ai: { backend: backend.name, model: cfg.ai.model, voice: cfg.ai.voice },
+            ai: { backend: backend.name, model: current.cfg.ai.model, voice: current.cfg.ai.voice },
           });
           recorders.set(info.callId, r);
         }
         return r;
       };
+      // records.recordAudio is live-reloadable: the sink reads the current setting per call.
       const sink = (info: CallInfo): CallRecorderSink | undefined => {
-        if (!cfg.records.recordAudio) return undefined;
+        if (!live.recordAudio) return undefined;
         const r = recorderFor(info);
         let caller: Int16Array | null = null;
         return {
@@ -188,6 +236,7 @@ export class Daemon {
           },
         };
       };
+      sinkRef = sink;
       calls = new CallManager({
         agent: ua as unknown as CallAgent,
         backend,
@@ -265,7 +314,7 @@ export class Daemon {
               status: a.registration.sipCode || undefined,
               reason: a.registration.reason || undefined,
             })),
-            aiConfigured: cfg.ai.provider === 'echo' || Boolean(cfg.ai.url && cfg.ai.model && cfg.ai.apiKey),
+            aiConfigured: current.cfg.ai.provider === 'echo' || Boolean(current.cfg.ai.url && current.cfg.ai.model && current.cfg.ai.apiKey),
           }),
           status: () => ({
             version: VERSION,
@@ -275,12 +324,11 @@ export class Daemon {
             transports: ua.transports,
             accounts: accounts.map((a) => ({ uri: a.uri, registers: a.registers, ...a.registration })),
             calls: { active: calls!.active, draining: calls!.draining },
-            ai: { provider: cfg.ai.provider, model: cfg.ai.model, url: cfg.ai.url },
-            config: redactConfig(cfg),
+            ai: { provider: current.cfg.ai.provider, model: current.cfg.ai.model, url: current.cfg.ai.url },
+            config: redactConfig(current.cfg),
           }),
         });
-        const addr = await admin.listen();
-        log.info({ url: addr.url }, 'admin API listening');
+        await admin.listen();
       }
     } catch (err) {
       await admin?.close().catch(() => undefined);
@@ -289,7 +337,7 @@ export class Daemon {
       await records.close().catch(() => undefined);
       throw err;
     }
-    const d = new Daemon({ log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, metrics, admin });
+    const d = new Daemon({ log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, metrics, admin, sink: sinkRef, live, current, backend });
     log.info({ version: VERSION, transports: ua.transports, accounts: accounts.map((a) => a.uri), ai: cfg.ai.provider }, 'sip-ai-agent ready');
     return d;
   }
@@ -313,26 +361,33 @@ export class Daemon {
       this.#log.error({ err: (err as Error).message }, 'reload refused: the configuration is invalid; keeping the running one');
       return;
     }
-    const diff = diffReloadable(this.#cfg, next);
-    if (diff.changed.length === 0) {
+    const live = diffReloadable(this.#cfg, next).live;
+    // Restart-only keys are compared with what the process started with, so a pending restart
+    // is reported on every reload until it happens.
+    const restart = diffReloadable(this.#startCfg, next).restart;
+    if (live.length === 0 && restart.length === 0) {
       this.#log.info('reload: configuration unchanged');
       return;
     }
     try {
-      const prompts = loadPrompts(next, Number(this.#cfg.media.clockRate));
-      this.#calls.reload(callManagerOptions(next, { prompts, outboundAccount: this.#accounts[0] }));
+      const prompts = loadPrompts(next, Number(this.#startCfg.media.clockRate));
+      const options = callManagerOptions(next, { prompts, outboundAccount: this.#accounts[0], recorder: this.#sink });
+      const aiChanged = live.some((k) => /^ai\.(provider|url|model|apiKey|apiKeyFile|auth|connectTimeoutMs)$/.test(k));
+      const backend = aiChanged ? makeBackend(next) : undefined;
+      this.#calls.reload(options);
+      if (backend) this.#backend.set(backend);
       this.#records.configure({ retentionDays: next.records.retentionDays, recordAudio: next.records.recordAudio, transcripts: next.records.transcripts });
+      this.#live.recordAudio = next.records.recordAudio;
       this.#log.level = next.logging.level;
       this.#prompts = prompts;
     } catch (err) {
       this.#log.error({ err: (err as Error).message }, 'reload refused; keeping the running configuration');
       return;
     }
-    const live = diff.live.map((k) => (typeof k === 'string' ? k : (k as { path: string }).path));
-    const restart = diff.restart.map((k) => (typeof k === 'string' ? k : (k as { path: string }).path));
     if (restart.length) this.#log.warn({ keys: restart }, 'reload: these changes need a restart to take effect');
-    this.#log.info({ keys: live }, 'reload: applied to new calls (calls in progress keep their settings)');
+    if (live.length) this.#log.info({ keys: live }, 'reload: applied to new calls (calls in progress keep their settings)');
     this.#cfg = next;
+    this.#current.cfg = next;
   }
 
   /** SIGTERM: drain, write every record, unregister, destroy (idempotent). */

@@ -213,12 +213,21 @@ describe('admin API', () => {
 });
 
 describe('CLI subcommands against the running daemon', () => {
-  test('status prints JSON with the accounts and the version', async () => {
-    const r = await runCli(['--config', setup.configPath, 'status']);
+  test('status --json prints JSON with the accounts and the version', async () => {
+    const r = await runCli(['--config', setup.configPath, 'status', '--json']);
     expect(r.code).toBe(EXIT.ok);
     const s = JSON.parse(r.stdout) as { version: string; accounts: { uri: string }[] };
     expect(s.version).toBe(VERSION);
     expect(s.accounts.map((a) => a.uri)).toEqual(['sip:agent@127.0.0.1']);
+  });
+
+  test('status prints a summary a person reads: version, transports, each account, calls', async () => {
+    const r = await runCli(['--config', setup.configPath, 'status']);
+    expect(r.code).toBe(EXIT.ok);
+    expect(r.stdout).toContain(`sip-ai-agent ${VERSION}`);
+    expect(r.stdout).toMatch(/transports: udp 127\.0\.0\.1:\d+/);
+    expect(r.stdout).toContain('account sip:agent@127.0.0.1: takes direct calls');
+    expect(r.stdout).toMatch(/calls: \d+ active; ai: echo/);
   });
 
   test('call dials out; calls lists it; transcript prints its lines; transcript --follow ends with the call; hangup ends it', async () => {

@@ -171,8 +171,8 @@ describe('kamailio registrar', () => {
     });
     const recordFile = path.join(work, 'carol-call.wav');
     try {
-      await bs.waitForEvent('REGISTER_OK', 5_000);
-      await kam.waitForRegistration('carol', 1_000);
+      await bs.waitForEvent('REGISTER_OK', 15_000);
+      await kam.waitForRegistration('carol', 5_000);
       const caller = await startPjsuaCaller({
         target: kam.aor('carol'),
         outbound: kam.outboundUri,
