@@ -41,6 +41,8 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
   #clockRate = 8000;
   #closing: Promise<void> | null = null;
   #closed = false;
+  #stoppedNative = false;
+  #onStopped: (() => void) | null = null;
 
   private constructor(binding: NativeBinding, logger: Logger) {
     super();
@@ -53,7 +55,14 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
     const ua = new UserAgent(binding, logger);
     const cfg = toNativeConfig(options);
     ua.#clockRate = cfg.clockRate ?? 8000;
-    ua.#transports = await ua.#native.start(cfg);
+    try {
+      ua.#transports = await ua.#native.start(cfg);
+    } catch (err) {
+      // The library tears itself down after a failed start; wait for that, so a new agent can
+      // start in this process as soon as this rejects.
+      await ua.#waitStopped(5000);
+      throw err;
+    }
     logger.info({ transports: ua.#transports, clockRate: ua.#clockRate, pjsip: binding.pjVersion }, 'SIP user agent started');
     return ua;
   }
@@ -215,6 +224,9 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
         return;
       }
       case 'stopped':
+        this.#stoppedNative = true;
+        this.#onStopped?.();
+        if (ev.failed && !this.#transportsKnown()) return;
         if (ev.failed || !this.#closing) {
           const err = new Error(`SIP library stopped: ${ev.reason || 'unexpectedly'}`);
           this.#finish();
@@ -222,6 +234,21 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
         }
         return;
     }
+  }
+
+  #transportsKnown(): boolean {
+    return Object.keys(this.#transports).length > 0;
+  }
+
+  #waitStopped(timeoutMs: number): Promise<void> {
+    if (this.#stoppedNative) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#onStopped = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   #routeCall(call: SipCall, ev: NativeEvent): void {
