@@ -8,11 +8,10 @@ const EXAMPLE = join(__dirname, '..', '..', '..', 'examples', 'config.yaml');
 const env = { SIP_PASSWORD: 'example-sip-password', OPENAI_API_KEY: 'sk-example' };
 
 describe('examples/config.yaml', () => {
-  // greeting.wav sits next to the example once the audio fixtures are in place; existence is
-  // covered by the loader's own tests.
+  // greeting.wav ships next to the example, so the files it names are checked too.
   const load = () => {
     const warnings: string[] = [];
-    const cfg = loadConfig(EXAMPLE, { env, checkFiles: false, onWarning: (w) => warnings.push(`${w.path}: ${w.message}`) });
+    const cfg = loadConfig(EXAMPLE, { env, onWarning: (w) => warnings.push(`${w.path}: ${w.message}`) });
     return { cfg, warnings };
   };
 
