@@ -32,6 +32,7 @@ import type {
   ResponseStatus,
   ToolRegistration,
 } from './types';
+import { emptySessionStats } from './types';
 import { addUsage, emptyUsage, summarizeUsage, type UsageSummary } from './usage';
 
 export { DEFAULT_UTTERANCE_DETECTOR_OPTIONS, type UtteranceDetectorOptions } from './echo/UtteranceDetector';
@@ -169,19 +170,7 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
   readonly #tools = new Set<string>();
   #usage = emptyUsage();
   readonly #stats: EchoSessionStats = {
-    appendedChunks: 0,
-    appendedBytes: 0,
-    droppedAudioChunks: 0,
-    droppedAudioBytes: 0,
-    responsesRequested: 0,
-    responsesDropped: 0,
-    truncates: 0,
-    truncateErrors: 0,
-    toolCalls: 0,
-    toolErrors: 0,
-    reconnects: 0,
-    rotations: 0,
-    historyEvicted: 0,
+    ...emptySessionStats(),
     utterances: 0,
     utterancesCapped: 0,
     ignoredInputMs: 0,

@@ -43,6 +43,7 @@ import type {
   TruncationOptions,
   TurnDetectionOptions,
 } from './types';
+import { emptySessionStats } from './types';
 import { addUsage, emptyUsage, resolvePrices, summarizeUsage, type PriceTable, type UsageSummary } from './usage';
 
 const DEFAULTS = {
@@ -167,21 +168,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
   #droppedInStreak = 0;
 
   #usage = emptyUsage();
-  readonly #stats: AiSessionStats = {
-    appendedChunks: 0,
-    appendedBytes: 0,
-    droppedAudioChunks: 0,
-    droppedAudioBytes: 0,
-    responsesRequested: 0,
-    responsesDropped: 0,
-    truncates: 0,
-    truncateErrors: 0,
-    toolCalls: 0,
-    toolErrors: 0,
-    reconnects: 0,
-    rotations: 0,
-    historyEvicted: 0,
-  };
+  readonly #stats: AiSessionStats = emptySessionStats();
 
   /** Create an idle session; nothing is sent until start(). */
   constructor(init: RealtimeSessionInit, logger: Logger) {

@@ -237,6 +237,25 @@ export interface AiSessionStats {
   startMs?: number;
 }
 
+/** All-zero session counters (every backend starts from these). */
+export function emptySessionStats(): AiSessionStats {
+  return {
+    appendedChunks: 0,
+    appendedBytes: 0,
+    droppedAudioChunks: 0,
+    droppedAudioBytes: 0,
+    responsesRequested: 0,
+    responsesDropped: 0,
+    truncates: 0,
+    truncateErrors: 0,
+    toolCalls: 0,
+    toolErrors: 0,
+    reconnects: 0,
+    rotations: 0,
+    historyEvicted: 0,
+  };
+}
+
 /** Events of an {@link AiSession}. */
 export type AiSessionEvents = {
   stateChange: [next: AiSessionState, prev: AiSessionState];
