@@ -253,13 +253,19 @@ class AgentCall : public pj::Call {
   bool disconnected() const { return disconnected_; }
   const pj::Account* account() const { return account_; }
 
-  void onCallState(pj::OnCallStateParam&) override {
-    pj::CallInfo ci;
+  /** The call's info, or false when PJSIP no longer has it (the call is being torn down). */
+  bool info(pj::CallInfo& ci) {
     try {
       ci = getInfo();
+      return true;
     } catch (const pj::Error&) {
-      return;
+      return false;
     }
+  }
+
+  void onCallState(pj::OnCallStateParam&) override {
+    pj::CallInfo ci;
+    if (!info(ci)) return;
     CallStateEvent ev;
     ev.call = handle_;
     ev.state = stateName(ci.state);
@@ -277,11 +283,7 @@ class AgentCall : public pj::Call {
 
   void onCallMediaState(pj::OnCallMediaStateParam&) override {
     pj::CallInfo ci;
-    try {
-      ci = getInfo();
-    } catch (const pj::Error&) {
-      return;
-    }
+    if (!info(ci)) return;
     CallMediaEvent ev;
     ev.call = handle_;
     ev.status = "none";
@@ -397,13 +399,12 @@ class AgentAccount : public pj::Account {
     ev.headers = parseHeaders(prm.rdata.wholeMsg);
     ev.requestUri = requestUriOf(prm.rdata.wholeMsg);
     ev.srcAddress = prm.rdata.srcAddress;
-    try {
-      pj::CallInfo ci = call->getInfo();
+    pj::CallInfo ci;
+    if (call->info(ci)) {
       ev.fromUri = ci.remoteUri;
       ev.toUri = ci.localUri;
       ev.sipCallId = ci.callIdString;
       ev.remoteContact = ci.remoteContact;
-    } catch (const pj::Error&) {
     }
     owner_.emit(std::move(ev));
   }
