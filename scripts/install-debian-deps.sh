@@ -5,7 +5,7 @@
 
 BUILD_PKGS=(build-essential cmake pkg-config python3 dpkg-dev libopus-dev libspeex-dev libspeexdsp-dev libgsm1-dev
   libsrtp2-dev libssl-dev uuid-dev)
-TEST_PKGS=(kamailio baresip-core sox)
+TEST_PKGS=(kamailio baresip-core sox openssl)
 ALL=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 [ "${1:-}" = "--build-only" ] && ALL=("${BUILD_PKGS[@]}")
 
