@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 npx --no-install tsc -p tsconfig.json
 echo "== resampler (ns per sample, 60 s of signal in 20 ms frames)"
 node dist/bench/resampler.js
+echo "== resampler vs speexdsp q3/q5/q10 (same input files; needs cc and libspeexdsp-dev)"
+node dist/bench/resampler-vs-speexdsp.js

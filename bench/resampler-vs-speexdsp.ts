@@ -1,0 +1,377 @@
+/**
+ * Our streaming resampler against speexdsp's (qualities 3, 5 and 10) on the very same input files,
+ * in the same run: ns per sample and quality (passband ripple, worst image/alias, group delay),
+ * side by side with ratios against speexdsp quality 5.
+ *
+ * Run:   npx tsc -p tsconfig.json && node dist/bench/resampler-vs-speexdsp.js [--json] [--runs N]
+ * While some other module does not type-check, compile just this file and what it imports:
+ *        npx tsc --outDir dist --rootDir . --target ES2022 --module commonjs --esModuleInterop \
+ *          --skipLibCheck --types node bench/resampler-vs-speexdsp.ts && node dist/bench/resampler-vs-speexdsp.js
+ * Needs a C compiler and speexdsp (Debian: libspeexdsp-dev); bench/speexdsp/speex-resample.c is
+ * compiled with `cc -O2 ... -lspeexdsp` into a temporary directory that is removed afterwards.
+ *
+ * Both sides take 20 ms frames, Int16 in and out, from one file written here. Ours runs in-process
+ * into a caller-supplied buffer (as the bridge does); speexdsp's loop is timed inside the C program,
+ * so neither side's figure includes file I/O, process start-up or filter construction. Repetitions
+ * interleave ours and speexdsp so load from other processes hits both alike.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Resampler } from '../src/audio/Resampler';
+
+const PTIME_MS = 20;
+const SPEED_SECONDS = 60;
+const DEFAULT_RUNS = 5;
+const QUALITIES = [3, 5, 10] as const;
+const PAIRS: readonly [number, number][] = [
+  [8000, 24000],
+  [24000, 8000],
+  [16000, 24000],
+  [24000, 16000],
+];
+/** Telephone passband per bridge rate; quality is measured up to here. */
+const PASS_HZ: Record<number, number> = { 8000: 3400, 16000: 7000 };
+/** Each analysis tone lasts this long; fits use 100-200 ms (sweep) and 100-300 ms (delay) of it. */
+const SEGMENT_S = 0.3;
+const TONE_AMP = 16000;
+/** Low enough that one period (25 ms) exceeds every delay measured, so the phase does not wrap. */
+const DELAY_TONE_HZ = 40;
+/** RMS of Int16 rounding noise (1/sqrt(12) LSB): the quietest output level the measurement can tell apart. */
+const FLOOR_RMS = 1 / Math.sqrt(12);
+/** {@link FLOOR_RMS} relative to the full-scale tone, dB (about -91.9). */
+const FLOOR_DB = 20 * Math.log10(FLOOR_RMS / (TONE_AMP / Math.SQRT2));
+
+/** One implementation on one rate pair: quality and speed figures. */
+interface Row {
+  pair: string;
+  impl: string;
+  /** Max minus min gain over the passband tone sweep, dB. */
+  rippleDb: number;
+  /** Gain at the passband edge, dB. */
+  edgeGainDb: number;
+  /** Worst residual (everything but the tone) on passband tones relative to the tone: images when upsampling. */
+  worstToneSpurDb: number;
+  /**
+   * Worst output level for input tones that would alias into the passband, re the input tone (downsampling
+   * only); floored at Int16 rounding noise ({@link FLOOR_DB}), since an all-zero output measures no deeper.
+   */
+  worstAliasDb: number | null;
+  /** Worst of images (up) or aliases (down): the headline attenuation figure. */
+  worstImageAliasDb: number;
+  /** Filter taps per output sample (multiply-adds): ours per polyphase branch, speexdsp's filter length. */
+  tapsPerOutput: number;
+  /** Group delay measured from the phase of a 40 Hz tone, ms. */
+  delayMs: number;
+  /** Delay the implementation reports about itself, ms. */
+  reportedDelayMs: number;
+  nsPerOutBest: number;
+  nsPerOutMedian: number;
+  nsPerInBest: number;
+  nsPerInMedian: number;
+}
+
+/** What the analysis file holds, in order, each segment SEGMENT_S long. */
+interface Plan {
+  sweep: number[];
+  alias: number[];
+  delayTone: number;
+}
+
+function planFor(from: number, to: number): Plan {
+  const pass = PASS_HZ[Math.min(from, to)];
+  const sweep: number[] = [];
+  for (let f = 50; f < pass; f += 100) sweep.push(f);
+  sweep.push(pass);
+  // Input content at f aliases to |f - k*to|; what lands in 0..pass comes from [to - pass, from/2).
+  const alias: number[] = [];
+  if (to < from) for (let f = to - pass; f < from / 2; f += 100) alias.push(f);
+  return { sweep, alias, delayTone: DELAY_TONE_HZ };
+}
+
+function tone(freq: number, rate: number, n: number, amp = TONE_AMP): Int16Array {
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.round(amp * Math.sin((2 * Math.PI * freq * i) / rate));
+  return out;
+}
+
+/** Tones back to back; each starts at phase 0 at its own segment start. */
+function analysisSignal(from: number, plan: Plan): Int16Array {
+  const seg = Math.round(SEGMENT_S * from);
+  const freqs = [...plan.sweep, ...plan.alias, plan.delayTone];
+  const out = new Int16Array(seg * freqs.length);
+  freqs.forEach((f, s) => out.set(tone(f, from, seg), s * seg));
+  return out;
+}
+
+/** Speech-like test signal: a few tones plus noise, deterministic (as bench/resampler.ts). */
+function speechLike(rate: number, seconds: number): Int16Array {
+  const n = rate * seconds;
+  const out = new Int16Array(n);
+  let s = 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const t = i / rate;
+    const v = 6000 * Math.sin(2 * Math.PI * 220 * t) + 4000 * Math.sin(2 * Math.PI * 1230 * t) + 3000 * Math.sin(2 * Math.PI * 3100 * t);
+    out[i] = Math.round(v + ((s / 0x100000000) * 2 - 1) * 2000);
+  }
+  return out;
+}
+
+/** Least-squares fit of a sine at `freq` over y[start, start+len): amplitude, phase, residual RMS. */
+function fitSine(y: Int16Array, rate: number, freq: number, start: number, len: number) {
+  let s = 0;
+  let c = 0;
+  let mean = 0;
+  for (let i = start; i < start + len; i++) mean += y[i];
+  mean /= len;
+  for (let i = start; i < start + len; i++) {
+    const w = (2 * Math.PI * freq * i) / rate;
+    s += (y[i] - mean) * Math.sin(w);
+    c += (y[i] - mean) * Math.cos(w);
+  }
+  const a = (2 * s) / len;
+  const b = (2 * c) / len;
+  let res = 0;
+  for (let i = start; i < start + len; i++) {
+    const w = (2 * Math.PI * freq * i) / rate;
+    const r = y[i] - mean - a * Math.sin(w) - b * Math.cos(w);
+    res += r * r;
+  }
+  return { amplitude: Math.hypot(a, b), phase: Math.atan2(b, a), residualRms: Math.sqrt(res / len) };
+}
+
+function rms(y: Int16Array, start: number, len: number): number {
+  let acc = 0;
+  for (let i = start; i < start + len; i++) acc += y[i] * y[i];
+  return Math.sqrt(acc / len);
+}
+
+const db = (x: number): number => 20 * Math.log10(x);
+
+/** The same measurement for every implementation: `y` is the output for {@link analysisSignal}. */
+function analyse(y: Int16Array, to: number, plan: Plan) {
+  const seg = Math.round(SEGMENT_S * to);
+  const need = seg * (plan.sweep.length + plan.alias.length + 1);
+  if (y.length < need) throw new RangeError(`output shorter than the analysis signal [have:${y.length}, need:${need}]`);
+  let s = 0;
+  const segment = (): Int16Array => y.subarray(seg * s, seg * ++s);
+  const gains: number[] = [];
+  let worstToneSpurDb = -Infinity;
+  for (const f of plan.sweep) {
+    const fit = fitSine(segment(), to, f, to / 10, to / 10);
+    gains.push(db(fit.amplitude / TONE_AMP));
+    worstToneSpurDb = Math.max(worstToneSpurDb, db(fit.residualRms / (fit.amplitude / Math.SQRT2)));
+  }
+  let worstAliasDb: number | null = null;
+  for (let i = 0; i < plan.alias.length; i++) {
+    const level = db(Math.max(FLOOR_RMS, rms(segment(), to / 10, to / 10)) / (TONE_AMP / Math.SQRT2));
+    worstAliasDb = Math.max(worstAliasDb ?? -Infinity, level);
+  }
+  // Input is sin(wt); output is G sin(w(t - tau)), so the fitted phase is -w*tau (mod 2pi, tau < one period).
+  const fit = fitSine(segment(), to, plan.delayTone, to / 10, to / 5);
+  const lag = (((-fit.phase) % (2 * Math.PI)) + 2 * Math.PI) % (2 * Math.PI);
+  return {
+    rippleDb: Math.max(...gains) - Math.min(...gains),
+    edgeGainDb: gains[gains.length - 1],
+    worstToneSpurDb,
+    worstAliasDb,
+    worstImageAliasDb: worstAliasDb ?? worstToneSpurDb,
+    delayMs: (lag / (2 * Math.PI * plan.delayTone)) * 1000,
+  };
+}
+
+/** Ours over `input` in 20 ms frames into a caller buffer; returns the output and the loop's ns. */
+function runOurs(from: number, to: number, input: Int16Array): { out: Int16Array; ns: number; delayMs: number; taps: number } {
+  const frame = (from * PTIME_MS) / 1000;
+  const r = Resampler.create(from, to);
+  const scratch = new Int16Array(r.maxOutputLength(frame));
+  const out = new Int16Array(Math.ceil((input.length * to) / from) + frame);
+  let produced = 0;
+  const t0 = process.hrtime.bigint();
+  for (let pos = 0; pos + frame <= input.length; pos += frame) {
+    const got = r.process(input.subarray(pos, pos + frame), scratch);
+    out.set(got, produced);
+    produced += got.length;
+  }
+  const ns = Number(process.hrtime.bigint() - t0);
+  return { out: out.subarray(0, produced), ns, delayMs: r.delayMs, taps: r.design.tapsPerPhase };
+}
+
+interface SpeexRun {
+  inSamples: number;
+  outSamples: number;
+  inputLatency: number;
+  outputLatency: number;
+  runsNs: number[];
+}
+
+function runSpeex(bin: string, quality: number, from: number, to: number, inFile: string, outFile: string, runs: number): SpeexRun {
+  const stdout = execFileSync(bin, [String(quality), String(from), String(to), inFile, outFile, String(runs)], { encoding: 'utf8' });
+  return JSON.parse(stdout) as SpeexRun;
+}
+
+function readRaw(file: string): Int16Array {
+  const b = fs.readFileSync(file);
+  return new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+}
+
+function writeRaw(file: string, samples: Int16Array): void {
+  fs.writeFileSync(file, Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength));
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function buildSpeex(dir: string): string {
+  const src = path.join(__dirname, '..', '..', 'bench', 'speexdsp', 'speex-resample.c');
+  const fallback = path.join(process.cwd(), 'bench', 'speexdsp', 'speex-resample.c');
+  const file = fs.existsSync(src) ? src : fallback;
+  const bin = path.join(dir, 'speex-resample');
+  execFileSync('cc', ['-O2', '-o', bin, file, '-lspeexdsp'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return bin;
+}
+
+function benchPair(bin: string, dir: string, from: number, to: number, runs: number): Row[] {
+  const tag = `${from}-${to}`;
+  const plan = planFor(from, to);
+  const analysisIn = path.join(dir, `analysis-${tag}.raw`);
+  const speechIn = path.join(dir, `speech-${tag}.raw`);
+  writeRaw(analysisIn, analysisSignal(from, plan));
+  writeRaw(speechIn, speechLike(from, SPEED_SECONDS));
+  // Both sides read the same bytes back from the files, so the inputs are identical by construction.
+  const analysis = readRaw(analysisIn);
+  const speech = readRaw(speechIn);
+
+  const ours = runOurs(from, to, analysis);
+  const rows: Row[] = [];
+  const oursQuality = analyse(ours.out, to, plan);
+  const speexQuality = new Map<number, { q: ReturnType<typeof analyse>; reportedMs: number; taps: number }>();
+  for (const q of QUALITIES) {
+    const out = path.join(dir, `analysis-${tag}-q${q}.raw`);
+    const run = runSpeex(bin, q, from, to, analysisIn, out, 1);
+    speexQuality.set(q, { q: analyse(readRaw(out), to, plan), reportedMs: (run.outputLatency * 1000) / to,
+      // speexdsp's latency is half its filter length, in input samples; each output sums the whole filter.
+      taps: 2 * run.inputLatency,
+    });
+  }
+
+  // Speed: one warm-up, then `runs` interleaved repetitions of ours and each speexdsp quality.
+  runOurs(from, to, speech);
+  const oursNs: number[] = [];
+  const speexNs = new Map<number, number[]>(QUALITIES.map((q) => [q, []]));
+  let oursOut = 0;
+  const speexOut = new Map<number, number>();
+  const speechOut = path.join(dir, `speech-${tag}-out.raw`);
+  for (let rep = 0; rep < runs; rep++) {
+    const r = runOurs(from, to, speech);
+    oursNs.push(r.ns);
+    oursOut = r.out.length;
+    for (const q of QUALITIES) {
+      const s = runSpeex(bin, q, from, to, speechIn, speechOut, 1);
+      speexNs.get(q)!.push(s.runsNs[0]);
+      speexOut.set(q, s.outSamples);
+    }
+  }
+  const speed = (ns: number[], outSamples: number) => ({
+    nsPerOutBest: Math.min(...ns) / outSamples,
+    nsPerOutMedian: median(ns) / outSamples,
+    nsPerInBest: Math.min(...ns) / speech.length,
+    nsPerInMedian: median(ns) / speech.length,
+  });
+  const pair = `${from} -> ${to}`;
+  rows.push({ pair, impl: 'ours (telephony)', ...oursQuality, tapsPerOutput: ours.taps, reportedDelayMs: ours.delayMs, ...speed(oursNs, oursOut) });
+  for (const q of QUALITIES) {
+    const { q: quality, reportedMs, taps } = speexQuality.get(q)!;
+    rows.push({ pair, impl: `speexdsp q${q}`, ...quality, tapsPerOutput: taps, reportedDelayMs: reportedMs, ...speed(speexNs.get(q)!, speexOut.get(q)!) });
+  }
+  return rows;
+}
+
+/** Ours against speexdsp quality 5 on one pair: time and delay as ratios, attenuation and ripple as differences. */
+interface Versus {
+  pair: string;
+  timeRatioBest: number;
+  timeRatioMedian: number;
+  delayRatio: number;
+  rippleDeltaDb: number;
+  imageAliasDeltaDb: number;
+  /** speexdsp's figure sat at the measurement floor, so the difference is a lower bound. */
+  imageAliasAtFloor: boolean;
+}
+
+function versus(rows: Row[]): Versus[] {
+  const result: Versus[] = [];
+  for (const [from, to] of PAIRS) {
+    const pair = `${from} -> ${to}`;
+    const ours = rows.find((r) => r.pair === pair && r.impl.startsWith('ours'))!;
+    const q5 = rows.find((r) => r.pair === pair && r.impl === 'speexdsp q5')!;
+    result.push({
+      pair,
+      timeRatioBest: ours.nsPerOutBest / q5.nsPerOutBest,
+      timeRatioMedian: ours.nsPerOutMedian / q5.nsPerOutMedian,
+      delayRatio: ours.delayMs / q5.delayMs,
+      rippleDeltaDb: ours.rippleDb - q5.rippleDb,
+      imageAliasDeltaDb: ours.worstImageAliasDb - q5.worstImageAliasDb,
+      imageAliasAtFloor: q5.worstImageAliasDb <= FLOOR_DB + 1e-9,
+    });
+  }
+  return result;
+}
+
+function table(header: string[], lines: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i < 2 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [fmt(header), rule, ...lines.map(fmt)].join('\n');
+}
+
+function main(): void {
+  const argv = process.argv.slice(2);
+  const runsAt = argv.indexOf('--runs');
+  const runs = runsAt >= 0 ? Number(argv[runsAt + 1]) : DEFAULT_RUNS;
+  if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new RangeError(`--runs wants 1..50 [got:${argv[runsAt + 1]}]`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resampler-vs-speexdsp-'));
+  let rows: Row[] = [];
+  try {
+    const bin = buildSpeex(dir);
+    for (const [from, to] of PAIRS) rows = rows.concat(benchPair(bin, dir, from, to, runs));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  const vs = versus(rows);
+  if (argv.includes('--json')) {
+    const meta = { node: process.version, floorDb: FLOOR_DB, speedSeconds: SPEED_SECONDS, runs, ptimeMs: PTIME_MS, qualities: QUALITIES };
+    process.stdout.write(`${JSON.stringify({ ...meta, rows, versusSpeexQ5: vs }, null, 2)}\n`);
+    return;
+  }
+  const f = (x: number, d: number): string => x.toFixed(d);
+  process.stdout.write(
+    `Resampler vs speexdsp: same input files, ${PTIME_MS} ms frames; speed over ${SPEED_SECONDS} s of speech-like signal, ` +
+      `${runs} interleaved runs (best / median); quality up to 3400 Hz (8 kHz) / 7000 Hz (16 kHz) (${process.version})\n\n`,
+  );
+  const atten = (x: number): string => (x <= FLOOR_DB + 1e-9 ? `<= ${f(FLOOR_DB, 1)}` : f(x, 1));
+  const header = ['pair', 'implementation', 'taps/out', 'ripple dB', 'edge gain dB', 'worst image/alias dB', 'tone spur dB', 'delay ms', 'ns/out best', 'ns/out median', 'ns/in best'];
+  process.stdout.write(
+    `${table(
+      header,
+      rows.map((r) => [
+        r.pair, r.impl, String(r.tapsPerOutput), f(r.rippleDb, 3), f(r.edgeGainDb, 3), atten(r.worstImageAliasDb), f(r.worstToneSpurDb, 1),
+        f(r.delayMs, 3), f(r.nsPerOutBest, 2), f(r.nsPerOutMedian, 2), f(r.nsPerInBest, 2),
+      ]),
+    )}\n\n`,
+  );
+  process.stdout.write('Ours against speexdsp quality 5 (time and delay: ours / speexdsp, below 1 is better; dB: ours - speexdsp, below 0 is better)\n\n');
+  process.stdout.write(
+    `${table(
+      ['pair', 'metric', 'time best', 'time median', 'delay', 'ripple Δ dB', 'image/alias Δ dB'],
+      vs.map((v) => [v.pair, 'ours vs q5', f(v.timeRatioBest, 2), f(v.timeRatioMedian, 2), f(v.delayRatio, 2), f(v.rippleDeltaDb, 3), v.imageAliasAtFloor ? `>= ${f(v.imageAliasDeltaDb, 1)}` : f(v.imageAliasDeltaDb, 1)]),
+    )}\n`,
+  );
+}
+
+main();
