@@ -7,3 +7,4 @@ echo "== resampler (ns per sample, 60 s of signal in 20 ms frames)"
 node dist/bench/resampler.js
 echo "== resampler vs speexdsp q3/q5/q10 (same input files; needs cc and libspeexdsp-dev)"
 node dist/bench/resampler-vs-speexdsp.js
+node dist/bench/capacity.js  # capacity: N concurrent calls, daemon vs bare pjsua (~10 min, see bench/results/capacity.md)
