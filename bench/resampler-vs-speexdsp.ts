@@ -60,6 +60,8 @@ interface Row {
   worstAliasDb: number | null;
   /** Worst of images (up) or aliases (down): the headline attenuation figure. */
   worstImageAliasDb: number;
+  /** Input tone frequency that gave {@link worstImageAliasDb}, Hz. */
+  worstImageAliasHz: number;
   /** Filter taps per output sample (multiply-adds): ours per polyphase branch, speexdsp's filter length. */
   tapsPerOutput: number;
   /** Group delay measured from the phase of a 40 Hz tone, ms. */
@@ -159,15 +161,18 @@ function analyse(y: Int16Array, to: number, plan: Plan) {
   const segment = (): Int16Array => y.subarray(seg * s, seg * ++s);
   const gains: number[] = [];
   let worstToneSpurDb = -Infinity;
+  let worstToneSpurHz = 0;
   for (const f of plan.sweep) {
     const fit = fitSine(segment(), to, f, to / 10, to / 10);
     gains.push(db(fit.amplitude / TONE_AMP));
-    worstToneSpurDb = Math.max(worstToneSpurDb, db(fit.residualRms / (fit.amplitude / Math.SQRT2)));
+    const spur = db(fit.residualRms / (fit.amplitude / Math.SQRT2));
+    if (spur > worstToneSpurDb) [worstToneSpurDb, worstToneSpurHz] = [spur, f];
   }
   let worstAliasDb: number | null = null;
-  for (let i = 0; i < plan.alias.length; i++) {
+  let worstAliasHz = 0;
+  for (const f of plan.alias) {
     const level = db(Math.max(FLOOR_RMS, rms(segment(), to / 10, to / 10)) / (TONE_AMP / Math.SQRT2));
-    worstAliasDb = Math.max(worstAliasDb ?? -Infinity, level);
+    if (worstAliasDb === null || level > worstAliasDb) [worstAliasDb, worstAliasHz] = [level, f];
   }
   // Input is sin(wt); output is G sin(w(t - tau)), so the fitted phase is -w*tau (mod 2pi, tau < one period).
   const fit = fitSine(segment(), to, plan.delayTone, to / 10, to / 5);
@@ -178,6 +183,7 @@ function analyse(y: Int16Array, to: number, plan: Plan) {
     worstToneSpurDb,
     worstAliasDb,
     worstImageAliasDb: worstAliasDb ?? worstToneSpurDb,
+    worstImageAliasHz: worstAliasDb === null ? worstToneSpurHz : worstAliasHz,
     delayMs: (lag / (2 * Math.PI * plan.delayTone)) * 1000,
   };
 }
@@ -355,12 +361,13 @@ function main(): void {
       `${runs} interleaved runs (best / median); quality up to 3400 Hz (8 kHz) / 7000 Hz (16 kHz) (${process.version})\n\n`,
   );
   const atten = (x: number): string => (x <= FLOOR_DB + 1e-9 ? `<= ${f(FLOOR_DB, 1)}` : f(x, 1));
-  const header = ['pair', 'implementation', 'taps/out', 'ripple dB', 'edge gain dB', 'worst image/alias dB', 'tone spur dB', 'delay ms', 'ns/out best', 'ns/out median', 'ns/in best'];
+  const header = ['pair', 'implementation', 'taps/out', 'ripple dB', 'edge gain dB', 'worst image/alias dB', 'at Hz', 'tone spur dB', 'delay ms', 'ns/out best', 'ns/out median', 'ns/in best'];
   process.stdout.write(
     `${table(
       header,
       rows.map((r) => [
-        r.pair, r.impl, String(r.tapsPerOutput), f(r.rippleDb, 3), f(r.edgeGainDb, 3), atten(r.worstImageAliasDb), f(r.worstToneSpurDb, 1),
+        r.pair, r.impl, String(r.tapsPerOutput), f(r.rippleDb, 3), f(r.edgeGainDb, 3), atten(r.worstImageAliasDb),
+        r.worstImageAliasDb <= FLOOR_DB + 1e-9 ? '-' : String(r.worstImageAliasHz), f(r.worstToneSpurDb, 1),
         f(r.delayMs, 3), f(r.nsPerOutBest, 2), f(r.nsPerOutMedian, 2), f(r.nsPerInBest, 2),
       ]),
     )}\n\n`,
