@@ -8,7 +8,8 @@
  * end, and the load generator's view (gaps inside replies, frames received against the clock).
  *
  * Run:   npx tsc -p tsconfig.json && node dist/bench/capacity.js [--n 10,50,100,200]
- *          [--configs pcm,pcmu,pjsua] [--steady-s 20] [--json]
+ *          [--configs pjsua,pcm,pcmu] [--steady-s 20] [--json] [--nice-peers]
+ *          [--daemon-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
  * Every child runs in its own process group with a hard lifetime and is killed on exit.
  */
 import * as fs from 'node:fs';
@@ -18,7 +19,7 @@ import * as http from 'node:http';
 import { spawnManaged, killAllProcesses, type ManagedProcess } from '../test/helpers/proc';
 import { findPjsuaBinary } from '../test/helpers/pjsua';
 import { freePort, freePortRange } from '../test/helpers/ports';
-import { cpuPercent, cpuSample, machineSample, rssMiB, threadCount, type CpuSample } from './capacity/procstat';
+import { cpuPercent, cpuSample, machineSample, rssMiB, threadCount, threadCpu, threadCpuPercent, type CpuSample } from './capacity/procstat';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const DIST = path.resolve(__dirname, '..');
@@ -47,6 +48,8 @@ export interface RunResult {
   rssMiB: number | null;
   rssPerCallMiB: number | null;
   threads: number | null;
+  /** CPU % of the process under test by thread name (main = the JS thread), busiest first. */
+  threadCpuPct: [string, number][];
   loadgenCpuPct: number | null;
   fakeCpuPct: number | null;
   machineBusyPct: number | null;
@@ -64,6 +67,17 @@ export interface RunResult {
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(name);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
+}
+
+/** Extra node flags for the daemon, e.g. `--daemon-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"`. */
+function daemonNodeArgs(): string[] {
+  const v = arg('--daemon-node-args', '');
+  return v ? v.split(/\s+/).filter(Boolean) : [];
+}
+
+/** With `--nice-peers`, the fake and the load generator run at nice 19, so they yield the cores to the process under test. */
+function peer(command: string, args: string[]): { command: string; args: string[] } {
+  return process.argv.includes('--nice-peers') ? { command: 'nice', args: ['-n', '19', command, ...args] } : { command, args };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -170,7 +184,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
   const notes: string[] = [];
   const res: RunResult = {
     target, calls, connected: 0, failed: 0, setupMs: 0, windowS: 0, cpuPct: null, cpuPctPerCall: null,
-    rssIdleMiB: null, rssMiB: null, rssPerCallMiB: null, threads: null, loadgenCpuPct: null, fakeCpuPct: null,
+    rssIdleMiB: null, rssMiB: null, rssPerCallMiB: null, threads: null, threadCpuPct: [], loadgenCpuPct: null, fakeCpuPct: null,
     machineBusyPct: null, otherCpuPct: null, eventLoopP50Ms: null, eventLoopP99Ms: null, eventLoopMaxMs: null, underruns: null,
     overflows: null, report: null, notes,
   };
@@ -214,8 +228,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
     } else {
       fake = spawnManaged({
         name: 'fake-realtime',
-        command: process.execPath,
-        args: [path.join(DIST, 'test/fakes/fake-realtime-cli.js'), '--port', '0', '--key', API_KEY, '--burst', '4', '--tone-hz', '1000', '--reply-ms', '1500'],
+        ...peer(process.execPath, [path.join(DIST, 'test/fakes/fake-realtime-cli.js'), '--port', '0', '--key', API_KEY, '--burst', '4', '--tone-hz', '1000', '--reply-ms', '1500']),
         cwd: ROOT,
         lifetimeMs,
       });
@@ -228,9 +241,11 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
       sut = spawnManaged({
         name: 'sip-ai-agent',
         command: process.execPath,
-        args: [path.join(ROOT, 'bin/sip-ai-agent.js'), '--config', cfgFile],
+        args: [...daemonNodeArgs(), path.join(ROOT, 'bin/sip-ai-agent.js'), '--config', cfgFile],
         cwd: ROOT,
         lifetimeMs,
+        // Room for a clean exit on SIGTERM (drainTimeoutSec is 0), so a CPU profile gets written.
+        killGraceMs: 8000,
       });
       procs.push(sut);
       adminUrl = `http://127.0.0.1:${adminPort}`;
@@ -249,8 +264,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
     const loadRtp = await freePortRange(2 * calls + 20);
     const loadgen = spawnManaged({
       name: 'loadgen',
-      command: process.execPath,
-      args: [path.join(DIST, 'bench/capacity/loadgen.js'), '--target', targetUri, '--calls', String(calls), '--rtp-start', String(loadRtp)],
+      ...peer(process.execPath, [path.join(DIST, 'bench/capacity/loadgen.js'), '--target', targetUri, '--calls', String(calls), '--rtp-start', String(loadRtp)]),
       cwd: ROOT,
       stdin: 'pipe',
       lifetimeMs,
@@ -270,6 +284,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
     const marked = await waitJson(loadgen, 'marked', 10000, ready.seq);
     const s0: (CpuSample | null)[] = [cpuSample(sut.pid), cpuSample(loadgen.pid), fake ? cpuSample(fake.pid) : null];
     const m0 = machineSample();
+    const t0 = threadCpu(sut.pid);
     let rssSum = 0;
     let rssN = 0;
     const endAt = Date.now() + steadyS * 1000;
@@ -283,6 +298,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
     }
     const s1 = [cpuSample(sut.pid), cpuSample(loadgen.pid), fake ? cpuSample(fake.pid) : null];
     const m1 = machineSample();
+    const t1 = threadCpu(sut.pid);
     res.windowS = s0[0] && s1[0] ? s1[0].atSec - s0[0].atSec : steadyS;
     res.cpuPct = cpuPercent(s0[0], s1[0]);
     res.loadgenCpuPct = cpuPercent(s0[1], s1[1]);
@@ -291,6 +307,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
     res.otherCpuPct = res.machineBusyPct - (res.cpuPct ?? 0) - (res.loadgenCpuPct ?? 0) - (res.fakeCpuPct ?? 0);
     res.rssMiB = rssN ? rssSum / rssN : null;
     res.threads = threadCount(sut.pid);
+    res.threadCpuPct = threadCpuPercent(t0, t1, res.windowS).slice(0, 6).map(([n, v]) => [n, Math.round(v * 10) / 10]);
     if (adminUrl) {
       const m = await httpGet(`${adminUrl}/metrics`).catch(() => null);
       if (m) {

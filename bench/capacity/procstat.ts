@@ -75,3 +75,33 @@ export function machineSample(): { busy: number; total: number } {
   const total = v.reduce((s, x) => s + x, 0);
   return { busy: total - idle, total };
 }
+
+/** CPU seconds per thread group of a process: the main thread as `main`, the others summed by name. */
+export function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = Number(tid) === pid ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const sec = (Number(rest[11]) + Number(rest[12])) / clkTck();
+      out.set(name, (out.get(name) ?? 0) + sec);
+    } catch {
+      // The thread exited between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** Per-thread-name CPU % between two {@link threadCpu} readings `seconds` apart, busiest first. */
+export function threadCpuPercent(a: Map<string, number>, b: Map<string, number>, seconds: number): [string, number][] {
+  const rows: [string, number][] = [];
+  for (const [name, sec] of b) rows.push([name, ((sec - (a.get(name) ?? 0)) / seconds) * 100]);
+  return rows.sort((x, y) => y[1] - x[1]);
+}
