@@ -9,7 +9,7 @@
  *
  * Run:   npx tsc -p tsconfig.json && node dist/bench/capacity.js [--n 10,50,100,200]
  *          [--configs pjsua,pcm,pcmu] [--steady-s 20] [--json] [--nice-peers]
- *          [--daemon-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
+ *          [--daemon-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"] [--daemon-log /tmp/daemon.log]
  * Every child runs in its own process group with a hard lifetime and is killed on exit.
  */
 import * as fs from 'node:fs';
@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import { spawnManaged, killAllProcesses, type ManagedProcess } from '../test/helpers/proc';
 import { findPjsuaBinary } from '../test/helpers/pjsua';
-import { freePort, freePortRange } from '../test/helpers/ports';
+import { freePort, freePortRange, isPortFree } from '../test/helpers/ports';
 import { cpuPercent, cpuSample, machineSample, rssMiB, threadCount, threadCpu, threadCpuPercent, type CpuSample } from './capacity/procstat';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -220,7 +220,6 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
       // pjsua logs little at level 1: it is up once its SIP port is taken.
       while (Date.now() - t < 15000) {
         if (sut.closed) throw new Error(`pjsua exited [tail:${sut.tail()}]`);
-        const { isPortFree } = await import('../test/helpers/ports');
         if (!(await isPortFree(sipPort, 'udp'))) break;
         await sleep(200);
       }
@@ -334,6 +333,8 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
         const errs = metricSum(m.body, 'sip_ai_agent_ai_errors_total');
         if (errs > 0) notes.push(`ai errors: ${errs}`);
       }
+      const logFile = arg('--daemon-log', '');
+      if (logFile) fs.writeFileSync(`${logFile}.${target}-${calls}`, sut.logText());
       const warnLines = sut.grep(/"level":(40|50|60)/);
       if (warnLines.length) notes.push(`daemon warn+ lines: ${warnLines.length}; first: ${warnLines[0].text.slice(0, 300)}`);
     }
