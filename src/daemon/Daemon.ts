@@ -265,7 +265,8 @@ export class Daemon {
         metrics.bargeIn(s.counters.bargeIns);
         metrics.truncate(s.counters.truncates);
         metrics.underruns(s.counters.underruns);
-        metrics.overflows(s.counters.playoutDroppedSamples > 0 ? 1 : 0);
+        // Dropped agent audio, in 20 ms frames at the bridge rate (the metric counts frames).
+        metrics.overflows(Math.ceil(s.counters.playoutDroppedSamples / (clockRate / 50)));
         metrics.aiReconnect(s.counters.aiReconnects);
         metrics.addUsage({
           inputAudioTokens: s.usage.inputAudioTokens,
