@@ -43,8 +43,8 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       }
       stopping = true;
       logger.info({ signal }, 'signal received');
-      void sdNotify({ STOPPING: '1' }, logger);
-      daemon.stop().then(
+      // The notification goes out while draining; exit waits for it so it is never lost.
+      Promise.all([sdNotify({ STOPPING: '1' }, logger), daemon.stop()]).then(
         () => {
           logger.flush?.();
           resolve(EXIT_OK);
