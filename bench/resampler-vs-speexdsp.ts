@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Resampler } from '../src/audio/Resampler';
+import { db, fitSine, rms } from '../test/helpers/signal';
 
 const PTIME_MS = 20;
 const SPEED_SECONDS = 60;
@@ -120,37 +121,6 @@ function speechLike(rate: number, seconds: number): Int16Array {
   }
   return out;
 }
-
-/** Least-squares fit of a sine at `freq` over y[start, start+len): amplitude, phase, residual RMS. */
-function fitSine(y: Int16Array, rate: number, freq: number, start: number, len: number) {
-  let s = 0;
-  let c = 0;
-  let mean = 0;
-  for (let i = start; i < start + len; i++) mean += y[i];
-  mean /= len;
-  for (let i = start; i < start + len; i++) {
-    const w = (2 * Math.PI * freq * i) / rate;
-    s += (y[i] - mean) * Math.sin(w);
-    c += (y[i] - mean) * Math.cos(w);
-  }
-  const a = (2 * s) / len;
-  const b = (2 * c) / len;
-  let res = 0;
-  for (let i = start; i < start + len; i++) {
-    const w = (2 * Math.PI * freq * i) / rate;
-    const r = y[i] - mean - a * Math.sin(w) - b * Math.cos(w);
-    res += r * r;
-  }
-  return { amplitude: Math.hypot(a, b), phase: Math.atan2(b, a), residualRms: Math.sqrt(res / len) };
-}
-
-function rms(y: Int16Array, start: number, len: number): number {
-  let acc = 0;
-  for (let i = start; i < start + len; i++) acc += y[i] * y[i];
-  return Math.sqrt(acc / len);
-}
-
-const db = (x: number): number => 20 * Math.log10(x);
 
 /** The same measurement for every implementation: `y` is the output for {@link analysisSignal}. */
 function analyse(y: Int16Array, to: number, plan: Plan) {

@@ -1,0 +1,41 @@
+/** Signal measurement shared by the resampler's quality tests and its benchmarks. */
+
+/** A sine tone as Int16Array (amplitude in sample units). */
+export function tone(freq: number, rate: number, n: number, amp = 16000, phase = 0): Int16Array {
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.round(amp * Math.sin((2 * Math.PI * freq * i) / rate + phase));
+  return out;
+}
+
+/** Least-squares fit of a sine at `freq` over y[start, start+len): amplitude, phase, residual RMS. */
+export function fitSine(y: Int16Array, rate: number, freq: number, start: number, len: number) {
+  let s = 0;
+  let c = 0;
+  let mean = 0;
+  for (let i = start; i < start + len; i++) mean += y[i];
+  mean /= len;
+  for (let i = start; i < start + len; i++) {
+    const w = (2 * Math.PI * freq * i) / rate;
+    s += (y[i] - mean) * Math.sin(w);
+    c += (y[i] - mean) * Math.cos(w);
+  }
+  const a = (2 * s) / len;
+  const b = (2 * c) / len;
+  let res = 0;
+  for (let i = start; i < start + len; i++) {
+    const w = (2 * Math.PI * freq * i) / rate;
+    const r = y[i] - mean - a * Math.sin(w) - b * Math.cos(w);
+    res += r * r;
+  }
+  return { amplitude: Math.hypot(a, b), phase: Math.atan2(b, a), residualRms: Math.sqrt(res / len) };
+}
+
+/** RMS of y[start, start+len). */
+export function rms(y: Int16Array, start: number, len: number): number {
+  let acc = 0;
+  for (let i = start; i < start + len; i++) acc += y[i] * y[i];
+  return Math.sqrt(acc / len);
+}
+
+/** Amplitude ratio in dB. */
+export const db = (x: number): number => 20 * Math.log10(x);
