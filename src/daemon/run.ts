@@ -23,7 +23,18 @@ export async function runDaemon(o: RunOptions): Promise<number> {
   });
   const pretty = cfg.logging.pretty === 'auto' ? undefined : cfg.logging.pretty === true;
   const logger = createLogger({ level: o.logLevel ?? cfg.logging.level, pretty });
-  let daemon: Daemon;
+  // Signal handlers go in before anything starts: a SIGTERM during start-up (or while READY=1 is
+  // being delivered) must drain and exit 0, never hit Node's default and kill the process.
+  let daemon: Daemon | undefined;
+  let pending: string | undefined;
+  let stop: (signal: string) => void = (signal) => {
+    pending = signal;
+  };
+  let reload = (): void => logger.info('SIGHUP during start-up: the configuration being started is already the newest');
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => reload());
+
   try {
     daemon = await Daemon.start(cfg, { configPath: o.configPath, logger });
   } catch (err) {
@@ -32,11 +43,11 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     logger.flush?.();
     throw err;
   }
-  await sdNotify({ READY: '1', STATUS: `taking calls on ${Object.values(daemon.transports).join(', ')}` }, logger);
+  const running = daemon;
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    stop = (signal: string): void => {
       if (stopping) {
         logger.warn({ signal }, 'second signal: stopping now');
         process.exit(EXIT_FAILURE);
@@ -44,7 +55,7 @@ export async function runDaemon(o: RunOptions): Promise<number> {
       stopping = true;
       logger.info({ signal }, 'signal received');
       // The notification goes out while draining; exit waits for it so it is never lost.
-      Promise.all([sdNotify({ STOPPING: '1' }, logger), daemon.stop()]).then(
+      Promise.all([sdNotify({ STOPPING: '1' }, logger), running.stop()]).then(
         () => {
           logger.flush?.();
           resolve(EXIT_OK);
@@ -55,12 +66,15 @@ export async function runDaemon(o: RunOptions): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
+    reload = (): void => {
       logger.info('SIGHUP: reloading configuration');
       void sdNotify({ RELOADING: '1' }, logger);
-      void daemon.reload().finally(() => void sdNotify({ READY: '1' }, logger));
-    });
+      void running.reload().finally(() => void sdNotify({ READY: '1' }, logger));
+    };
+    if (pending) {
+      stop(pending);
+      return;
+    }
+    void sdNotify({ READY: '1', STATUS: `taking calls on ${Object.values(running.transports).join(', ')}` }, logger);
   });
 }
