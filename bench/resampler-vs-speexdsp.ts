@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Resampler } from '../src/audio/Resampler';
-import { db, fitSine, rms } from '../test/helpers/signal';
+import { db, fitSine, rms, speechLike } from '../test/helpers/signal';
 
 const PTIME_MS = 20;
 const SPEED_SECONDS = 60;
@@ -105,20 +105,6 @@ function analysisSignal(from: number, plan: Plan): Int16Array {
   const freqs = [...plan.sweep, ...plan.alias, plan.delayTone];
   const out = new Int16Array(seg * freqs.length);
   freqs.forEach((f, s) => out.set(tone(f, from, seg), s * seg));
-  return out;
-}
-
-/** Speech-like test signal: a few tones plus noise, deterministic (as bench/resampler.ts). */
-function speechLike(rate: number, seconds: number): Int16Array {
-  const n = rate * seconds;
-  const out = new Int16Array(n);
-  let s = 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const t = i / rate;
-    const v = 6000 * Math.sin(2 * Math.PI * 220 * t) + 4000 * Math.sin(2 * Math.PI * 1230 * t) + 3000 * Math.sin(2 * Math.PI * 3100 * t);
-    out[i] = Math.round(v + ((s / 0x100000000) * 2 - 1) * 2000);
-  }
   return out;
 }
 

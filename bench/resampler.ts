@@ -8,6 +8,7 @@
  *          --skipLibCheck --types node bench/resampler.ts && node dist/bench/resampler.js
  */
 import { Resampler, ResamplerOptions } from '../src/audio/Resampler';
+import { speechLike } from '../test/helpers/signal';
 
 const SECONDS = 60;
 const RUNS = 5;
@@ -27,22 +28,8 @@ interface Row {
   outputBuffer: 'allocated' | 'caller';
 }
 
-/** Speech-like test signal: a few tones plus noise, deterministic. */
-function signal(rate: number, seconds: number): Int16Array {
-  const n = rate * seconds;
-  const out = new Int16Array(n);
-  let s = 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    const t = i / rate;
-    const v = 6000 * Math.sin(2 * Math.PI * 220 * t) + 4000 * Math.sin(2 * Math.PI * 1230 * t) + 3000 * Math.sin(2 * Math.PI * 3100 * t);
-    out[i] = Math.round(v + ((s / 0x100000000) * 2 - 1) * 2000);
-  }
-  return out;
-}
-
 function bench(from: number, to: number, callerBuffer: boolean, options?: ResamplerOptions): Row {
-  const input = signal(from, SECONDS);
+  const input = speechLike(from, SECONDS);
   const frame = (from * PTIME_MS) / 1000;
   const frames = input.length / frame;
   let best = Infinity;

@@ -750,15 +750,21 @@ void SipThread::makeCall(const CallRequest& req, uint64_t requestId) {
   });
 }
 
+// A final or provisional response to an INVITE, or a BYE/CANCEL: the same parameters either way.
+static pj::CallOpParam callOp(int code, const std::string& reason, const HeaderList& headers) {
+  pj::CallOpParam op;
+  op.statusCode = static_cast<pjsip_status_code>(code);
+  op.reason = reason;
+  op.txOption.headers = toSipHeaders(headers);
+  return op;
+}
+
 void SipThread::answer(uint32_t call, int code, const std::string& reason, const HeaderList& headers,
                        uint64_t requestId) {
   Impl* im = impl_.get();
   im->command(requestId, "answer()", [im, call, code, reason, headers, requestId] {
     AgentCall* c = im->findCall(call, "answer");
-    pj::CallOpParam op;
-    op.statusCode = static_cast<pjsip_status_code>(code);
-    op.reason = reason;
-    op.txOption.headers = toSipHeaders(headers);
+    pj::CallOpParam op = callOp(code, reason, headers);
     if (code >= 300) c->hangup(op);
     else c->answer(op);
     im->reply(requestId);
@@ -769,12 +775,8 @@ void SipThread::hangup(uint32_t call, int code, const std::string& reason, const
                        uint64_t requestId) {
   Impl* im = impl_.get();
   im->command(requestId, "hangup()", [im, call, code, reason, headers, requestId] {
-    AgentCall* c = im->findCall(call, "hangup");
-    pj::CallOpParam op;
-    op.statusCode = static_cast<pjsip_status_code>(code);
-    op.reason = reason;
-    op.txOption.headers = toSipHeaders(headers);
-    c->hangup(op);
+    pj::CallOpParam op = callOp(code, reason, headers);
+    im->findCall(call, "hangup")->hangup(op);
     im->reply(requestId);
   });
 }

@@ -39,3 +39,17 @@ export function rms(y: Int16Array, start: number, len: number): number {
 
 /** Amplitude ratio in dB. */
 export const db = (x: number): number => 20 * Math.log10(x);
+
+/** Speech-like test signal: a few tones plus noise, deterministic (benchmarks feed it in frames). */
+export function speechLike(rate: number, seconds: number): Int16Array {
+  const n = rate * seconds;
+  const out = new Int16Array(n);
+  let s = 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const t = i / rate;
+    const v = 6000 * Math.sin(2 * Math.PI * 220 * t) + 4000 * Math.sin(2 * Math.PI * 1230 * t) + 3000 * Math.sin(2 * Math.PI * 3100 * t);
+    out[i] = Math.round(v + ((s / 0x100000000) * 2 - 1) * 2000);
+  }
+  return out;
+}
