@@ -1,5 +1,6 @@
 #include "JsUserAgent.hpp"
 
+#include <cmath>
 #include <cstring>
 
 #include "Convert.hpp"
@@ -35,6 +36,7 @@ Napi::Function JsUserAgent::Init(Napi::Env env) {
                          InstanceMethod<&JsUserAgent::WriteAudio>("writeAudio"),
                          InstanceMethod<&JsUserAgent::ClearAudio>("clearAudio"),
                          InstanceMethod<&JsUserAgent::TxIndex>("txIndex"),
+                         InstanceMethod<&JsUserAgent::TxTicks>("txTicks"),
                          InstanceMethod<&JsUserAgent::AudioStats>("audioStats"),
                          InstanceMethod<&JsUserAgent::SetRxEnabled>("setRxEnabled"),
                          InstanceAccessor<&JsUserAgent::GetRunning>("running"),
@@ -66,6 +68,12 @@ void JsUserAgent::forceStop() {
   if (g_active == this) g_active = nullptr;
   stopped_ = true;
 }
+
+namespace {
+// Tick times cross to JS as microseconds of CLOCK_MONOTONIC in a double (exact to well under 1 µs
+// for centuries of uptime); 0 means unknown and becomes NaN.
+double stampUs(uint64_t ns) { return ns == 0 ? std::nan("") : static_cast<double>(ns) / 1000.0; }
+}  // namespace
 
 // ---- EventSink (native threads) -------------------------------------------------------------
 
@@ -154,11 +162,16 @@ void JsUserAgent::drainAudio(Napi::Env env) {
   for (auto& kv : audio_) {
     std::size_t room = total - offset;
     if (room == 0) break;
-    std::size_t got = kv.second->rx.read(base + offset, room);
+    uint64_t start = 0;
+    std::size_t got = kv.second->rx.read(base + offset, room, &start);
     if (got == 0) continue;
-    Napi::Array pair = Napi::Array::New(env, 2);
+    // [call, pcm, first frame's tick time, last frame's tick time] (µs, CLOCK_MONOTONIC; NaN if unknown).
+    const TickStamps& st = kv.second->rxStamps;
+    Napi::Array pair = Napi::Array::New(env, 4);
     pair.Set(0u, Napi::Number::New(env, kv.first));
     pair.Set(1u, Napi::TypedArrayOf<int16_t>::New(env, got, ab, offset * sizeof(int16_t), napi_int16_array));
+    pair.Set(2u, Napi::Number::New(env, stampUs(st.timeOf(start))));
+    pair.Set(3u, Napi::Number::New(env, stampUs(st.timeOf(start + got - 1))));
     frames.Set(n++, pair);
     offset += got;
   }
@@ -358,6 +371,22 @@ Napi::Value JsUserAgent::TxIndex(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, Napi::Number::New(env, static_cast<double>(a->tx.readIndex())));
   out.Set(1u, Napi::Number::New(env, static_cast<double>(a->tx.writeIndex())));
+  return out;
+}
+
+Napi::Value JsUserAgent::TxTicks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t call = convert::handle(info, 0, "call");
+  auto a = audioOf(call);
+  if (!a) return env.Null();
+  // The last ticks' TX ranges, oldest first, flat: [start, end, timeUs] per tick.
+  std::vector<TickStamp> ticks = a->txStamps.snapshot();
+  Napi::Float64Array out = Napi::Float64Array::New(env, ticks.size() * 3);
+  for (std::size_t i = 0; i < ticks.size(); ++i) {
+    out[i * 3] = static_cast<double>(ticks[i].start);
+    out[i * 3 + 1] = static_cast<double>(ticks[i].end);
+    out[i * 3 + 2] = stampUs(ticks[i].ns);
+  }
   return out;
 }
 

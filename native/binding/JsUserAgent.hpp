@@ -55,6 +55,7 @@ class JsUserAgent : public Napi::ObjectWrap<JsUserAgent>, public EventSink {
   Napi::Value ClearAudio(const Napi::CallbackInfo& info);
   Napi::Value TxIndex(const Napi::CallbackInfo& info);
   Napi::Value AudioStats(const Napi::CallbackInfo& info);
+  Napi::Value TxTicks(const Napi::CallbackInfo& info);
   Napi::Value SetRxEnabled(const Napi::CallbackInfo& info);
   Napi::Value GetRunning(const Napi::CallbackInfo& info);
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 
 #include "PcmRing.hpp"
+#include "TickStamps.hpp"
 
 namespace sipai {
 
@@ -26,6 +27,10 @@ struct CallAudio {
   const unsigned samplesPerFrame;
   PcmRing rx;
   PcmRing tx;
+  // Clock thread: per tick, the RX range written (audio ticks) and the TX range read (every tick,
+  // empty when nothing was queued), with the tick's time. Read by the JS thread for latency.
+  TickStamps rxStamps;
+  TickStamps txStamps;
 
   // Clock thread counters.
   std::atomic<uint64_t> rxFrames{0};        // caller frames put into the RX ring

@@ -87,14 +87,16 @@ class PcmRing {
 
   /**
    * Consumer: copy up to n samples into dst and consume them. Returns samples consumed (0 when
-   * empty or when a concurrent clear()/drop took them first).
+   * empty or when a concurrent clear()/drop took them first). With `start`, also reports the ring
+   * index of the first sample consumed (the read index when nothing was).
    */
-  std::size_t read(int16_t* dst, std::size_t n) {
+  std::size_t read(int16_t* dst, std::size_t n, uint64_t* start = nullptr) {
     for (int attempt = 0; attempt < 4; ++attempt) {
       uint64_t r = read_.load(std::memory_order_acquire);
       uint64_t w = write_.load(std::memory_order_acquire);
       std::size_t avail = w > r ? static_cast<std::size_t>(w - r) : 0;
       std::size_t take = std::min(n, avail);
+      if (start) *start = r;
       if (take == 0) return 0;
       std::size_t pos = static_cast<std::size_t>(r & mask_);
       std::size_t first = std::min(take, capacity_ - pos);
@@ -102,6 +104,7 @@ class PcmRing {
       if (take > first) std::memcpy(dst + first, buf_.get(), (take - first) * sizeof(int16_t));
       if (read_.compare_exchange_strong(r, r + take, std::memory_order_acq_rel)) return take;
     }
+    if (start) *start = read_.load(std::memory_order_acquire);
     return 0;
   }
 

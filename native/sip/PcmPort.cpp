@@ -1,5 +1,6 @@
 #include "PcmPort.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace sipai {
@@ -41,7 +42,10 @@ pj_status_t PcmPort::getFrame(pjmedia_port* port, pjmedia_frame* frame) {
   CallAudio& a = *self->audio_;
   const std::size_t spf = a.samplesPerFrame;
   auto* out = static_cast<int16_t*>(frame->buf);
-  std::size_t n = a.tx.read(out, spf);
+  uint64_t start = 0;
+  std::size_t n = a.tx.read(out, spf, &start);
+  // The bridge encodes and sends this frame's RTP within the same tick: this is when it leaves.
+  a.txStamps.record(start, start + n, monotonicNs());
   if (n == 0) {
     a.txSilentFrames.fetch_add(1, std::memory_order_relaxed);
     frame->type = PJMEDIA_FRAME_TYPE_NONE;
@@ -66,7 +70,12 @@ pj_status_t PcmPort::putFrame(pjmedia_port* port, pjmedia_frame* frame) {
   bool audio = frame->type == PJMEDIA_FRAME_TYPE_AUDIO && frame->buf != nullptr && frame->size > 0;
   if (audio && a.rxEnabled.load(std::memory_order_relaxed)) {
     uint64_t dropped = 0;
-    a.rx.write(static_cast<const int16_t*>(frame->buf), frame->size / sizeof(int16_t), true, &dropped);
+    std::size_t n = std::min<std::size_t>(frame->size / sizeof(int16_t), a.rx.capacity());
+    uint64_t start = a.rx.writeIndex();
+    // Stamped before the samples become readable, so a drain always finds the stamp of what it reads
+    // (a drop-oldest write always writes all n).
+    a.rxStamps.record(start, start + n, monotonicNs());
+    a.rx.write(static_cast<const int16_t*>(frame->buf), n, true, &dropped);
     if (dropped) a.rxDroppedSamples.fetch_add(dropped, std::memory_order_relaxed);
     a.rxFrames.fetch_add(1, std::memory_order_relaxed);
   } else {

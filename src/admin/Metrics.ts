@@ -5,6 +5,8 @@
  * names) are bounded: past a fixed number of distinct values they are folded into `other`.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Histogram as CumulativeHistogram } from '../util/Histogram';
+import { EventLoopDelay } from './eventLoop';
 
 /** Prefix of every daemon metric. */
 export const METRIC_PREFIX = 'sip_ai_agent_';
@@ -20,6 +22,31 @@ export interface TokenUsage {
   outputAudioTokens?: number;
   outputTextTokens?: number;
   costUsd?: number;
+}
+
+/** The audio path's latency histograms (in ms; frames for the stale count), as the call manager keeps them. */
+export interface AudioLatencySource {
+  readonly uplinkMs: CumulativeHistogram;
+  readonly downlinkMs: CumulativeHistogram;
+  readonly bargeInCutoffMs: CumulativeHistogram;
+  readonly bargeInStaleFrames: CumulativeHistogram;
+}
+
+/**
+ * A histogram kept elsewhere (cumulative, never reset), rendered as a Prometheus histogram with
+ * values multiplied by `scale` (ms -> seconds).
+ */
+function externalHistogram(name: string, help: string, source: () => CumulativeHistogram, scale: number): object {
+  const get = async () => {
+    const h = source();
+    const cum = h.cumulative();
+    const values = h.bounds.map((b, i) => ({ labels: { le: +(b * scale).toPrecision(6) }, value: cum[i], metricName: `${name}_bucket` }));
+    values.push({ labels: { le: '+Inf' as unknown as number }, value: h.count, metricName: `${name}_bucket` });
+    values.push({ labels: {} as { le: number }, value: h.sum * scale, metricName: `${name}_sum` });
+    values.push({ labels: {} as { le: number }, value: h.count, metricName: `${name}_count` });
+    return { name, help, type: 'histogram', aggregator: 'sum', values };
+  };
+  return { name, help, type: 'histogram', aggregator: 'sum', get, reset: () => undefined };
 }
 
 /** Options of {@link Metrics}. */
@@ -73,6 +100,7 @@ export class Metrics {
   readonly #outcomes: LabelCap;
   readonly #codes: LabelCap;
   readonly #accounts: LabelCap;
+  readonly #loop: EventLoopDelay;
   #active = 0;
 
   /** Create the metrics on a fresh registry. */
@@ -126,6 +154,34 @@ export class Metrics {
     this.#cost = new Counter({ name: `${METRIC_PREFIX}cost_usd_total`, help: 'Estimated AI cost, USD (from the configured price table)', registers });
     this.#reconnects = new Counter({ name: `${METRIC_PREFIX}ai_reconnects_total`, help: 'AI sessions reconnected or rotated mid-call', registers });
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.#loop = new EventLoopDelay();
+    this.#register(
+      externalHistogram(
+        `${METRIC_PREFIX}event_loop_delay_seconds`,
+        'How late the JS thread ran a 10 ms timer (never reset, unlike nodejs_eventloop_lag_*): the audio path is late by as much',
+        () => this.#loop.histogram,
+        1e-3,
+      ),
+    );
+  }
+
+  /** Export the audio path's latency histograms (call once, with the call manager's). */
+  trackAudioLatency(src: AudioLatencySource): void {
+    const h = (suffix: string, help: string, pick: (s: AudioLatencySource) => CumulativeHistogram, scale = 1e-3): void =>
+      this.#register(externalHistogram(`${METRIC_PREFIX}${suffix}`, help, () => pick(src), scale));
+    h('audio_uplink_latency_seconds', 'Caller frame leaving the media clock to its input_audio_buffer.append written to the AI socket, seconds', (s) => s.uplinkMs);
+    h('audio_downlink_latency_seconds', 'Agent audio arriving (nothing queued before it) to its first sample sent in RTP, seconds', (s) => s.downlinkMs);
+    h('barge_in_cutoff_seconds', 'speech_started to the first frame sent without the interrupted reply, seconds', (s) => s.bargeInCutoffMs);
+    h('barge_in_stale_frames', 'Frames of the interrupted reply still sent after speech_started', (s) => s.bargeInStaleFrames, 1);
+  }
+
+  /** Stop the event-loop probe timer (the daemon is stopping). Idempotent. */
+  close(): void {
+    this.#loop.close();
+  }
+
+  #register(metric: object): void {
+    this.registry.registerMetric(metric as Parameters<Registry['registerMetric']>[0]);
   }
 
   /** Content-Type of {@link text}. */

@@ -28,9 +28,12 @@ import { bytesLEToInt16 } from '../audio/pcm';
 import { AI_SAMPLE_RATE, G711_SAMPLE_RATE } from '../audio/format';
 import type { AiSession } from '../ai/types';
 import type { CallLeg, CallRecorderSink } from './types';
+import { LatencyProbe, type AudioLatency } from './latency';
+import { monotonicUs } from '../util/clock';
 
 /** The part of a call the bridge touches. */
-export type BridgeCall = Pick<CallLeg, 'sampleRate' | 'writeAudio' | 'clearAudio' | 'txIndex' | 'on' | 'off'>;
+export type BridgeCall = Pick<CallLeg, 'sampleRate' | 'writeAudio' | 'clearAudio' | 'txIndex' | 'on' | 'off'> &
+  Partial<Pick<CallLeg, 'txTicks'>>;
 
 /** Tunables of an {@link AudioBridge}. */
 export interface AudioBridgeOptions {
@@ -44,6 +47,8 @@ export interface AudioBridgeOptions {
   greetingInterruptible?: boolean;
   /** Heard agent audio waiting to be paired with caller audio for the recorder, ms (default 2000). */
   recorderQueueMs?: number;
+  /** Where to record added latency (uplink, downlink, barge-in cut-off); unset: not measured. */
+  latency?: AudioLatency;
 }
 
 /** What one barge-in did. */
@@ -119,11 +124,14 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
 
   #session: AiSession | undefined;
   #unsubscribeSession: (() => void) | undefined;
-  readonly #onCallAudio = (pcm: Int16Array): void => this.#onCallerAudio(pcm);
+  readonly #onCallAudio = (pcm: Int16Array, firstUs?: number, lastUs?: number): void => this.#onCallerAudio(pcm, firstUs, lastUs);
+  readonly #probe: LatencyProbe | undefined;
 
   // Caller side.
   readonly #inBuf: Int16Array;
   #inFill = 0;
+  /** Caller samples received since the start (the stream position latency stamps refer to). */
+  #inTotal = 0;
   readonly #inResampler: Resampler | undefined;
   #inScratch: Int16Array;
   #g711Scratch: Uint8Array;
@@ -145,6 +153,8 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
   readonly #heard: SampleFifo | undefined;
   #agentScratch = new Int16Array(0);
 
+  /** TX ring index at which the last clear() stopped playout. */
+  #clearedAt = -1;
   #closed = false;
   readonly #stats = {
     inputBatches: 0,
@@ -214,6 +224,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       },
       clear: () => {
         const at = call.clearAudio();
+        this.#clearedAt = at;
         if (this.#recorder) {
           if (at >= 0) this.#collectHeard(at);
           this.#mirror = [];
@@ -228,6 +239,10 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     this.#playout.on('itemPlayed', (r) => {
       if (r.prompt) this.#settlePrompt(r.itemId);
     });
+    const txTicks = call.txTicks?.bind(call);
+    if (o.latency && txTicks) {
+      this.#probe = new LatencyProbe(o.latency, Math.round(this.sampleRate / 50), txTicks);
+    }
     call.on('audio', this.#onCallAudio);
     this.#attach(init.session);
   }
@@ -324,6 +339,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     if (this.#closed) return;
     this.#playout.pump();
     if (this.#recorder) this.#collectHeard(this.#call.txIndex()[0]);
+    this.#probe?.tick();
   }
 
   /** Stop: flush pending caller audio to the recorder, release listeners and the playout. Idempotent. */
@@ -332,6 +348,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     if (this.#inFill > 0) this.#sendBatch();
     this.detachAi();
     this.#closed = true;
+    this.#probe?.close();
     this.#call.off('audio', this.#onCallAudio);
     this.#playout.close();
     for (const p of this.#prompts.values()) p.resolve();
@@ -376,8 +393,10 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
   // ---------------------------------------------------------------------------------------------
   // Caller -> AI
 
-  #onCallerAudio(pcm: Int16Array): void {
+  #onCallerAudio(pcm: Int16Array, firstUs = Number.NaN, lastUs = Number.NaN): void {
     if (this.#closed) return;
+    this.#inTotal += pcm.length;
+    this.#probe?.callerAudio(this.#inTotal, pcm.length, firstUs, lastUs);
     let off = 0;
     while (off < pcm.length) {
       const n = Math.min(pcm.length - off, this.#inBuf.length - this.#inFill);
@@ -385,11 +404,12 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       this.#inFill += n;
       off += n;
       // Exactly one batch per append, however many frames a wake delivered.
-      if (this.#inFill >= this.#batchSamples) this.#sendBatch();
+      if (this.#inFill >= this.#batchSamples) this.#sendBatch(this.#inTotal - (pcm.length - off));
     }
   }
 
-  #sendBatch(): void {
+  /** Send what is batched; `end` is the stream position just past it (for latency stamps). */
+  #sendBatch(end = this.#inTotal): void {
     const n = this.#inFill;
     this.#inFill = 0;
     const batch = this.#inBuf.subarray(0, n);
@@ -398,19 +418,24 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     const session = this.#session;
     if (!session) {
       this.#stats.inputDetachedSamples += n;
+      this.#probe?.callerAudioSent(end, false);
       return;
     }
     const state = session.state.name;
     if (state === 'closed' || state === 'died') {
       this.#stats.inputDroppedSamples += n;
+      this.#probe?.callerAudioSent(end, false);
       return;
     }
     const payload = this.#encode(batch);
     if (state === 'ready' && this.#pending.length === 0) {
       session.appendAudio(payload);
       this.#stats.inputBatches++;
+      this.#probe?.callerAudioSent(end, true);
       return;
     }
+    // Held back while the session comes up: that wait is set-up, not bridge latency.
+    this.#probe?.callerAudioSent(end, false);
     // Not ready yet (starting, reconnecting): keep the most recent audio so what the caller says
     // while the session comes up still reaches the model.
     this.#pending.push({ data: payload.slice(), samples: n });
@@ -450,6 +475,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
   // AI -> caller
 
   #onModelAudio(itemId: string, data: Buffer): void {
+    const arrivalUs = this.#probe ? monotonicUs() : 0;
     this.#stats.outputChunks++;
     if (this.#closed) {
       this.#stats.outputIgnoredChunks++;
@@ -466,7 +492,10 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       const out = this.#outScratch.subarray(0, data.length);
       pcm = this.aiFormat === 'pcmu' ? decodeMuLaw(data, out) : decodeALaw(data, out);
     }
+    const before = this.#txWrite;
+    const idle = this.#probe !== undefined && this.#playout.stats.backlogSamples === 0 && this.#call.txIndex()[0] >= before;
     this.#playout.append(itemId, pcm);
+    if (idle && this.#txWrite > before) this.#probe!.modelAudio(before, arrivalUs);
     if (this.#turnT0 !== undefined && pcm.length > 0) {
       const item = this.#playout.item(itemId);
       if (item && !item.flushed) {
@@ -488,6 +517,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
   }
 
   #onSpeechStarted(): void {
+    const speechUs = this.#probe ? monotonicUs() : 0;
     this.#turnT0 = undefined;
     if (this.#closed) return;
     if (this.greetingPlaying && !this.#greetingInterruptible) {
@@ -496,8 +526,12 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       return;
     }
     // Flush first: every further millisecond of queued audio is audio the caller talks over.
+    const queuedTo = this.#txWrite;
+    this.#clearedAt = -1;
     const report = this.#playout.flush();
     this.#outResampler?.reset();
+    // Timed only when old audio was still in the ring, i.e. the caller was hearing it.
+    if (this.#probe && this.#clearedAt >= 0 && this.#clearedAt < queuedTo) this.#probe.bargeIn(speechUs, this.#clearedAt);
     if (!report) return;
     this.#stats.bargeIns++;
     this.#settleFlushedPrompts(report);

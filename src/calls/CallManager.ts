@@ -16,6 +16,7 @@ import { emptyUsage, summarizeUsage, type UsageSummary } from '../ai/usage';
 import type { SipAccount } from '../sip/SipAccount';
 import { CallSession, type CallTimingMetric } from './CallSession';
 import { resolveCallOptions, type CallManagerOptions, type ResolvedCallOptions } from './options';
+import { AudioLatency } from './latency';
 import { promptAt } from './prompts';
 import { END_REASONS, type CallState, type EndReason } from './state';
 import { emptyCounters, type CallAgent, type CallCounters, type CallInfo, type CallLeg, type CallSummary, type TranscriptEntry } from './types';
@@ -135,10 +136,14 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
     this.#backend = init.backend;
     this.#log = init.logger.child({ component: 'calls' });
     this.#newId = init.newId ?? randomUUID;
-    this.#opts = resolveCallOptions(init.options);
+    const resolved = resolveCallOptions(init.options);
+    this.#opts = { ...resolved, audio: { ...resolved.audio, latency: this.audioLatency } };
     this.#agent.on('incomingCall', this.#onIncoming);
     this.#agent.on('tick', this.#onTick);
   }
+
+  /** What the audio path adds in latency, over every call of this manager (feeds /metrics). */
+  readonly audioLatency = new AudioLatency();
 
   /** Live calls. */
   get active(): number {

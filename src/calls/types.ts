@@ -35,6 +35,7 @@ export type CallLegActions = Pick<
   | 'writeAudio'
   | 'clearAudio'
   | 'txIndex'
+  | 'txTicks'
   | 'audioStats'
   | 'waitForState'
 >;

@@ -243,6 +243,7 @@ export class Daemon {
         options: callManagerOptions(cfg, { prompts, outboundAccount: accounts[0], recorder: sink }),
         logger: log.child({ mod: 'calls' }),
       });
+      metrics.trackAudioLatency(calls.audioLatency);
       const daemonLog = log;
       calls.on('callStarted', (info) => {
         recorderFor(info);
@@ -333,6 +334,7 @@ export class Daemon {
       }
     } catch (err) {
       await admin?.close().catch(() => undefined);
+      metrics.close();
       await calls?.close().catch(() => undefined);
       await ua.close().catch(() => undefined);
       await records.close().catch(() => undefined);
@@ -404,6 +406,7 @@ export class Daemon {
         }
         await this.#calls.close().catch((err: Error) => this.#log.error({ err: err.message }, 'closing calls failed'));
         await this.#admin?.close().catch(() => undefined);
+        this.#metrics.close();
         for (const r of this.#recorders.values()) await r.close().catch(() => undefined);
         await this.#records.flushAll().catch(() => undefined);
         await this.#records.close().catch(() => undefined);

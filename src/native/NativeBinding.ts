@@ -141,10 +141,14 @@ export interface NativeStoppedEvent {
   reason: string;
 }
 
-/** Caller audio of one bridge tick (or a few) for every call that had some: [call, pcm] pairs. */
+/**
+ * Caller audio of one bridge tick (or a few) for every call that had some: [call, pcm, firstUs,
+ * lastUs], the last two being when the chunk's first and last frames left the clock thread
+ * (µs of CLOCK_MONOTONIC, NaN when unknown).
+ */
 export interface NativeAudioEvent {
   type: 'audio';
-  frames: [number, Int16Array][];
+  frames: [number, Int16Array, number, number][];
 }
 
 /** Every event the addon delivers, in order, through its single callback. */
@@ -198,6 +202,8 @@ export interface NativeUserAgent {
   clearAudio(call: number): number;
   /** [readIndex, writeIndex] of the TX ring, or null if the call is gone. */
   txIndex(call: number): [number, number] | null;
+  /** The last 64 ticks' TX ranges, oldest first, flat [start, end, timeUs] per tick (null for an unknown call). */
+  txTicks(call: number): Float64Array | null;
   audioStats(call: number): NativeAudioStats | null;
   setRxEnabled(call: number, enabled: boolean): void;
   readonly running: boolean;

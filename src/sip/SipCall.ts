@@ -10,8 +10,11 @@ export type SipCallEvents = {
   state: [SipCallState, { sipCode: number; reason: string }];
   /** Media became active, changed codec, or went on hold. */
   media: [SipMediaInfo];
-  /** Caller audio at the bridge rate: one or more 20 ms frames per clock tick. */
-  audio: [Int16Array];
+  /**
+   * Caller audio at the bridge rate: one or more 20 ms frames per clock tick, with the times its
+   * first and last frames left the clock thread (µs, CLOCK_MONOTONIC as `process.hrtime()`; NaN when unknown).
+   */
+  audio: [pcm: Int16Array, firstUs: number, lastUs: number];
   /** A DTMF digit from the remote side. */
   dtmf: [{ digit: string; method: 'rfc2833' | 'info' }];
   /** NOTIFY progress of a transfer we started. */
@@ -172,6 +175,15 @@ export class SipCall extends TypedEmitter<SipCallEvents> {
     return this.#native.txIndex(this.handle) ?? [0, 0];
   }
 
+  /**
+   * When the last 64 clock ticks sent this call's audio: flat [start, end, timeUs] per tick, oldest
+   * first, `start`/`end` being TX ring indices (as {@link txIndex}) and `timeUs` CLOCK_MONOTONIC µs.
+   * Null once closed.
+   */
+  txTicks(): Float64Array | null {
+    return this.#native.txTicks(this.handle);
+  }
+
   /** Audio counters of the native port (null once closed). */
   audioStats(): NativeAudioStats | null {
     return this.#native.audioStats(this.handle);
@@ -219,8 +231,8 @@ export class SipCall extends TypedEmitter<SipCallEvents> {
   }
 
   /** @internal */
-  handleAudio(pcm: Int16Array): void {
-    this.emit('audio', pcm);
+  handleAudio(pcm: Int16Array, firstUs: number, lastUs: number): void {
+    this.emit('audio', pcm, firstUs, lastUs);
   }
 
   /** @internal */

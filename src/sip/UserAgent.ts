@@ -165,7 +165,7 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
   #onEvent(ev: NativeEvent): void {
     switch (ev.type) {
       case 'audio': {
-        for (const [handle, pcm] of ev.frames) this.#calls.get(handle)?.handleAudio(pcm);
+        for (const [handle, pcm, firstUs, lastUs] of ev.frames) this.#calls.get(handle)?.handleAudio(pcm, firstUs, lastUs);
         this.emit('tick');
         return;
       }

@@ -1,5 +1,6 @@
 import { Metrics } from '../../../src/admin/Metrics';
 import { parseExposition } from './helpers';
+import { AudioLatency } from '../../../src/calls/latency';
 
 describe('Metrics', () => {
   it('renders valid Prometheus exposition text with every daemon metric', async () => {
@@ -85,5 +86,29 @@ describe('Metrics', () => {
     m.setRegistration('gone', true);
     m.removeAccount('gone');
     expect(parseExposition(await m.text()).has('sip_ai_agent_registration_state{account="gone"}')).toBe(false);
+  });
+
+  it('exports the audio latency histograms in seconds, cumulative, and an event-loop delay histogram', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    const l = new AudioLatency();
+    m.trackAudioLatency(l);
+    l.uplinkMs.observe(0.7);
+    l.uplinkMs.observe(21.5);
+    l.downlinkMs.observe(12);
+    l.bargeInCutoffMs.observe(9);
+    l.bargeInStaleFrames.observe(1);
+    const s = parseExposition(await m.text());
+    m.close();
+    expect(s.get('sip_ai_agent_audio_uplink_latency_seconds_bucket{le="0.001"}')).toBe(1);
+    expect(s.get('sip_ai_agent_audio_uplink_latency_seconds_bucket{le="0.022"}')).toBe(2);
+    expect(s.get('sip_ai_agent_audio_uplink_latency_seconds_bucket{le="+Inf"}')).toBe(2);
+    expect(s.get('sip_ai_agent_audio_uplink_latency_seconds_count')).toBe(2);
+    expect(s.get('sip_ai_agent_audio_uplink_latency_seconds_sum')).toBeCloseTo(0.0222, 6);
+    expect(s.get('sip_ai_agent_audio_downlink_latency_seconds_bucket{le="0.011"}')).toBe(0);
+    expect(s.get('sip_ai_agent_audio_downlink_latency_seconds_bucket{le="0.012"}')).toBe(1);
+    expect(s.get('sip_ai_agent_barge_in_cutoff_seconds_count')).toBe(1);
+    expect(s.get('sip_ai_agent_barge_in_stale_frames_bucket{le="0"}')).toBe(0);
+    expect(s.get('sip_ai_agent_barge_in_stale_frames_bucket{le="1"}')).toBe(1);
+    expect(s.has('sip_ai_agent_event_loop_delay_seconds_count')).toBe(true);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { TypedEmitter } from '../../../src/util/TypedEmitter';
 import { InvalidStateError } from '../../../src/util/errors';
+import { monotonicUs } from '../../../src/util/clock';
 import type { SipCallEvents } from '../../../src/sip/SipCall';
 import type { SipCallEnd, SipCallInfo, SipCallState, TransferResult } from '../../../src/sip/types';
 import type { SipAccount } from '../../../src/sip/SipAccount';
@@ -47,6 +48,7 @@ export class FakeCall extends TypedEmitter<SipCallEvents> {
   #write = 0;
   #queue: Int16Array[] = [];
   #queueOffset = 0;
+  #ticks: [number, number, number][] = [];
 
   constructor(opts: { direction?: 'inbound' | 'outbound'; sampleRate?: number; remoteUri?: string; srcAddress?: string; headers?: [string, string][] } = {}) {
     super();
@@ -149,6 +151,7 @@ export class FakeCall extends TypedEmitter<SipCallEvents> {
   play(samples: number): Int16Array {
     const out = new Int16Array(samples);
     let o = 0;
+    const start = this.#read;
     while (o < samples && this.#queue.length > 0) {
       const c = this.#queue[0];
       const n = Math.min(samples - o, c.length - this.#queueOffset);
@@ -162,12 +165,19 @@ export class FakeCall extends TypedEmitter<SipCallEvents> {
       }
     }
     this.heard.push(out.subarray(0, o));
+    this.#ticks.push([start, this.#read, monotonicUs()]);
+    if (this.#ticks.length > 64) this.#ticks.shift();
     return out;
   }
 
+  /** The clock's last 64 ticks, as the addon reports them: flat [start, end, timeUs]. */
+  txTicks(): Float64Array | null {
+    return Float64Array.from(this.#ticks.flat());
+  }
+
   /** Caller audio arriving (one or more frames). */
-  speak(pcm: Int16Array): void {
-    this.emit('audio', pcm);
+  speak(pcm: Int16Array, leftClockUs = Number.NaN): void {
+    this.emit('audio', pcm, leftClockUs, leftClockUs);
   }
 
   /** The far end answers (outbound). */
