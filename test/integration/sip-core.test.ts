@@ -14,6 +14,7 @@ import type { UserAgent } from '../../src/sip/UserAgent';
 import type { SipAccount } from '../../src/sip/SipAccount';
 import type { SipCall } from '../../src/sip/SipCall';
 import { SipError, InvalidStateError } from '../../src/util/errors';
+import { monotonicUs } from '../../src/util/clock';
 
 jest.setTimeout(60_000);
 useHarnessCleanup();
@@ -318,5 +319,47 @@ describe('latency at the start of a call', () => {
     expect(spans[0].startMs).toBeLessThan(250);
     await out.hangup();
     await from.close();
+  });
+
+  test('clock-tick times: caller audio says when it left the clock, TX ticks say when each sample was sent', async () => {
+    const from = await ua.addAccount({ uri: 'sip:stamps@127.0.0.1' });
+    const incoming = nextIncoming();
+    const out = await ua.call(from, agentUri(ua));
+    const inbound = await incoming;
+    const stamps: { recvUs: number; firstUs: number; lastUs: number; samples: number }[] = [];
+    inbound.on('audio', (pcm, firstUs, lastUs) => stamps.push({ recvUs: monotonicUs(), firstUs, lastUs, samples: pcm.length }));
+    await inbound.answer();
+    await out.waitForState('confirmed', 5000);
+    out.writeAudio(sine(1000, 1000, out.sampleRate));
+    await sleep(300);
+    const [, w0] = inbound.txIndex();
+    const writtenUs = monotonicUs();
+    expect(inbound.writeAudio(sine(440, 400, inbound.sampleRate))).toBeGreaterThan(0);
+    await sleep(1000);
+    const ticks = inbound.txTicks()!;
+    await out.hangup();
+    await from.close();
+
+    // RX: stamped by the clock thread on the clock JS reads (CLOCK_MONOTONIC), before JS saw it.
+    expect(stamps.length).toBeGreaterThan(20);
+    for (const s of stamps) {
+      expect(Number.isFinite(s.firstUs) && Number.isFinite(s.lastUs)).toBe(true);
+      expect(s.firstUs).toBeLessThanOrEqual(s.lastUs);
+      expect(s.lastUs).toBeLessThanOrEqual(s.recvUs);
+      expect(s.recvUs - s.lastUs).toBeLessThan(10_000_000); // same clock, not merely "before"
+    }
+    // TX: 64 ticks kept, oldest first, contiguous ranges, times ascending; the tick that sent the
+    // first written sample came after the write.
+    expect(ticks.length).toBe(64 * 3);
+    let sentAt = Number.NaN;
+    for (let i = 0; i < ticks.length; i += 3) {
+      if (i > 0) {
+        expect(ticks[i]).toBe(ticks[i - 2]);
+        expect(ticks[i + 2]).toBeGreaterThanOrEqual(ticks[i - 1]);
+      }
+      if (w0 >= ticks[i] && w0 < ticks[i + 1]) sentAt = ticks[i + 2];
+    }
+    expect(sentAt).toBeGreaterThanOrEqual(writtenUs);
+    expect(sentAt - writtenUs).toBeLessThan(10_000_000);
   });
 });
