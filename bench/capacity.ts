@@ -7,8 +7,13 @@
  * at its end give the window's percentiles), underruns/overflows from /metrics after the calls
  * end, and the load generator's view (gaps inside replies, frames received against the clock).
  *
+ * Added latency (figure 1: uplink and downlink) and barge-in cut-off (figure 2) come from the
+ * daemon's own cumulative histograms on /metrics (clock-thread tick times stamped natively, JS
+ * times on the same monotonic clock), differenced between the window's start and end; so does the
+ * event-loop delay (`sip_ai_agent_event_loop_delay_seconds`, a 10 ms timer's lateness, never reset).
+ *
  * Run:   npx tsc -p tsconfig.json && node dist/bench/capacity.js [--n 10,50,100,200]
- *          [--configs pjsua,pcm,pcmu] [--steady-s 20] [--json] [--nice-peers]
+ *          [--configs pjsua,pcm,pcmu] [--steady-s 20] [--json] [--nice-peers] [--barge-every 3]
  *          [--daemon-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"] [--daemon-log /tmp/daemon.log]
  * Every child runs in its own process group with a hard lifetime and is killed on exit.
  */
@@ -19,6 +24,7 @@ import * as http from 'node:http';
 import { spawnManaged, killAllProcesses, type ManagedProcess } from '../test/helpers/proc';
 import { findPjsuaBinary } from '../test/helpers/pjsua';
 import { freePort, freePortRange, isPortFree } from '../test/helpers/ports';
+import { quantileOf } from '../src/util/Histogram';
 import { cpuPercent, cpuSample, machineSample, rssMiB, threadCount, threadCpu, threadCpuPercent, type CpuSample } from './capacity/procstat';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -33,6 +39,15 @@ process.env.PJSUA_BIN ??= (() => {
 
 /** Which target a run measures. */
 export type Target = 'pcm' | 'pcmu' | 'pjsua';
+
+/** Percentiles of one histogram over the window (ms, or frames for the stale count). */
+export interface WindowQuantiles {
+  n: number;
+  p50: number | null;
+  p99: number | null;
+  /** Upper bound of the highest non-empty bucket (the exact maximum is not in a histogram). */
+  maxBound: number | null;
+}
 
 /** Figures of one run (one target, one N). */
 export interface RunResult {
@@ -60,6 +75,12 @@ export interface RunResult {
   eventLoopMaxMs: number | null;
   underruns: number | null;
   overflows: number | null;
+  /** Window figures from the daemon's histograms: added latency each way, barge-in cut-off, event-loop delay. */
+  uplink: WindowQuantiles | null;
+  downlink: WindowQuantiles | null;
+  bargeInCutoff: WindowQuantiles | null;
+  bargeInStaleFrames: WindowQuantiles | null;
+  eventLoop: WindowQuantiles | null;
   report: Record<string, unknown> | null;
   notes: string[];
 }
@@ -112,6 +133,37 @@ function metricSum(text: string, name: string): number {
   let sum = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) sum += Number(m[1]);
   return sum;
+}
+
+/** A Prometheus histogram's buckets as (bound, cumulative count) plus its total count, or null. */
+function histogram(text: string, name: string): { bounds: number[]; cum: number[]; count: number } | null {
+  const re = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\}\\s+(\\S+)`, 'gm');
+  const bounds: number[] = [];
+  const cum: number[] = [];
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    if (m[1] === '+Inf') continue;
+    bounds.push(Number(m[1]));
+    cum.push(Number(m[2]));
+  }
+  const count = metric(text, `${name}_count`);
+  return bounds.length && count !== null ? { bounds, cum, count } : null;
+}
+
+/** Quantiles of what a histogram gained between two scrapes, in the histogram's unit times `scale`. */
+function windowQuantiles(before: string, after: string, name: string, scale: number): WindowQuantiles | null {
+  const a = histogram(before, name);
+  const b = histogram(after, name);
+  if (!a || !b || a.bounds.length !== b.bounds.length) return null;
+  const counts: number[] = [];
+  for (let i = 0; i < b.bounds.length; i++) counts.push(b.cum[i] - a.cum[i] - (i > 0 ? b.cum[i - 1] - a.cum[i - 1] : 0));
+  counts.push(b.count - a.count - (b.cum[b.cum.length - 1] - a.cum[a.cum.length - 1]));
+  const n = b.count - a.count;
+  const bounds = b.bounds.map((x) => x * scale);
+  let top = -1;
+  for (let i = 0; i < counts.length; i++) if (counts[i] > 0) top = i;
+  const maxBound = top < 0 ? null : top < bounds.length ? bounds[top] : Number.POSITIVE_INFINITY;
+  const q = (p: number): number | null => (n > 0 ? quantileOf(bounds, counts, p, maxBound ?? Number.NaN) : null);
+  return { n, p50: q(0.5), p99: q(0.99), maxBound };
 }
 
 /** A JSON-line reader over a managed child's stdout. */
@@ -186,7 +238,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
     target, calls, connected: 0, failed: 0, setupMs: 0, windowS: 0, cpuPct: null, cpuPctPerCall: null,
     rssIdleMiB: null, rssMiB: null, rssPerCallMiB: null, threads: null, threadCpuPct: [], loadgenCpuPct: null, fakeCpuPct: null,
     machineBusyPct: null, otherCpuPct: null, eventLoopP50Ms: null, eventLoopP99Ms: null, eventLoopMaxMs: null, underruns: null,
-    overflows: null, report: null, notes,
+    overflows: null, uplink: null, downlink: null, bargeInCutoff: null, bargeInStaleFrames: null, eventLoop: null, report: null, notes,
   };
   const lifetimeMs = (steadyS + 150) * 1000;
   const procs: ManagedProcess[] = [];
@@ -263,7 +315,10 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
     const loadRtp = await freePortRange(2 * calls + 20);
     const loadgen = spawnManaged({
       name: 'loadgen',
-      ...peer(process.execPath, [path.join(DIST, 'bench/capacity/loadgen.js'), '--target', targetUri, '--calls', String(calls), '--rtp-start', String(loadRtp)]),
+      ...peer(process.execPath, [
+        path.join(DIST, 'bench/capacity/loadgen.js'), '--target', targetUri, '--calls', String(calls), '--rtp-start', String(loadRtp),
+        '--barge-every', arg('--barge-every', '3'),
+      ]),
       cwd: ROOT,
       stdin: 'pipe',
       lifetimeMs,
@@ -278,7 +333,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
     // Let every call's first turn (opening reply, first burst) settle before measuring.
     await sleep(5000);
 
-    if (adminUrl) await httpGet(`${adminUrl}/metrics`).catch(() => null);
+    const metrics0 = adminUrl ? (await httpGet(`${adminUrl}/metrics`).catch(() => null))?.body ?? null : null;
     loadgen.write('mark\n');
     const marked = await waitJson(loadgen, 'marked', 10000, ready.seq);
     const s0: (CpuSample | null)[] = [cpuSample(sut.pid), cpuSample(loadgen.pid), fake ? cpuSample(fake.pid) : null];
@@ -314,6 +369,14 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
         res.eventLoopP50Ms = ms(metric(m.body, 'nodejs_eventloop_lag_p50_seconds'));
         res.eventLoopP99Ms = ms(metric(m.body, 'nodejs_eventloop_lag_p99_seconds'));
         res.eventLoopMaxMs = ms(metric(m.body, 'nodejs_eventloop_lag_max_seconds'));
+        if (metrics0) {
+          const w = (name: string, scale = 1000): WindowQuantiles | null => windowQuantiles(metrics0, m.body, `sip_ai_agent_${name}`, scale);
+          res.uplink = w('audio_uplink_latency_seconds');
+          res.downlink = w('audio_downlink_latency_seconds');
+          res.bargeInCutoff = w('barge_in_cutoff_seconds');
+          res.bargeInStaleFrames = w('barge_in_stale_frames', 1);
+          res.eventLoop = w('event_loop_delay_seconds');
+        }
       }
     }
     loadgen.write('report\n');
@@ -374,6 +437,22 @@ export function table(results: RunResult[]): string {
   return lines.join('\n');
 }
 
+/** Figures 1, 2 and 6: added latency each way, barge-in cut-off, event-loop delay (daemon runs only). */
+export function latencyTable(results: RunResult[]): string {
+  const q = (w: WindowQuantiles | null, digits = 1): string =>
+    w && w.n > 0 ? `${f(w.p50, digits)} / ${f(w.p99, digits)} / ${w.maxBound === Number.POSITIVE_INFINITY ? 'over' : f(w.maxBound, digits)} (${w.n})` : '-';
+  const lines = [
+    '| target | N | uplink ms p50 / p99 / max<= (frames) | downlink ms p50 / p99 / max<= (arrivals) | barge-in cut-off ms p50 / p99 / max<= (barge-ins) | stale frames p50 / p99 / max<= | event-loop delay ms p50 / p99 / max<= (samples) | barges said |',
+    '|---|---:|---|---|---|---|---|---:|',
+  ];
+  for (const r of results) {
+    if (r.target === 'pjsua') continue;
+    const barges = typeof r.report?.barges === 'number' ? String(r.report.barges) : '-';
+    lines.push(`| ${r.target} | ${r.calls} | ${q(r.uplink)} | ${q(r.downlink)} | ${q(r.bargeInCutoff)} | ${q(r.bargeInStaleFrames, 2)} | ${q(r.eventLoop)} | ${barges} |`);
+  }
+  return lines.join('\n');
+}
+
 /** Ours / pjsua CPU per call at each N. */
 export function ratios(results: RunResult[]): string {
   const lines = ['| N | pcm / pjsua CPU per call | pcmu / pjsua CPU per call | pcm / pjsua RSS | pcmu / pjsua RSS |', '|---:|---:|---:|---:|---:|'];
@@ -416,7 +495,7 @@ async function main(): Promise<void> {
     await killAllProcesses();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  if (!json) process.stdout.write(`\n${table(results)}\n\n${ratios(results)}\n`);
+  if (!json) process.stdout.write(`\n${table(results)}\n\n${ratios(results)}\n\n${latencyTable(results)}\n`);
 }
 
 if (require.main === module) {

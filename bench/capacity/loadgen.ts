@@ -3,7 +3,9 @@
  * target. Each call "speaks" a speech-like pattern (a 1 s tone burst every 4 s, phases staggered
  * across calls so server VAD sees turns at different times) and analyses what it hears in 20 ms
  * frames: replies heard, gaps inside a reply (quiet frames between loud ones), frames received
- * against the wall clock, reply latency after each burst.
+ * against the wall clock, reply latency after each burst. With `--barge-every K`, every K-th reply
+ * is interrupted: 300 ms after it starts to be heard the call says a 400 ms burst over it (the
+ * daemon's barge-in path: speech_started, flush, truncate).
  *
  * Run by bench/capacity.ts as a child (PJSIP is a process singleton):
  *   node dist/bench/capacity/loadgen.js --target sip:agent@127.0.0.1:5070 --calls 50 --rtp-start 30000
@@ -27,6 +29,10 @@ const MAX_GAP_FRAMES = 15;
 const BURST_MS = 1000;
 const PERIOD_MS = 4000;
 const BURST_HZ = 440;
+/** The interruption: said this long after a reply starts to be heard, for this long. */
+const BARGE_AFTER_MS = 300;
+const BARGE_MS = 400;
+const BARGE_HZ = 660;
 /** Placing rate: one INVITE every this many ms. */
 const CALL_SPACING_MS = 25;
 
@@ -36,6 +42,8 @@ interface Options {
   calls: number;
   rtpStart: number;
   connectTimeoutMs: number;
+  /** Interrupt every K-th reply (0: never). */
+  bargeEvery: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -47,18 +55,20 @@ function parseArgs(argv: string[]): Options {
   const calls = Number(get('--calls') ?? 10);
   const rtpStart = Number(get('--rtp-start') ?? 30000);
   const connectTimeoutMs = Number(get('--connect-timeout-ms') ?? 60000);
+  const bargeEvery = Number(get('--barge-every') ?? 0);
+  if (!Number.isInteger(bargeEvery) || bargeEvery < 0) throw new TypeError(`--barge-every must be an integer >= 0 [value:${bargeEvery}]`);
   if (!target || !/^sips?:/.test(target)) throw new TypeError(`--target must be a SIP URI [target:${target ?? ''}]`);
   if (!Number.isInteger(calls) || calls < 1 || calls > 500) throw new TypeError(`--calls must be 1..500 [calls:${calls}]`);
-  return { target, calls, rtpStart, connectTimeoutMs };
+  return { target, calls, rtpStart, connectTimeoutMs, bargeEvery };
 }
 
-/** The burst the caller says: BURST_MS of a tone with 10 ms ramps. */
-function burst(): Int16Array {
-  const n = (BURST_MS * RATE) / 1000;
+/** A burst the caller says: `ms` of a tone with 10 ms ramps. */
+function burst(ms = BURST_MS, hz = BURST_HZ): Int16Array {
+  const n = (ms * RATE) / 1000;
   const out = new Int16Array(n);
   for (let i = 0; i < n; i++) {
     const ramp = Math.min(1, i / 80, (n - i) / 80);
-    out[i] = Math.round(Math.sin((2 * Math.PI * BURST_HZ * i) / RATE) * 0.3 * 32767 * ramp);
+    out[i] = Math.round(Math.sin((2 * Math.PI * hz * i) / RATE) * 0.3 * 32767 * ramp);
   }
   return out;
 }
@@ -78,6 +88,8 @@ class Listener {
   /** End of the last burst we said (ms, wall clock), for reply latency. */
   lastBurstEnd = 0;
   readonly latenciesMs: number[] = [];
+  /** Called when a reply starts to be heard. */
+  onReplyStart: (() => void) | undefined;
 
   mark(): void {
     this.frames = 0;
@@ -112,6 +124,7 @@ class Listener {
       if (!this.#inReply) {
         this.#inReply = true;
         this.replies++;
+        this.onReplyStart?.();
         if (this.lastBurstEnd > 0 && this.latenciesMs.length < 1000) {
           const lat = Date.now() - this.lastBurstEnd;
           if (lat >= 0 && lat < PERIOD_MS) this.latenciesMs.push(lat);
@@ -151,6 +164,11 @@ interface Leg {
   nextBurstAt: number;
   rxDroppedAtMark: number;
   txUnderrunsAtMark: number;
+  /** Main bursts said so far; when to say the interruption (0: none planned); whether the last thing said was one. */
+  turns: number;
+  bargeAt: number;
+  lastWasBarge: boolean;
+  barges: number;
 }
 
 async function main(): Promise<void> {
@@ -169,6 +187,7 @@ async function main(): Promise<void> {
   );
   const acc = await ua.addAccount({ uri: 'sip:loadgen@127.0.0.1', isDefault: true });
   const tone = burst();
+  const interruption = burst(BARGE_MS, BARGE_HZ);
   const legs: Leg[] = [];
   let failed = 0;
   let endedEarly = 0;
@@ -192,6 +211,16 @@ async function main(): Promise<void> {
       nextBurstAt: 0,
       rxDroppedAtMark: 0,
       txUnderrunsAtMark: 0,
+      turns: 0,
+      bargeAt: 0,
+      lastWasBarge: false,
+      barges: 0,
+    };
+    leg.heard.onReplyStart = () => {
+      // Only replies to a main burst, so an interruption's own reply is not interrupted again.
+      if (o.bargeEvery > 0 && !leg.lastWasBarge && leg.turns > 0 && leg.turns % o.bargeEvery === 0 && leg.bargeAt === 0) {
+        leg.bargeAt = Date.now() + BARGE_AFTER_MS;
+      }
     };
     call.on('audio', (pcm) => leg.heard.push(pcm));
     call.on('ended', (end) => {
@@ -214,10 +243,19 @@ async function main(): Promise<void> {
   const speaker = setInterval(() => {
     const now = Date.now();
     for (const leg of legs) {
-      if (leg.call.ended || now < leg.nextBurstAt) continue;
+      if (leg.call.ended) continue;
+      if (leg.bargeAt > 0 && now >= leg.bargeAt) {
+        leg.bargeAt = 0;
+        leg.call.writeAudio(interruption);
+        leg.lastWasBarge = true;
+        leg.barges++;
+      }
+      if (now < leg.nextBurstAt) continue;
       leg.call.writeAudio(tone);
       leg.heard.lastBurstEnd = now + BURST_MS;
       leg.nextBurstAt += PERIOD_MS;
+      leg.turns++;
+      leg.lastWasBarge = false;
     }
   }, 20);
 
@@ -249,6 +287,7 @@ async function main(): Promise<void> {
       markAt = Date.now();
       for (const l of legs) {
         l.heard.mark();
+        l.barges = 0;
         const s = l.call.audioStats();
         l.rxDroppedAtMark = s?.rxDroppedSamples ?? 0;
         l.txUnderrunsAtMark = s?.txUnderruns ?? 0;
@@ -265,9 +304,11 @@ async function main(): Promise<void> {
       let rxDropped = 0;
       let txUnderruns = 0;
       let up = 0;
+      let barges = 0;
       const lat: number[] = [];
       for (const l of legs) {
         if (!l.call.ended) up++;
+        barges += l.barges;
         frames += l.heard.frames;
         replies += l.heard.replies;
         gapFrames += l.heard.gapFrames;
@@ -296,6 +337,7 @@ async function main(): Promise<void> {
         ownTxUnderruns: txUnderruns,
         replyLatencyP50Ms: percentile(lat, 50),
         replyLatencyP95Ms: percentile(lat, 95),
+        barges,
         failures,
       });
     } else if (cmd === 'hangup') {
