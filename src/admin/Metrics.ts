@@ -101,6 +101,7 @@ export class Metrics {
   readonly #codes: LabelCap;
   readonly #accounts: LabelCap;
   readonly #loop: EventLoopDelay;
+  readonly #beforeScrape: (() => void)[] = [];
   #active = 0;
 
   /** Create the metrics on a fresh registry. */
@@ -173,6 +174,11 @@ export class Metrics {
     h('audio_downlink_latency_seconds', 'Agent audio arriving (nothing queued before it) to its first sample sent in RTP, seconds', (s) => s.downlinkMs);
     h('barge_in_cutoff_seconds', 'speech_started to the first frame sent without the interrupted reply, seconds', (s) => s.bargeInCutoffMs);
     h('barge_in_stale_frames', 'Frames of the interrupted reply still sent after speech_started', (s) => s.bargeInStaleFrames, 1);
+  }
+
+  /** Run `fn` before every rendering (e.g. to add live calls' counter growth since the last scrape). */
+  beforeScrape(fn: () => void): void {
+    this.#beforeScrape.push(fn);
   }
 
   /** Stop the event-loop probe timer (the daemon is stopping). Idempotent. */
@@ -282,6 +288,7 @@ export class Metrics {
 
   /** The Prometheus text exposition of every metric. */
   text(): Promise<string> {
+    for (const fn of this.#beforeScrape) fn();
     return this.registry.metrics();
   }
 }

@@ -165,6 +165,11 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
     return this.#sessions.get(callId);
   }
 
+  /** Counters of every live call, by call id (cheap: no snapshot of the rest of the call). */
+  *liveCounters(): IterableIterator<[string, CallCounters]> {
+    for (const [id, s] of this.#sessions) yield [id, s.counters];
+  }
+
   /** Snapshots of the live calls. */
   list(): CallInfo[] {
     return [...this.#sessions.values()].map((s) => s.info());

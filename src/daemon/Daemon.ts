@@ -16,7 +16,7 @@ import { OpenAiBackend } from '../ai/AiBackend';
 import { EchoBackend } from '../ai/EchoBackend';
 import type { AiBackend } from '../ai/AiBackend';
 import { CallManager } from '../calls/CallManager';
-import type { CallAgent, CallInfo, CallSummary, CallRecorderSink } from '../calls/types';
+import type { CallAgent, CallCounters, CallInfo, CallSummary, CallRecorderSink } from '../calls/types';
 import { RecordStore, type CallRecorder } from '../records';
 import { AdminServer, Metrics, type AdminCalls, type CallEvent, type CallView } from '../admin';
 import { diffReloadable, loadConfig, redactConfig, type AgentConfig } from '../config';
@@ -244,6 +244,20 @@ export class Daemon {
         logger: log.child({ mod: 'calls' }),
       });
       metrics.trackAudioLatency(calls.audioLatency);
+      // Underruns and dropped agent audio reach /metrics while calls are up (growth since the
+      // last scrape), not only when a call ends; dropped samples are counted in 20 ms frames.
+      const reported = new Map<string, { underruns: number; overflowFrames: number }>();
+      const reportCounters = (callId: string, c: CallCounters): void => {
+        const prev = reported.get(callId) ?? { underruns: 0, overflowFrames: 0 };
+        const now = { underruns: c.underruns, overflowFrames: Math.ceil(c.playoutDroppedSamples / (clockRate / 50)) };
+        metrics.underruns(now.underruns - prev.underruns);
+        metrics.overflows(now.overflowFrames - prev.overflowFrames);
+        reported.set(callId, now);
+      };
+      const callsRef = calls;
+      metrics.beforeScrape(() => {
+        for (const [callId, c] of callsRef.liveCounters()) reportCounters(callId, c);
+      });
       const daemonLog = log;
       calls.on('callStarted', (info) => {
         recorderFor(info);
@@ -265,9 +279,8 @@ export class Daemon {
         metrics.setActiveCalls(calls!.active);
         metrics.bargeIn(s.counters.bargeIns);
         metrics.truncate(s.counters.truncates);
-        metrics.underruns(s.counters.underruns);
-        // Dropped agent audio, in 20 ms frames at the bridge rate (the metric counts frames).
-        metrics.overflows(Math.ceil(s.counters.playoutDroppedSamples / (clockRate / 50)));
+        reportCounters(s.callId, s.counters);
+        reported.delete(s.callId);
         metrics.aiReconnect(s.counters.aiReconnects);
         metrics.addUsage({
           inputAudioTokens: s.usage.inputAudioTokens,

@@ -111,4 +111,19 @@ describe('Metrics', () => {
     expect(s.get('sip_ai_agent_barge_in_stale_frames_bucket{le="1"}')).toBe(1);
     expect(s.has('sip_ai_agent_event_loop_delay_seconds_count')).toBe(true);
   });
+
+  it('runs beforeScrape hooks on every rendering, so live counters are current', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    let live = 0;
+    let reported = 0;
+    m.beforeScrape(() => {
+      m.underruns(live - reported);
+      reported = live;
+    });
+    live = 3;
+    expect(parseExposition(await m.text()).get('sip_ai_agent_audio_underruns_total')).toBe(3);
+    live = 5;
+    expect(parseExposition(await m.text()).get('sip_ai_agent_audio_underruns_total')).toBe(5);
+    m.close();
+  });
 });
