@@ -458,7 +458,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
       this.#dropping = false;
       this.#droppedInStreak = 0;
     }
-    this.#trySend({ type: 'input_audio_buffer.append', audio: bytes.toString('base64') });
+    this.#trySend('input_audio_buffer.append', (c) => c.appendAudio(bytes));
     this.#stats.appendedChunks += 1;
     this.#stats.appendedBytes += bytes.length;
   }
@@ -474,14 +474,17 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     }
   }
 
-  #trySend(event: ClientEvent): string | undefined {
+  #trySend(event: ClientEvent): string | undefined;
+  #trySend(type: string, send: (client: RealtimeClient) => string): string | undefined;
+  #trySend(what: ClientEvent | string, send?: (client: RealtimeClient) => string): string | undefined {
     const client = this.#client;
     if (!client) return undefined;
     try {
-      return client.send(event);
+      return typeof what === 'string' ? send!(client) : client.send(what);
     } catch (err) {
       // The socket just went away; its 'died' drives the reconnect.
-      this.#log.debug({ type: event.type, err: (err as Error).message }, 'send skipped: socket not open');
+      const type = typeof what === 'string' ? what : what.type;
+      this.#log.debug({ type, err: (err as Error).message }, 'send skipped: socket not open');
       return undefined;
     }
   }
