@@ -3,11 +3,17 @@
  * that upsamples by L and decimates by M without ever building the zero-stuffed signal.
  *
  * Two designs:
- * - `telephony` (default for bridge rate <-> 24 kHz): short linear-phase filters whose stopband
- *   starts where an image or alias would land inside the telephone passband (8000 - 3400 = 4600 Hz
- *   for the 8 kHz bridge, 16000 - 7000 = 9000 Hz for 16 kHz), which keeps the group delay under 2 ms.
+ * - `telephony` (default for bridge rate <-> 24 kHz): linear-phase filters whose stopband starts
+ *   where an image or alias would land inside the telephone passband (8000 - 3400 = 4600 Hz for the
+ *   8 kHz bridge, 16000 - 7000 = 9000 Hz for 16 kHz) and reaches below Int16 rounding noise there
+ *   (about -97 dB), with a group delay of 2.625 ms (8 kHz) and 1.625 ms (16 kHz).
  * - `offline` (default for every other pair, e.g. WAV files at load time): alias-free up to the
  *   lower Nyquist, 80 dB stopband, latency does not matter.
+ *
+ * The filter is designed here, once, in TypeScript; the per-sample work runs in a
+ * {@link ResamplerKernel}. The built-in kernel ({@link jsResamplerKernel}) is the reference
+ * implementation; a faster one (the native addon's) can be injected through
+ * {@link ResamplerOptions.kernel} and must give the same samples within one LSB.
  */
 
 /** Which filter family a {@link Resampler} uses. */
@@ -17,6 +23,8 @@ export type ResamplerDesignName = 'telephony' | 'offline';
 export interface ResamplerOptions {
   /** Filter family; default `telephony` for 8000/16000 <-> 24000, `offline` otherwise. */
   design?: ResamplerDesignName;
+  /** Builds the engine that runs the filter; default {@link jsResamplerKernel}. */
+  kernel?: ResamplerKernelFactory;
 }
 
 /** The filter a resampler runs, for inspection (tests, benchmarks, logs). */
@@ -41,12 +49,61 @@ export interface ResamplerDesign {
   readonly stopbandHz: number;
 }
 
+/**
+ * Everything a {@link ResamplerKernel} needs to run a design: the polyphase table and the stream
+ * geometry. Kernels must keep these exact sample semantics: output n is the dot product of branch
+ * `phase` with the `tapsPerPhase` newest input samples up to `pos`, after which `phase += down` and
+ * every wrap past `up` advances `pos` by one; history starts as zeros.
+ */
+export interface ResamplerKernelSpec {
+  /** Interpolation factor L (number of polyphase branches). */
+  readonly up: number;
+  /** Decimation factor M. */
+  readonly down: number;
+  /** Taps per branch K; at least `ceil(down / up) + 1`. */
+  readonly tapsPerPhase: number;
+  /** Linear-phase delay in intermediate-rate samples (`(taps - 1) / 2`, an integer): what flush() owes. */
+  readonly delay: number;
+  /** `up * tapsPerPhase` coefficients, branch by branch, each branch oldest input first. */
+  readonly coefficients: Float64Array;
+}
+
+/** The per-sample engine of a {@link Resampler}: one stream's history and position. */
+export interface ResamplerKernel {
+  /**
+   * Consume `input`, write every output it completes to the start of `out`, return how many.
+   * @throws RangeError when `out` is too small for them or overlaps `input` (nothing is consumed then).
+   */
+  process(input: Int16Array, out: Int16Array): number;
+  /**
+   * End the stream: write the filter's tail (at most `ceil(delay / down) + 1` samples) to `out`,
+   * return how many, and start over as after {@link reset}.
+   * @throws RangeError when `out` is too small (the stream is left as it was).
+   */
+  flush(out: Int16Array): number;
+  /** Forget all history: the next sample starts a new stream. */
+  reset(): void;
+  /** Output samples that saturated at the Int16 limits since creation. */
+  readonly clippedSamples: number;
+}
+
+/** Builds a {@link ResamplerKernel} for a design (the JS reference, or the native addon's). */
+export type ResamplerKernelFactory = (spec: ResamplerKernelSpec) => ResamplerKernel;
+
 /** Largest polyphase table accepted (coefficients); rate pairs needing more are rejected. */
 export const MAX_RESAMPLER_COEFFICIENTS = 1 << 20;
 
-const TELEPHONY_8K = { taps: 85, beta: 6.5, passbandHz: 3400, stopbandHz: 4600 };
-const TELEPHONY_16K = { taps: 109, beta: 7.0, passbandHz: 7000, stopbandHz: 9000 };
+/** Input samples a kernel takes in one internal pass: bounds its buffer whatever the chunk size. */
+export const RESAMPLER_BLOCK_SAMPLES = 1024;
+
+// Kaiser designs tuned (taps, beta) for a stopband below Int16 rounding noise from the stopband
+// edge on, passband ripple under 0.001 dB, and (taps - 1) / 2 divisible by both decimation factors
+// so the delay is a whole number of output samples in each direction.
+const TELEPHONY_8K = { taps: 127, beta: 9.75, passbandHz: 3400, stopbandHz: 4600 };
+const TELEPHONY_16K = { taps: 157, beta: 10.0, passbandHz: 7000, stopbandHz: 9000 };
 const OFFLINE_ATTENUATION_DB = 80;
+/** Allocating process() calls up to this many output samples go through one reused scratch buffer. */
+const SCRATCH_SAMPLES = 8192;
 
 /**
  * Streaming resampler from `fromRate` to `toRate`. Feeding a signal in any chunking yields the
@@ -63,34 +120,20 @@ export class Resampler {
 
   readonly #up: number;
   readonly #down: number;
-  readonly #k: number;
-  /** Per phase p, taps in input order oldest -> newest: coef[p*K + m] multiplies x[i - (K-1) + m]. */
-  readonly #coef: Float64Array;
   /** Half the prototype length in intermediate-rate samples (the linear-phase delay). */
   readonly #delayHigh: number;
-  /** History (K-1 samples) followed by not-yet-consumed input, as float. */
-  #buf: Float64Array;
-  /** Valid samples in #buf. */
-  #fill: number;
-  /** Index in #buf of the newest input sample the next output needs. */
-  #pos: number;
-  /** Polyphase branch of the next output. */
-  #phase: number;
-  #clipped = 0;
+  /** Undefined for pass-through. */
+  readonly #kernel: ResamplerKernel | undefined;
+  #scratch: Int16Array | undefined;
 
-  private constructor(fromRate: number, toRate: number, design: ResamplerDesign, coef: Float64Array) {
+  private constructor(fromRate: number, toRate: number, design: ResamplerDesign, kernel: ResamplerKernel | undefined) {
     this.fromRate = fromRate;
     this.toRate = toRate;
     this.design = design;
     this.#up = design.up;
     this.#down = design.down;
-    this.#k = design.tapsPerPhase;
-    this.#coef = coef;
     this.#delayHigh = (design.taps - 1) / 2;
-    this.#buf = new Float64Array(this.#k - 1 + 1024);
-    this.#fill = this.#k - 1;
-    this.#pos = this.#k - 1;
-    this.#phase = 0;
+    this.#kernel = kernel;
   }
 
   /**
@@ -103,7 +146,15 @@ export class Resampler {
       throw new RangeError(`invalid resampler rates [from:${fromRate}, to:${toRate}]`);
     }
     const { design, coef } = designFilter(fromRate, toRate, options.design);
-    return new Resampler(fromRate, toRate, design, coef);
+    if (design.name === 'passthrough') return new Resampler(fromRate, toRate, design, undefined);
+    const spec: ResamplerKernelSpec = {
+      up: design.up,
+      down: design.down,
+      tapsPerPhase: design.tapsPerPhase,
+      delay: (design.taps - 1) / 2,
+      coefficients: coef,
+    };
+    return new Resampler(fromRate, toRate, design, (options.kernel ?? jsResamplerKernel)(spec));
   }
 
   /** Group delay in output samples (exact for linear phase; 0 for pass-through). */
@@ -118,7 +169,7 @@ export class Resampler {
 
   /** Output samples that saturated at the Int16 limits since creation. */
   get clippedSamples(): number {
-    return this.#clipped;
+    return this.#kernel ? this.#kernel.clippedSamples : 0;
   }
 
   /** Most output samples a {@link process} call can produce for `inputLength` input samples (size for `out`). */
@@ -132,14 +183,21 @@ export class Resampler {
    * @throws RangeError when `out` is too small.
    */
   process(input: Int16Array, out?: Int16Array): Int16Array {
-    if (this.#up === 1 && this.#down === 1) {
+    const kernel = this.#kernel;
+    if (!kernel) {
       if (!out) return input.slice();
       if (out.length < input.length) throw tooSmall(out.length, input.length);
       out.set(input);
       return out.subarray(0, input.length);
     }
-    this.#append(input, 0);
-    return this.#run(this.#fill * this.#up, out);
+    if (out) return out.subarray(0, kernel.process(input, out));
+    const max = this.maxOutputLength(input.length);
+    if (max > SCRATCH_SAMPLES) {
+      const dst = new Int16Array(max);
+      return dst.slice(0, kernel.process(input, dst));
+    }
+    this.#scratch ??= new Int16Array(SCRATCH_SAMPLES);
+    return this.#scratch.slice(0, kernel.process(input, this.#scratch));
   }
 
   /**
@@ -148,16 +206,86 @@ export class Resampler {
    * `ceil((inputSamples * up + delay) / down)`, delay in intermediate-rate samples.
    */
   flush(): Int16Array {
-    if (this.#up === 1 && this.#down === 1) return new Int16Array(0);
-    const end = this.#fill * this.#up + this.#delayHigh;
-    // Zeros stand in for the input after the end; they only feed the filter's trailing taps.
-    this.#append(undefined, Math.ceil(this.#delayHigh / this.#up) + 1);
-    const result = this.#run(end);
-    this.reset();
-    return result;
+    if (!this.#kernel) return new Int16Array(0);
+    const dst = new Int16Array(Math.ceil(this.#delayHigh / this.#down) + 1);
+    return dst.slice(0, this.#kernel.flush(dst));
   }
 
   /** Forget all history: the next sample starts a new stream. */
+  reset(): void {
+    this.#kernel?.reset();
+  }
+}
+
+/**
+ * The reference kernel, in JavaScript: Float64 history and coefficients, input taken in blocks of
+ * {@link RESAMPLER_BLOCK_SAMPLES} so its buffer has a fixed size whatever the chunk size.
+ */
+export const jsResamplerKernel: ResamplerKernelFactory = (spec) => new JsResamplerKernel(spec);
+
+class JsResamplerKernel implements ResamplerKernel {
+  readonly #up: number;
+  readonly #down: number;
+  readonly #k: number;
+  /** Per phase p, taps in input order oldest -> newest: coef[p*K + m] multiplies x[i - (K-1) + m]. */
+  readonly #coef: Float64Array;
+  readonly #delay: number;
+  /** History (K-1 samples) followed by not-yet-consumed input, as float. */
+  readonly #buf: Float64Array;
+  /** Valid samples in #buf. */
+  #fill: number;
+  /** Index in #buf of the newest input sample the next output needs. */
+  #pos: number;
+  /** Polyphase branch of the next output. */
+  #phase: number;
+  #clipped = 0;
+
+  constructor(spec: ResamplerKernelSpec) {
+    checkSpec(spec);
+    this.#up = spec.up;
+    this.#down = spec.down;
+    this.#k = spec.tapsPerPhase;
+    this.#coef = spec.coefficients;
+    this.#delay = spec.delay;
+    // The flush tail appends up to ceil(delay/up)+1 zeros in one go; delay < up*K keeps that under K+1.
+    this.#buf = new Float64Array(this.#k - 1 + Math.max(RESAMPLER_BLOCK_SAMPLES, Math.ceil(this.#delay / this.#up) + 1));
+    this.#fill = this.#k - 1;
+    this.#pos = this.#k - 1;
+    this.#phase = 0;
+  }
+
+  get clippedSamples(): number {
+    return this.#clipped;
+  }
+
+  process(input: Int16Array, out: Int16Array): number {
+    const need = this.#count((this.#fill + input.length) * this.#up);
+    if (out.length < need) throw tooSmall(out.length, need);
+    // The input is read block by block while outputs are written: shared memory would be overwritten.
+    if (need > 0 && input.length > 0 && out.buffer === input.buffer &&
+        input.byteOffset < out.byteOffset + out.byteLength && out.byteOffset < input.byteOffset + input.byteLength) {
+      throw new RangeError(`process(input, out) failed: out overlaps input [input:${input.length}, out:${out.length}]`);
+    }
+    let written = 0;
+    for (let i = 0; i < input.length; i += RESAMPLER_BLOCK_SAMPLES) {
+      const block = input.subarray(i, Math.min(input.length, i + RESAMPLER_BLOCK_SAMPLES));
+      this.#append(block, 0);
+      written = this.#run(this.#fill * this.#up, out, written);
+    }
+    return written;
+  }
+
+  flush(out: Int16Array): number {
+    const end = this.#fill * this.#up + this.#delay;
+    const need = this.#count(end);
+    if (out.length < need) throw tooSmall(out.length, need);
+    // Zeros stand in for the input after the end; they only feed the filter's trailing taps.
+    this.#append(undefined, Math.ceil(this.#delay / this.#up) + 1);
+    const written = this.#run(end, out, 0);
+    this.reset();
+    return written;
+  }
+
   reset(): void {
     this.#buf.fill(0, 0, this.#k - 1);
     this.#fill = this.#k - 1;
@@ -165,45 +293,36 @@ export class Resampler {
     this.#phase = 0;
   }
 
-  #append(input: Int16Array | undefined, zeros: number): void {
-    const n = input ? input.length : zeros;
-    const need = this.#fill + n;
-    if (need > this.#buf.length) {
-      // Grows only when a chunk larger than any before arrives; steady state never allocates.
-      const bigger = new Float64Array(Math.max(need, this.#buf.length * 2));
-      bigger.set(this.#buf.subarray(0, this.#fill));
-      this.#buf = bigger;
-    }
-    const buf = this.#buf;
-    let w = this.#fill;
-    if (input) {
-      for (let i = 0; i < n; i++) buf[w++] = input[i];
-    } else {
-      buf.fill(0, w, w + n);
-    }
-    this.#fill = need;
+  /** Outputs whose intermediate-rate time (relative to #buf) lies below `limit`. */
+  #count(limit: number): number {
+    const t0 = this.#pos * this.#up + this.#phase;
+    return limit > t0 ? Math.ceil((limit - t0) / this.#down) : 0;
   }
 
-  /** Emit every output whose intermediate-rate time (relative to #buf) is below `limit`. */
-  #run(limit: number, out?: Int16Array): Int16Array {
+  #append(input: Int16Array | undefined, zeros: number): void {
+    const buf = this.#buf;
+    const w = this.#fill;
+    if (input) {
+      for (let i = 0; i < input.length; i++) buf[w + i] = input[i];
+      this.#fill = w + input.length;
+    } else {
+      buf.fill(0, w, w + zeros);
+      this.#fill = w + zeros;
+    }
+  }
+
+  /** Emit every output below `limit` into dst from `offset`; returns the new offset. */
+  #run(limit: number, dst: Int16Array, offset: number): number {
     const up = this.#up;
     const down = this.#down;
     const k = this.#k;
     const coef = this.#coef;
     const buf = this.#buf;
-    const t0 = this.#pos * up + this.#phase;
-    const count = limit > t0 ? Math.ceil((limit - t0) / down) : 0;
-    let dst: Int16Array;
-    if (out) {
-      if (out.length < count) throw tooSmall(out.length, count);
-      dst = out;
-    } else {
-      dst = new Int16Array(count);
-    }
+    const end = offset + this.#count(limit);
     let pos = this.#pos;
     let phase = this.#phase;
     let clipped = 0;
-    for (let n = 0; n < count; n++) {
+    for (let n = offset; n < end; n++) {
       const c0 = phase * k;
       const b0 = pos - k + 1;
       // Four partial sums break the add dependency chain; see bench/resampler.ts for the gain.
@@ -244,7 +363,19 @@ export class Resampler {
       pos -= start;
     }
     this.#pos = pos;
-    return out ? dst.subarray(0, count) : dst;
+    return end;
+  }
+}
+
+/** Validate a kernel spec (every kernel takes the same ones). */
+function checkSpec(spec: ResamplerKernelSpec): void {
+  const { up, down, tapsPerPhase: k, delay, coefficients } = spec;
+  const ctx = `[up:${up}, down:${down}, tapsPerPhase:${k}, delay:${delay}, coefficients:${coefficients.length}]`;
+  if (![up, down, k, delay].every(Number.isInteger) || up < 1 || down < 1 || k < 1 || delay < 0) {
+    throw new RangeError(`invalid resampler kernel spec ${ctx}`);
+  }
+  if (k < Math.ceil(down / up) + 1 || delay >= up * k || coefficients.length !== up * k || up * k > MAX_RESAMPLER_COEFFICIENTS) {
+    throw new RangeError(`inconsistent resampler kernel spec ${ctx}`);
   }
 }
 
