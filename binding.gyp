@@ -7,7 +7,8 @@
       "sources": [
         "native/sip/SipThread.cpp", "native/sip/PcmPort.cpp",
         "native/binding/addon.cpp", "native/binding/JsUserAgent.cpp",
-        "native/binding/Convert.cpp", "native/binding/JsErrors.cpp"
+        "native/binding/Convert.cpp", "native/binding/JsErrors.cpp",
+        "native/binding/JsResampler.cpp"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -6,6 +6,7 @@
 
 #include "../sip/SipThread.hpp"
 #include "JsErrors.hpp"
+#include "JsResampler.hpp"
 #include "JsUserAgent.hpp"
 
 namespace sipai {
@@ -31,6 +32,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   using namespace sipai;
   env.SetInstanceData(new AddonData());
   exports.Set("UserAgent", JsUserAgent::Init(env));
+  exports.Set("Resampler", JsResampler::Init(env));
   exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
   exports.Set("pjVersion", Napi::String::New(env, SipThread::pjVersion()));
   // process.exit() does not run environment cleanup hooks; binding.ts calls this from the

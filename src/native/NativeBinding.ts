@@ -209,10 +209,44 @@ export interface NativeUserAgent {
   readonly running: boolean;
 }
 
+/**
+ * A resampling filter as the addon takes it: structurally the `ResamplerKernelSpec` of
+ * src/audio/Resampler.ts, which designs it (native/ does not import audio/).
+ */
+export interface NativeResamplerSpec {
+  /** Interpolation factor L (number of polyphase branches). */
+  readonly up: number;
+  /** Decimation factor M. */
+  readonly down: number;
+  /** Taps per branch K; at least `ceil(down / up) + 1`. */
+  readonly tapsPerPhase: number;
+  /** Linear-phase delay in intermediate-rate samples (integer): what flush() owes. */
+  readonly delay: number;
+  /** `up * tapsPerPhase` coefficients, branch by branch, oldest input first (run as float32). */
+  readonly coefficients: Float64Array | Float32Array;
+}
+
+/**
+ * The addon's streaming resampler (native/core/Resampler.hpp): structurally a `ResamplerKernel`.
+ * Synchronous, JS thread only; argument errors throw TypeError or RangeError.
+ */
+export interface NativeResampler {
+  /** Consume `input`, write the outputs it completes to the start of `out`, return how many (RangeError if `out` is too small). */
+  process(input: Int16Array, out: Int16Array): number;
+  /** Write the stream's tail to `out`, return how many, then start over as after reset(). */
+  flush(out: Int16Array): number;
+  /** Forget all history. */
+  reset(): void;
+  /** Output samples saturated at the Int16 limits since creation. */
+  readonly clippedSamples: number;
+}
+
 /** What the addon module exports (after binding.ts wired the error classes). */
 export interface NativeBinding {
   /** pjproject version the addon was built with. */
   readonly pjVersion: string;
   /** Create an agent; `onEvent` receives every event in order. */
   createUserAgent(onEvent: (ev: NativeEvent) => void): NativeUserAgent;
+  /** Create a native resampler running the given filter. */
+  createResampler(spec: NativeResamplerSpec): NativeResampler;
 }

@@ -5,11 +5,12 @@
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { InvalidStateError, SipError } from '../util/errors';
-import type { NativeBinding, NativeEvent, NativeUserAgent } from './NativeBinding';
+import type { NativeBinding, NativeEvent, NativeResampler, NativeResamplerSpec, NativeUserAgent } from './NativeBinding';
 
 interface AddonModule {
   pjVersion: string;
   UserAgent: new (onEvent: (ev: NativeEvent) => void) => NativeUserAgent;
+  Resampler: new (spec: NativeResamplerSpec) => NativeResampler;
   setErrorClasses(sipError: unknown, invalidStateError: unknown): void;
   stopAll(): void;
 }
@@ -47,6 +48,16 @@ export function loadNativeBinding(): NativeBinding {
   cached = {
     pjVersion: addon.pjVersion,
     createUserAgent: (onEvent) => new addon.UserAgent(onEvent),
+    createResampler: (spec) => new addon.Resampler(spec),
   };
   return cached;
+}
+
+/**
+ * Resampler kernel factory backed by the addon (a `ResamplerKernelFactory` of src/audio/Resampler.ts,
+ * typed structurally): pass it as `Resampler.create(from, to, { kernel: nativeResamplerKernel })`.
+ * Loads the addon on first use; throws like {@link loadNativeBinding} when it is not built.
+ */
+export function nativeResamplerKernel(spec: NativeResamplerSpec): NativeResampler {
+  return loadNativeBinding().createResampler(spec);
 }
