@@ -22,7 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { TypedEmitter } from '../util/TypedEmitter';
 import type { Logger } from '../logging/logger';
 import { PlayoutBuffer, type PcmSink, type PlayoutFlushReport } from '../audio/PlayoutBuffer';
-import { Resampler } from '../audio/Resampler';
+import { Resampler, type ResamplerKernelFactory } from '../audio/Resampler';
 import { decodeALaw, decodeMuLaw, encodeALaw, encodeMuLaw } from '../audio/g711';
 import { bytesLEToInt16 } from '../audio/pcm';
 import { AI_SAMPLE_RATE, G711_SAMPLE_RATE } from '../audio/format';
@@ -47,6 +47,8 @@ export interface AudioBridgeOptions {
   greetingInterruptible?: boolean;
   /** Heard agent audio waiting to be paired with caller audio for the recorder, ms (default 2000). */
   recorderQueueMs?: number;
+  /** The resampler's engine (the addon's native kernel in the daemon); default the JS reference kernel. */
+  resamplerKernel?: ResamplerKernelFactory;
   /** Where to record added latency (uplink, downlink, barge-in cut-off); unset: not measured. */
   latency?: AudioLatency;
 }
@@ -195,8 +197,8 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     this.#greetingInterruptible = o.greetingInterruptible ?? false;
     this.#inBuf = new Int16Array(this.#batchSamples);
     if (this.aiFormat === 'pcm') {
-      this.#inResampler = Resampler.create(this.sampleRate, AI_SAMPLE_RATE);
-      this.#outResampler = Resampler.create(AI_SAMPLE_RATE, this.sampleRate);
+      this.#inResampler = Resampler.create(this.sampleRate, AI_SAMPLE_RATE, { kernel: o.resamplerKernel });
+      this.#outResampler = Resampler.create(AI_SAMPLE_RATE, this.sampleRate, { kernel: o.resamplerKernel });
       this.#inScratch = new Int16Array(this.#inResampler.maxOutputLength(this.#inBuf.length));
       this.#g711Scratch = new Uint8Array(0);
     } else {

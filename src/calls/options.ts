@@ -178,6 +178,7 @@ export function resolveCallOptions(o: CallManagerOptions): ResolvedCallOptions {
       maxBacklogMs: o.audio?.maxBacklogMs,
       preReadyMs: o.audio?.preReadyMs,
       recorderQueueMs: o.audio?.recorderQueueMs,
+      resamplerKernel: o.audio?.resamplerKernel,
       greetingInterruptible: o.greeting?.interruptible ?? false,
     },
     hangupTailMs: o.audio?.hangupTailMs ?? 500,

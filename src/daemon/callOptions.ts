@@ -7,6 +7,7 @@ import type { SipAccount } from '../sip/SipAccount';
 import type { AiAudioFormat } from '../ai/audioFormat';
 import type { TurnDetectionOptions } from '../ai/types';
 import type { LoadedPrompts } from './prompts';
+import { nativeResamplerKernel } from '../native/binding';
 
 /** What besides the config the call options need. */
 export interface CallOptionsContext {
@@ -90,5 +91,7 @@ export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): C
       outboundAccount: ctx.outboundAccount,
     },
     recorder: ctx.recorder,
+    // The live path resamples with the addon's vectorised kernel (same samples as the JS reference).
+    audio: { resamplerKernel: nativeResamplerKernel },
   };
 }
