@@ -6,7 +6,8 @@
  * - `telephony` (default for bridge rate <-> 24 kHz): linear-phase filters whose stopband starts
  *   where an image or alias would land inside the telephone passband (8000 - 3400 = 4600 Hz for the
  *   8 kHz bridge, 16000 - 7000 = 9000 Hz for 16 kHz) and reaches below Int16 rounding noise there
- *   (about -97 dB), with a group delay of 2.625 ms (8 kHz) and 1.625 ms (16 kHz).
+ *   (about -99 dB), passband ripple about 0.0002 dB, group delay 2.75 ms (8 kHz) and 1.625 ms
+ *   (16 kHz): deeper, flatter and quicker than speexdsp quality 5 with fewer multiply-adds.
  * - `offline` (default for every other pair, e.g. WAV files at load time): alias-free up to the
  *   lower Nyquist, 80 dB stopband, latency does not matter.
  *
@@ -99,7 +100,7 @@ export const RESAMPLER_BLOCK_SAMPLES = 1024;
 // Kaiser designs tuned (taps, beta) for a stopband below Int16 rounding noise from the stopband
 // edge on, passband ripple under 0.001 dB, and (taps - 1) / 2 divisible by both decimation factors
 // so the delay is a whole number of output samples in each direction.
-const TELEPHONY_8K = { taps: 127, beta: 9.75, passbandHz: 3400, stopbandHz: 4600 };
+const TELEPHONY_8K = { taps: 133, beta: 10.25, passbandHz: 3400, stopbandHz: 4600 };
 const TELEPHONY_16K = { taps: 157, beta: 10.0, passbandHz: 7000, stopbandHz: 9000 };
 const OFFLINE_ATTENUATION_DB = 80;
 /** Allocating process() calls up to this many output samples go through one reused scratch buffer. */
