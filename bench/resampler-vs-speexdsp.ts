@@ -1,7 +1,9 @@
 /**
  * Our streaming resampler against speexdsp's (qualities 3, 5 and 10) on the very same input files,
  * in the same run: ns per sample and quality (passband ripple, worst image/alias, group delay),
- * side by side with ratios against speexdsp quality 5.
+ * side by side with ratios against speexdsp quality 5. Ours runs twice: with the JavaScript
+ * reference kernel and with the native kernel called through the addon exactly as the call path
+ * calls it (one N-API call per 20 ms frame into a caller buffer), so N-API overhead is included.
  *
  * Run:   npx tsc -p tsconfig.json && node dist/bench/resampler-vs-speexdsp.js [--json] [--runs N]
  * While some other module does not type-check, compile just this file and what it imports:
@@ -20,6 +22,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Resampler } from '../src/audio/Resampler';
+import { nativeResamplerKernel } from '../src/native/binding';
 import { db, fitSine, rms, speechLike } from '../test/helpers/signal';
 
 const PTIME_MS = 20;
@@ -43,6 +46,9 @@ const DELAY_TONE_HZ = 40;
 const FLOOR_RMS = 1 / Math.sqrt(12);
 /** {@link FLOOR_RMS} relative to the full-scale tone, dB (about -91.9). */
 const FLOOR_DB = 20 * Math.log10(FLOOR_RMS / (TONE_AMP / Math.SQRT2));
+/** Our two kernels: the JavaScript reference and the addon's. */
+const KERNELS = ['js', 'native'] as const;
+type Kernel = (typeof KERNELS)[number];
 
 /** One implementation on one rate pair: quality and speed figures. */
 interface Row {
@@ -63,6 +69,14 @@ interface Row {
   worstImageAliasDb: number;
   /** Input tone frequency that gave {@link worstImageAliasDb}, Hz. */
   worstImageAliasHz: number;
+  /**
+   * Worst single image or alias line re the input tone, dB: the output fitted at each frequency
+   * where an image (k * from +- f) or an alias of an analysis tone lands. Rounding noise spreads
+   * over every frequency, so one line sees the filter far below {@link worstImageAliasDb}'s floor.
+   */
+  worstLineDb: number;
+  /** Input tone frequency that gave {@link worstLineDb}, Hz. */
+  worstLineHz: number;
   /** Filter taps per output sample (multiply-adds): ours per polyphase branch, speexdsp's filter length. */
   tapsPerOutput: number;
   /** Group delay measured from the phase of a 40 Hz tone, ms. */
@@ -108,8 +122,34 @@ function analysisSignal(from: number, plan: Plan): Int16Array {
   return out;
 }
 
+/** `f` folded into 0..rate/2, as a real signal sampled at `rate` shows it. */
+function fold(f: number, rate: number): number {
+  const m = ((f % rate) + rate) % rate;
+  return m > rate / 2 ? rate - m : m;
+}
+
+/** Where the images of an input tone at `f` land in the output (excluding the tone itself, DC and Nyquist). */
+function imageFreqs(f: number, from: number, to: number): number[] {
+  const g = gcd(from, to);
+  const up = to / g;
+  const own = fold(f, to);
+  const out = new Set<number>();
+  for (let k = 1; k <= up; k++) {
+    for (const x of [k * from - f, k * from + f]) {
+      const y = fold(x, to);
+      if (Math.abs(y - own) > 0.5 && y > 0.5 && y < to / 2 - 0.5) out.add(y);
+    }
+  }
+  return [...out];
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
 /** The same measurement for every implementation: `y` is the output for {@link analysisSignal}. */
-function analyse(y: Int16Array, to: number, plan: Plan) {
+function analyse(y: Int16Array, from: number, to: number, plan: Plan) {
   const seg = Math.round(SEGMENT_S * to);
   const need = seg * (plan.sweep.length + plan.alias.length + 1);
   if (y.length < need) throw new RangeError(`output shorter than the analysis signal [have:${y.length}, need:${need}]`);
@@ -118,17 +158,30 @@ function analyse(y: Int16Array, to: number, plan: Plan) {
   const gains: number[] = [];
   let worstToneSpurDb = -Infinity;
   let worstToneSpurHz = 0;
+  let worstLineDb = -Infinity;
+  let worstLineHz = 0;
+  // Every analysis frequency is a multiple of 10 Hz and each fit spans 100 ms, so the fit at one
+  // frequency does not see a tone at another.
+  const line = (seg: Int16Array, f: number, at: number): void => {
+    const level = db(fitSine(seg, to, at, to / 10, to / 10).amplitude / TONE_AMP);
+    if (level > worstLineDb) [worstLineDb, worstLineHz] = [level, f];
+  };
   for (const f of plan.sweep) {
-    const fit = fitSine(segment(), to, f, to / 10, to / 10);
+    const seg = segment();
+    const fit = fitSine(seg, to, f, to / 10, to / 10);
     gains.push(db(fit.amplitude / TONE_AMP));
     const spur = db(fit.residualRms / (fit.amplitude / Math.SQRT2));
     if (spur > worstToneSpurDb) [worstToneSpurDb, worstToneSpurHz] = [spur, f];
+    for (const at of imageFreqs(f, from, to)) line(seg, f, at);
   }
   let worstAliasDb: number | null = null;
   let worstAliasHz = 0;
   for (const f of plan.alias) {
-    const level = db(Math.max(FLOOR_RMS, rms(segment(), to / 10, to / 10)) / (TONE_AMP / Math.SQRT2));
+    const seg = segment();
+    const level = db(Math.max(FLOOR_RMS, rms(seg, to / 10, to / 10)) / (TONE_AMP / Math.SQRT2));
     if (worstAliasDb === null || level > worstAliasDb) [worstAliasDb, worstAliasHz] = [level, f];
+    const at = fold(f, to);
+    if (at > 0.5 && at < to / 2 - 0.5) line(seg, f, at);
   }
   // Input is sin(wt); output is G sin(w(t - tau)), so the fitted phase is -w*tau (mod 2pi, tau < one period).
   const fit = fitSine(segment(), to, plan.delayTone, to / 10, to / 5);
@@ -140,14 +193,16 @@ function analyse(y: Int16Array, to: number, plan: Plan) {
     worstAliasDb,
     worstImageAliasDb: worstAliasDb ?? worstToneSpurDb,
     worstImageAliasHz: worstAliasDb === null ? worstToneSpurHz : worstAliasHz,
+    worstLineDb,
+    worstLineHz,
     delayMs: (lag / (2 * Math.PI * plan.delayTone)) * 1000,
   };
 }
 
 /** Ours over `input` in 20 ms frames into a caller buffer; returns the output and the loop's ns. */
-function runOurs(from: number, to: number, input: Int16Array): { out: Int16Array; ns: number; delayMs: number; taps: number } {
+function runOurs(from: number, to: number, input: Int16Array, kernel: Kernel): { out: Int16Array; ns: number; delayMs: number; taps: number } {
   const frame = (from * PTIME_MS) / 1000;
-  const r = Resampler.create(from, to);
+  const r = Resampler.create(from, to, { kernel: kernel === 'native' ? nativeResamplerKernel : undefined });
   const scratch = new Int16Array(r.maxOutputLength(frame));
   const out = new Int16Array(Math.ceil((input.length * to) / from) + frame);
   let produced = 0;
@@ -209,30 +264,34 @@ function benchPair(bin: string, dir: string, from: number, to: number, runs: num
   const analysis = readRaw(analysisIn);
   const speech = readRaw(speechIn);
 
-  const ours = runOurs(from, to, analysis);
   const rows: Row[] = [];
-  const oursQuality = analyse(ours.out, to, plan);
+  const ours = new Map(KERNELS.map((k) => {
+    const r = runOurs(from, to, analysis, k);
+    return [k, { quality: analyse(r.out, from, to, plan), delayMs: r.delayMs, taps: r.taps }] as const;
+  }));
   const speexQuality = new Map<number, { q: ReturnType<typeof analyse>; reportedMs: number; taps: number }>();
   for (const q of QUALITIES) {
     const out = path.join(dir, `analysis-${tag}-q${q}.raw`);
     const run = runSpeex(bin, q, from, to, analysisIn, out, 1);
-    speexQuality.set(q, { q: analyse(readRaw(out), to, plan), reportedMs: (run.outputLatency * 1000) / to,
+    speexQuality.set(q, { q: analyse(readRaw(out), from, to, plan), reportedMs: (run.outputLatency * 1000) / to,
       // speexdsp's latency is half its filter length, in input samples; each output sums the whole filter.
       taps: 2 * run.inputLatency,
     });
   }
 
-  // Speed: one warm-up, then `runs` interleaved repetitions of ours and each speexdsp quality.
-  runOurs(from, to, speech);
-  const oursNs: number[] = [];
+  // Speed: one warm-up, then `runs` interleaved repetitions of our kernels and each speexdsp quality.
+  for (const k of KERNELS) runOurs(from, to, speech, k);
+  const oursNs = new Map<Kernel, number[]>(KERNELS.map((k) => [k, []]));
+  const oursOut = new Map<Kernel, number>();
   const speexNs = new Map<number, number[]>(QUALITIES.map((q) => [q, []]));
-  let oursOut = 0;
   const speexOut = new Map<number, number>();
   const speechOut = path.join(dir, `speech-${tag}-out.raw`);
   for (let rep = 0; rep < runs; rep++) {
-    const r = runOurs(from, to, speech);
-    oursNs.push(r.ns);
-    oursOut = r.out.length;
+    for (const k of KERNELS) {
+      const r = runOurs(from, to, speech, k);
+      oursNs.get(k)!.push(r.ns);
+      oursOut.set(k, r.out.length);
+    }
     for (const q of QUALITIES) {
       const s = runSpeex(bin, q, from, to, speechIn, speechOut, 1);
       speexNs.get(q)!.push(s.runsNs[0]);
@@ -246,7 +305,10 @@ function benchPair(bin: string, dir: string, from: number, to: number, runs: num
     nsPerInMedian: median(ns) / speech.length,
   });
   const pair = `${from} -> ${to}`;
-  rows.push({ pair, impl: 'ours (telephony)', ...oursQuality, tapsPerOutput: ours.taps, reportedDelayMs: ours.delayMs, ...speed(oursNs, oursOut) });
+  for (const k of KERNELS) {
+    const o = ours.get(k)!;
+    rows.push({ pair, impl: oursName(k), ...o.quality, tapsPerOutput: o.taps, reportedDelayMs: o.delayMs, ...speed(oursNs.get(k)!, oursOut.get(k)!) });
+  }
   for (const q of QUALITIES) {
     const { q: quality, reportedMs, taps } = speexQuality.get(q)!;
     rows.push({ pair, impl: `speexdsp q${q}`, ...quality, tapsPerOutput: taps, reportedDelayMs: reportedMs, ...speed(speexNs.get(q)!, speexOut.get(q)!) });
@@ -254,9 +316,14 @@ function benchPair(bin: string, dir: string, from: number, to: number, runs: num
   return rows;
 }
 
+function oursName(k: Kernel): string {
+  return k === 'js' ? 'ours, JS kernel' : 'ours, native kernel';
+}
+
 /** Ours against speexdsp quality 5 on one pair: time and delay as ratios, attenuation and ripple as differences. */
 interface Versus {
   pair: string;
+  impl: string;
   timeRatioBest: number;
   timeRatioMedian: number;
   delayRatio: number;
@@ -264,23 +331,29 @@ interface Versus {
   imageAliasDeltaDb: number;
   /** speexdsp's figure sat at the measurement floor, so the difference is a lower bound. */
   imageAliasAtFloor: boolean;
+  /** Worst single image/alias line, ours minus speexdsp's. */
+  lineDeltaDb: number;
 }
 
 function versus(rows: Row[]): Versus[] {
   const result: Versus[] = [];
   for (const [from, to] of PAIRS) {
     const pair = `${from} -> ${to}`;
-    const ours = rows.find((r) => r.pair === pair && r.impl.startsWith('ours'))!;
     const q5 = rows.find((r) => r.pair === pair && r.impl === 'speexdsp q5')!;
-    result.push({
-      pair,
-      timeRatioBest: ours.nsPerOutBest / q5.nsPerOutBest,
-      timeRatioMedian: ours.nsPerOutMedian / q5.nsPerOutMedian,
-      delayRatio: ours.delayMs / q5.delayMs,
-      rippleDeltaDb: ours.rippleDb - q5.rippleDb,
-      imageAliasDeltaDb: ours.worstImageAliasDb - q5.worstImageAliasDb,
-      imageAliasAtFloor: q5.worstImageAliasDb <= FLOOR_DB + 1e-9,
-    });
+    for (const k of KERNELS) {
+      const ours = rows.find((r) => r.pair === pair && r.impl === oursName(k))!;
+      result.push({
+        pair,
+        impl: ours.impl,
+        timeRatioBest: ours.nsPerOutBest / q5.nsPerOutBest,
+        timeRatioMedian: ours.nsPerOutMedian / q5.nsPerOutMedian,
+        delayRatio: ours.delayMs / q5.delayMs,
+        rippleDeltaDb: ours.rippleDb - q5.rippleDb,
+        imageAliasDeltaDb: ours.worstImageAliasDb - q5.worstImageAliasDb,
+        imageAliasAtFloor: q5.worstImageAliasDb <= FLOOR_DB + 1e-9,
+        lineDeltaDb: ours.worstLineDb - q5.worstLineDb,
+      });
+    }
   }
   return result;
 }
@@ -317,22 +390,25 @@ function main(): void {
       `${runs} interleaved runs (best / median); quality up to 3400 Hz (8 kHz) / 7000 Hz (16 kHz) (${process.version})\n\n`,
   );
   const atten = (x: number): string => (x <= FLOOR_DB + 1e-9 ? `<= ${f(FLOOR_DB, 1)}` : f(x, 1));
-  const header = ['pair', 'implementation', 'taps/out', 'ripple dB', 'edge gain dB', 'worst image/alias dB', 'at Hz', 'tone spur dB', 'delay ms', 'ns/out best', 'ns/out median', 'ns/in best'];
+  const header = ['pair', 'implementation', 'taps/out', 'ripple dB', 'edge gain dB', 'worst image/alias dB', 'at Hz', 'tone spur dB', 'worst line dB', 'at Hz', 'delay ms', 'ns/out best', 'ns/out median', 'ns/in best'];
   process.stdout.write(
     `${table(
       header,
       rows.map((r) => [
-        r.pair, r.impl, String(r.tapsPerOutput), f(r.rippleDb, 3), f(r.edgeGainDb, 3), atten(r.worstImageAliasDb),
+        r.pair, r.impl, String(r.tapsPerOutput), f(r.rippleDb, 4), f(r.edgeGainDb, 4), atten(r.worstImageAliasDb),
         r.worstImageAliasDb <= FLOOR_DB + 1e-9 ? '-' : String(r.worstImageAliasHz), f(r.worstToneSpurDb, 1),
-        f(r.delayMs, 3), f(r.nsPerOutBest, 2), f(r.nsPerOutMedian, 2), f(r.nsPerInBest, 2),
+        f(r.worstLineDb, 1), String(r.worstLineHz), f(r.delayMs, 3), f(r.nsPerOutBest, 2), f(r.nsPerOutMedian, 2), f(r.nsPerInBest, 2),
       ]),
     )}\n\n`,
   );
   process.stdout.write('Ours against speexdsp quality 5 (time and delay: ours / speexdsp, below 1 is better; dB: ours - speexdsp, below 0 is better)\n\n');
   process.stdout.write(
     `${table(
-      ['pair', 'metric', 'time best', 'time median', 'delay', 'ripple Δ dB', 'image/alias Δ dB'],
-      vs.map((v) => [v.pair, 'ours vs q5', f(v.timeRatioBest, 2), f(v.timeRatioMedian, 2), f(v.delayRatio, 2), f(v.rippleDeltaDb, 3), v.imageAliasAtFloor ? `>= ${f(v.imageAliasDeltaDb, 1)}` : f(v.imageAliasDeltaDb, 1)]),
+      ['pair', 'implementation', 'time best', 'time median', 'delay', 'ripple Δ dB', 'image/alias Δ dB', 'line Δ dB'],
+      vs.map((v) => [
+        v.pair, v.impl, f(v.timeRatioBest, 2), f(v.timeRatioMedian, 2), f(v.delayRatio, 2), f(v.rippleDeltaDb, 4),
+        v.imageAliasAtFloor ? `>= ${f(v.imageAliasDeltaDb, 1)}` : f(v.imageAliasDeltaDb, 1), f(v.lineDeltaDb, 1),
+      ]),
     )}\n`,
   );
 }

@@ -1,6 +1,9 @@
 /**
- * Resampler speed: ns per sample for each bridge direction (and one offline pair), 60 s of
- * signal fed in 20 ms frames as the call path does, best of several runs after a warm-up.
+ * Resampler speed: ns per sample for each bridge direction (and two offline pairs), 60 s of
+ * signal fed in 20 ms frames as the call path does, best of several runs after a warm-up. Each
+ * pair runs the JavaScript reference kernel (allocating and into a caller buffer) and the native
+ * kernel through the addon exactly as the call path calls it (one N-API call per frame into a
+ * caller buffer), so the N-API overhead is included. Needs the built addon for the native rows.
  *
  * Run:   npx tsc -p tsconfig.json && node dist/bench/resampler.js [--json]
  * While some other module does not type-check, compile just this file and what it imports:
@@ -8,6 +11,7 @@
  *          --skipLibCheck --types node bench/resampler.ts && node dist/bench/resampler.js
  */
 import { Resampler, ResamplerOptions } from '../src/audio/Resampler';
+import { nativeResamplerKernel } from '../src/native/binding';
 import { speechLike } from '../test/helpers/signal';
 
 const SECONDS = 60;
@@ -17,6 +21,7 @@ const PTIME_MS = 20;
 interface Row {
   pair: string;
   design: string;
+  kernel: 'js' | 'native';
   tapsPerPhase: number;
   delayMs: number;
   nsPerInputSample: number;
@@ -28,7 +33,8 @@ interface Row {
   outputBuffer: 'allocated' | 'caller';
 }
 
-function bench(from: number, to: number, callerBuffer: boolean, options?: ResamplerOptions): Row {
+function bench(from: number, to: number, callerBuffer: boolean, kernel: 'js' | 'native', design?: ResamplerOptions['design']): Row {
+  const options: ResamplerOptions = { design, kernel: kernel === 'native' ? nativeResamplerKernel : undefined };
   const input = speechLike(from, SECONDS);
   const frame = (from * PTIME_MS) / 1000;
   const frames = input.length / frame;
@@ -52,6 +58,7 @@ function bench(from: number, to: number, callerBuffer: boolean, options?: Resamp
   return {
     pair: `${from} -> ${to}`,
     design: r.design.name,
+    kernel,
     tapsPerPhase: r.design.tapsPerPhase,
     delayMs: r.delayMs,
     nsPerInputSample: best / input.length,
@@ -66,18 +73,21 @@ function bench(from: number, to: number, callerBuffer: boolean, options?: Resamp
 function main(): void {
   const rows: Row[] = [];
   for (const [from, to] of [[8000, 24000], [24000, 8000], [16000, 24000], [24000, 16000]] as const) {
-    rows.push(bench(from, to, false));
-    rows.push(bench(from, to, true));
+    rows.push(bench(from, to, false, 'js'));
+    rows.push(bench(from, to, true, 'js'));
+    rows.push(bench(from, to, true, 'native'));
   }
-  rows.push(bench(44100, 8000, false));
-  rows.push(bench(48000, 16000, false));
+  for (const [from, to] of [[44100, 8000], [48000, 16000]] as const) {
+    rows.push(bench(from, to, false, 'js'));
+    rows.push(bench(from, to, true, 'native'));
+  }
   if (process.argv.includes('--json')) {
     process.stdout.write(`${JSON.stringify({ node: process.version, seconds: SECONDS, runs: RUNS, rows }, null, 2)}\n`);
     return;
   }
-  const header = ['pair', 'design', 'taps/phase', 'delay ms', 'out buffer', 'ns/in', 'ns/out', 'µs/20ms', 'CPU %/call', 'x realtime'];
+  const header = ['pair', 'design', 'kernel', 'taps/phase', 'delay ms', 'out buffer', 'ns/in', 'ns/out', 'µs/20ms', 'CPU %/call', 'x realtime'];
   const lines = rows.map((r) => [
-    r.pair, r.design, String(r.tapsPerPhase), r.delayMs.toFixed(3), r.outputBuffer,
+    r.pair, r.design, r.kernel, String(r.tapsPerPhase), r.delayMs.toFixed(3), r.outputBuffer,
     r.nsPerInputSample.toFixed(1), r.nsPerOutputSample.toFixed(1), r.usPerFrame.toFixed(1),
     r.cpuPercentPerCall.toFixed(3), r.realtimeFactor.toFixed(0),
   ]);
