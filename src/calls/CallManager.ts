@@ -136,8 +136,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
     this.#backend = init.backend;
     this.#log = init.logger.child({ component: 'calls' });
     this.#newId = init.newId ?? randomUUID;
-    const resolved = resolveCallOptions(init.options);
-    this.#opts = { ...resolved, audio: { ...resolved.audio, latency: this.audioLatency } };
+    this.#opts = this.#resolve(init.options);
     this.#agent.on('incomingCall', this.#onIncoming);
     this.#agent.on('tick', this.#onTick);
   }
@@ -165,6 +164,12 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
     return this.#sessions.get(callId);
   }
 
+  /** Resolve options; every call's bridge records into this manager's latency histograms. */
+  #resolve(options: CallManagerOptions): ResolvedCallOptions {
+    const resolved = resolveCallOptions(options);
+    return { ...resolved, audio: { ...resolved.audio, latency: this.audioLatency } };
+  }
+
   /** Counters of every live call, by call id (cheap: no snapshot of the rest of the call). */
   *liveCounters(): IterableIterator<[string, CallCounters]> {
     for (const [id, s] of this.#sessions) yield [id, s.counters];
@@ -190,7 +195,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
 
   /** Use new options for calls that start from now on (live calls keep theirs). @throws like the constructor. */
   reload(options: CallManagerOptions): void {
-    this.#opts = resolveCallOptions(options);
+    this.#opts = this.#resolve(options);
     this.#log.info('call options reloaded (new calls only)');
   }
 

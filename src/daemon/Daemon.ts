@@ -9,6 +9,7 @@
  * goodbye prompt and BYE -> admin closed -> every record written -> unregister -> libDestroy.
  */
 import { loadNativeBinding } from '../native/binding';
+import type { ResamplerKernelFactory } from '../audio/Resampler';
 import type { NativeBinding } from '../native/NativeBinding';
 import { UserAgent } from '../sip/UserAgent';
 import type { SipAccount } from '../sip/SipAccount';
@@ -115,6 +116,7 @@ export class Daemon {
   readonly #calls: CallManager;
   readonly #records: RecordStore;
   readonly #metrics: Metrics;
+  readonly #resamplerKernel: ResamplerKernelFactory;
   readonly #admin: AdminServer | undefined;
   readonly #recorders = new Map<string, CallRecorder>();
   readonly #sink: (info: CallInfo) => CallRecorderSink | undefined;
@@ -128,6 +130,7 @@ export class Daemon {
   #stopping: Promise<void> | undefined;
 
   private constructor(p: {
+    resamplerKernel: ResamplerKernelFactory;
     log: Logger;
     configPath: string;
     cfg: AgentConfig;
@@ -157,6 +160,7 @@ export class Daemon {
     this.#calls = p.calls;
     this.#records = p.records;
     this.#metrics = p.metrics;
+    this.#resamplerKernel = p.resamplerKernel;
     this.#admin = p.admin;
   }
 
@@ -180,6 +184,8 @@ export class Daemon {
     await records.start();
 
     const binding = o.binding ?? loadNativeBinding();
+    // The live path resamples with the addon's vectorised kernel (same samples as the JS reference).
+    const resamplerKernel: ResamplerKernelFactory = (spec) => binding.createResampler(spec);
     let ua: UserAgent;
     try {
       ua = await UserAgent.start(binding, userAgentOptions(cfg), log.child({ mod: 'sip' }));
@@ -240,7 +246,7 @@ export class Daemon {
       calls = new CallManager({
         agent: ua as unknown as CallAgent,
         backend,
-        options: callManagerOptions(cfg, { prompts, outboundAccount: accounts[0], recorder: sink }),
+        options: callManagerOptions(cfg, { prompts, outboundAccount: accounts[0], recorder: sink, resamplerKernel }),
         logger: log.child({ mod: 'calls' }),
       });
       metrics.trackAudioLatency(calls.audioLatency);
@@ -353,7 +359,7 @@ export class Daemon {
       await records.close().catch(() => undefined);
       throw err;
     }
-    const d = new Daemon({ log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, metrics, admin, sink: sinkRef, live, current, backend });
+    const d = new Daemon({ resamplerKernel, log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, metrics, admin, sink: sinkRef, live, current, backend });
     log.info({ version: VERSION, transports: ua.transports, accounts: accounts.map((a) => a.uri), ai: cfg.ai.provider }, 'sip-ai-agent ready');
     return d;
   }
@@ -387,7 +393,7 @@ export class Daemon {
     }
     try {
       const prompts = loadPrompts(next, Number(this.#startCfg.media.clockRate));
-      const options = callManagerOptions(next, { prompts, outboundAccount: this.#accounts[0], recorder: this.#sink });
+      const options = callManagerOptions(next, { prompts, outboundAccount: this.#accounts[0], recorder: this.#sink, resamplerKernel: this.#resamplerKernel });
       const aiChanged = live.some((k) => /^ai\.(provider|url|model|apiKey|apiKeyFile|auth|connectTimeoutMs)$/.test(k));
       const backend = aiChanged ? makeBackend(next) : undefined;
       this.#calls.reload(options);

@@ -7,13 +7,15 @@ import type { SipAccount } from '../sip/SipAccount';
 import type { AiAudioFormat } from '../ai/audioFormat';
 import type { TurnDetectionOptions } from '../ai/types';
 import type { LoadedPrompts } from './prompts';
-import { nativeResamplerKernel } from '../native/binding';
+import type { ResamplerKernelFactory } from '../audio/Resampler';
 
 /** What besides the config the call options need. */
 export interface CallOptionsContext {
   prompts: LoadedPrompts;
   outboundAccount?: SipAccount;
   recorder?: (call: CallInfo) => CallRecorderSink | undefined;
+  /** The live path's resampler engine (the addon's native kernel); default the JS reference kernel. */
+  resamplerKernel?: ResamplerKernelFactory;
 }
 
 function turnDetection(t: AgentConfig['ai']['turnDetection']): TurnDetectionOptions {
@@ -91,7 +93,6 @@ export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): C
       outboundAccount: ctx.outboundAccount,
     },
     recorder: ctx.recorder,
-    // The live path resamples with the addon's vectorised kernel (same samples as the JS reference).
-    audio: { resamplerKernel: nativeResamplerKernel },
+    audio: { resamplerKernel: ctx.resamplerKernel },
   };
 }
