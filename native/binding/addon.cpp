@@ -1,4 +1,4 @@
-// Module entry: exports the UserAgent class, the pjproject version, and setErrorClasses() through
+// Module entry: exports the UserAgent and Resampler classes, the pjproject version, and setErrorClasses() through
 // which JS hands over its error classes. An environment cleanup hook stops every agent (hang up,
 // remove ports, delete calls, unregister, libDestroy) before Node tears the environment down, so
 // process.exit() with calls up still exits cleanly (see stopAll).
