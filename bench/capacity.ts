@@ -14,6 +14,8 @@
  *
  * Run:   npx tsc -p tsconfig.json && node dist/bench/capacity.js [--n 10,50,100,200]
  *          [--configs pjsua,pcm,pcmu] [--steady-s 20] [--json] [--nice-peers] [--barge-every 3]
+ *          [--fake-burst 4]   (the fake's reply pacing as a multiple of real time; `inf` sends each
+ *                              reply at once, so an underrun can only be the daemon's doing)
  *          [--daemon-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"] [--daemon-log /tmp/daemon.log]
  * Every child runs in its own process group with a hard lifetime and is killed on exit.
  */
@@ -75,6 +77,8 @@ export interface RunResult {
   eventLoopMaxMs: number | null;
   underruns: number | null;
   overflows: number | null;
+  /** Underruns inside the measured window (the counter is live on /metrics). */
+  windowUnderruns: number | null;
   /** Window figures from the daemon's histograms: added latency each way, barge-in cut-off, event-loop delay. */
   uplink: WindowQuantiles | null;
   downlink: WindowQuantiles | null;
@@ -238,7 +242,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
     target, calls, connected: 0, failed: 0, setupMs: 0, windowS: 0, cpuPct: null, cpuPctPerCall: null,
     rssIdleMiB: null, rssMiB: null, rssPerCallMiB: null, threads: null, threadCpuPct: [], loadgenCpuPct: null, fakeCpuPct: null,
     machineBusyPct: null, otherCpuPct: null, eventLoopP50Ms: null, eventLoopP99Ms: null, eventLoopMaxMs: null, underruns: null,
-    overflows: null, uplink: null, downlink: null, bargeInCutoff: null, bargeInStaleFrames: null, eventLoop: null, report: null, notes,
+    overflows: null, windowUnderruns: null, uplink: null, downlink: null, bargeInCutoff: null, bargeInStaleFrames: null, eventLoop: null, report: null, notes,
   };
   const lifetimeMs = (steadyS + 150) * 1000;
   const procs: ManagedProcess[] = [];
@@ -279,7 +283,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
     } else {
       fake = spawnManaged({
         name: 'fake-realtime',
-        ...peer(process.execPath, [path.join(DIST, 'test/fakes/fake-realtime-cli.js'), '--port', '0', '--key', API_KEY, '--burst', '4', '--tone-hz', '1000', '--reply-ms', '1500']),
+        ...peer(process.execPath, [path.join(DIST, 'test/fakes/fake-realtime-cli.js'), '--port', '0', '--key', API_KEY, '--burst', arg('--fake-burst', '4'), '--tone-hz', '1000', '--reply-ms', '1500']),
         cwd: ROOT,
         lifetimeMs,
       });
@@ -370,6 +374,9 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
         res.eventLoopP99Ms = ms(metric(m.body, 'nodejs_eventloop_lag_p99_seconds'));
         res.eventLoopMaxMs = ms(metric(m.body, 'nodejs_eventloop_lag_max_seconds'));
         if (metrics0) {
+          const u0 = metric(metrics0, 'sip_ai_agent_audio_underruns_total');
+          const u1 = metric(m.body, 'sip_ai_agent_audio_underruns_total');
+          res.windowUnderruns = u0 !== null && u1 !== null ? u1 - u0 : null;
           const w = (name: string, scale = 1000): WindowQuantiles | null => windowQuantiles(metrics0, m.body, `sip_ai_agent_${name}`, scale);
           res.uplink = w('audio_uplink_latency_seconds');
           res.downlink = w('audio_downlink_latency_seconds');
@@ -442,13 +449,13 @@ export function latencyTable(results: RunResult[]): string {
   const q = (w: WindowQuantiles | null, digits = 1): string =>
     w && w.n > 0 ? `${f(w.p50, digits)} / ${f(w.p99, digits)} / ${w.maxBound === Number.POSITIVE_INFINITY ? 'over' : f(w.maxBound, digits)} (${w.n})` : '-';
   const lines = [
-    '| target | N | uplink ms p50 / p99 / max<= (frames) | downlink ms p50 / p99 / max<= (arrivals) | barge-in cut-off ms p50 / p99 / max<= (barge-ins) | stale frames p50 / p99 / max<= | event-loop delay ms p50 / p99 / max<= (samples) | barges said |',
-    '|---|---:|---|---|---|---|---|---:|',
+    '| target | N | underruns in window | uplink ms p50 / p99 / max<= (frames) | downlink ms p50 / p99 / max<= (arrivals) | barge-in cut-off ms p50 / p99 / max<= (barge-ins) | stale frames p50 / p99 / max<= | event-loop delay ms p50 / p99 / max<= (samples) | barges said |',
+    '|---|---:|---:|---|---|---|---|---|---:|',
   ];
   for (const r of results) {
     if (r.target === 'pjsua') continue;
     const barges = typeof r.report?.barges === 'number' ? String(r.report.barges) : '-';
-    lines.push(`| ${r.target} | ${r.calls} | ${q(r.uplink)} | ${q(r.downlink)} | ${q(r.bargeInCutoff)} | ${q(r.bargeInStaleFrames, 2)} | ${q(r.eventLoop)} | ${barges} |`);
+    lines.push(`| ${r.target} | ${r.calls} | ${f(r.windowUnderruns, 0)} | ${q(r.uplink)} | ${q(r.downlink)} | ${q(r.bargeInCutoff)} | ${q(r.bargeInStaleFrames, 2)} | ${q(r.eventLoop)} | ${barges} |`);
   }
   return lines.join('\n');
 }
