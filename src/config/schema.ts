@@ -272,6 +272,13 @@ export const SCHEMA = obj({
           values: ['pcm', 'pcmu', 'pcma'],
           default: 'pcm',
         }),
+        appendMs: num({
+          doc: 'caller audio per input_audio_buffer.append: 20 sends each frame at once (least latency), 40 halves the socket writes',
+          unit: 'ms',
+          default: 40,
+          min: 20,
+          max: 200,
+        }),
         turnDetection,
         noiseReduction: oneOf({ doc: 'input noise reduction: near_field (handsets), far_field (speakerphones) or off', values: ['near_field', 'far_field', 'off'], default: 'near_field' }),
         transcription,

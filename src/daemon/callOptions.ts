@@ -93,6 +93,6 @@ export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): C
       outboundAccount: ctx.outboundAccount,
     },
     recorder: ctx.recorder,
-    audio: { resamplerKernel: ctx.resamplerKernel },
+    audio: { resamplerKernel: ctx.resamplerKernel, batchMs: cfg.ai.appendMs },
   };
 }

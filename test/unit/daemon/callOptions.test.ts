@@ -1,0 +1,19 @@
+import { callManagerOptions } from '../../../src/daemon/callOptions';
+import { loadPrompts } from '../../../src/daemon/prompts';
+import { jsResamplerKernel } from '../../../src/audio/Resampler';
+import { validateConfig } from '../../../src/config';
+import { withBase } from '../config/helpers';
+
+describe('callManagerOptions: the audio path', () => {
+  test('ai.appendMs becomes the bridge batch; the resampler kernel is passed through', () => {
+    const cfg = validateConfig(withBase({ ai: { appendMs: 20 } }));
+    const o = callManagerOptions(cfg, { prompts: loadPrompts(cfg, 8000), resamplerKernel: jsResamplerKernel });
+    expect(o.audio?.batchMs).toBe(20);
+    expect(o.audio?.resamplerKernel).toBe(jsResamplerKernel);
+  });
+
+  test('ai.appendMs defaults to 40 and is refused outside 20-200 with its path named', () => {
+    expect(validateConfig(withBase({})).ai.appendMs).toBe(40);
+    expect(() => validateConfig(withBase({ ai: { appendMs: 10 } }))).toThrow(/ai\.appendMs/);
+  });
+});
