@@ -14,7 +14,7 @@
  *
  * Run:   npx tsc -p tsconfig.json && node dist/bench/capacity.js [--n 10,50,100,200]
  *          [--configs pjsua,pcm,pcmu] [--steady-s 20] [--json] [--nice-peers] [--barge-every 3]
- *          [--append-ms 40]   (the daemon's ai.appendMs: caller audio per append)
+ *          [--append-ms 20]   (the daemon's ai.appendMs: caller audio per append)
  *          [--fake-burst 4]   (the fake's reply pacing as a multiple of real time; `inf` sends each
  *                              reply at once, so an underrun can only be the daemon's doing)
  *          [--daemon-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"] [--daemon-log /tmp/daemon.log]
@@ -294,7 +294,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
       const aiUrl = match[1].replace(/^http/, 'ws');
       const adminPort = await freePort('tcp');
       const cfgFile = path.join(tmp, `agent-${target}-${calls}.yaml`);
-      fs.writeFileSync(cfgFile, agentYaml({ sipPort, adminPort, rtpStart, rtpRange, aiUrl, format: target, dir: tmp, appendMs: Number(arg('--append-ms', '40')) }));
+      fs.writeFileSync(cfgFile, agentYaml({ sipPort, adminPort, rtpStart, rtpRange, aiUrl, format: target, dir: tmp, appendMs: Number(arg('--append-ms', '20')) }));
       sut = spawnManaged({
         name: 'sip-ai-agent',
         command: process.execPath,

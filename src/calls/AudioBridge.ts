@@ -37,7 +37,7 @@ export type BridgeCall = Pick<CallLeg, 'sampleRate' | 'writeAudio' | 'clearAudio
 
 /** Tunables of an {@link AudioBridge}. */
 export interface AudioBridgeOptions {
-  /** Caller audio per append, ms: 20–40 (default 40). */
+  /** Caller audio per append, ms: 10-200 (default 20: each frame goes out as it arrives). */
   batchMs?: number;
   /** Agent audio held beyond the TX ring, ms; must cover the longest prompt (default 60000). */
   maxBacklogMs?: number;
@@ -103,7 +103,7 @@ export interface AudioBridgeStats {
   recorderDroppedSamples: number;
 }
 
-const DEFAULTS = { batchMs: 40, maxBacklogMs: 60_000, preReadyMs: 3000, recorderQueueMs: 2000 } as const;
+const DEFAULTS = { batchMs: 20, maxBacklogMs: 60_000, preReadyMs: 3000, recorderQueueMs: 2000 } as const;
 
 interface PendingPrompt {
   resolve: () => void;

@@ -3,7 +3,7 @@
  * (CLOCK_MONOTONIC, stamped natively) and JS times on the same clock:
  *
  * - **uplink**: a caller frame leaves the clock thread -> the `input_audio_buffer.append` holding it
- *   is written to the Realtime socket (batching included: the first frame of a 40 ms batch waits
+ *   is written to the Realtime socket (batching included: with `ai.appendMs` 40 the first frame of a batch waits
  *   for the second).
  * - **downlink**: model audio arrives while nothing is queued for the caller -> its first sample
  *   leaves in RTP (the tick that sent it). Audio arriving behind queued audio is not "added"

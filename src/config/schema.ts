@@ -275,7 +275,7 @@ export const SCHEMA = obj({
         appendMs: num({
           doc: 'caller audio per input_audio_buffer.append: 20 sends each frame at once (least latency), 40 halves the socket writes',
           unit: 'ms',
-          default: 40,
+          default: 20,
           min: 20,
           max: 200,
         }),
