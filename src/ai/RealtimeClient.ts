@@ -90,6 +90,8 @@ export interface RealtimeClientStats {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_SENT_HISTORY = 256;
+/** Appends sent by appendAudio() remembered apart (5 s at one a frame), so they never crowd out other events. */
+const APPEND_HISTORY = 256;
 const DEFAULT_PING_INTERVAL_MS = 15_000;
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
 const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
@@ -163,6 +165,11 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
   readonly #log: Logger;
   readonly #sent = new Map<string, SentEventRecord>();
   readonly #sentCap: number;
+  // appendAudio()'s own history: id number, base64 length and send time per slot, no allocation per append.
+  readonly #appendSeq = new Float64Array(APPEND_HISTORY).fill(-1);
+  readonly #appendChars = new Float64Array(APPEND_HISTORY);
+  readonly #appendAt = new Float64Array(APPEND_HISTORY);
+  #appendCount = 0;
   #ws: WebSocket | undefined;
   #state: RealtimeClientState = 'idle';
   #nextId = 1;
@@ -395,9 +402,13 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
    */
   appendAudio(bytes: Buffer): string {
     this.#openSocket('input_audio_buffer.append');
-    const eventId = `evt_${this.#nextId++}`;
+    const seq = this.#nextId++;
+    const eventId = `evt_${seq}`;
     const audio = bytes.toString('base64');
-    this.#remember(eventId, { type: 'input_audio_buffer.append', audio });
+    const slot = this.#appendCount++ % APPEND_HISTORY;
+    this.#appendSeq[slot] = seq;
+    this.#appendChars[slot] = audio.length;
+    this.#appendAt[slot] = performance.now();
     return this.#write(eventId, 'input_audio_buffer.append', `{"type":"input_audio_buffer.append","event_id":"${eventId}","audio":"${audio}"}`);
   }
 
@@ -433,7 +444,16 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
   /** The recently sent event with this id, if still remembered (to explain an `error`). */
   sentEvent(eventId: string | null | undefined): SentEventRecord | undefined {
     if (eventId === undefined || eventId === null) return undefined;
-    return this.#sent.get(eventId);
+    return this.#sent.get(eventId) ?? this.#sentAppend(eventId);
+  }
+
+  #sentAppend(eventId: string): SentEventRecord | undefined {
+    const m = /^evt_(\d+)$/.exec(eventId);
+    if (!m) return undefined;
+    const slot = this.#appendSeq.indexOf(Number(m[1]));
+    if (slot < 0) return undefined;
+    const type = 'input_audio_buffer.append';
+    return { eventId, type, event: { type, event_id: eventId, audio_base64_chars: this.#appendChars[slot] }, sentAtMs: this.#appendAt[slot] };
   }
 
   #startPing(): void {

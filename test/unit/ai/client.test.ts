@@ -149,6 +149,22 @@ describe('RealtimeClient events', () => {
     expect((await peer.next('response.create')).event_id).toBe('evt_2');
   });
 
+  it('remembers appendAudio() appends apart, so they explain errors without crowding out other events', async () => {
+    const c = client({ sentEventHistory: 2 });
+    await c.connect();
+    const u = c.send({ type: 'input_audio_buffer.commit' });
+    let first = '';
+    for (let i = 0; i < 300; i++) {
+      const id = c.appendAudio(Buffer.from([1, 2, 3]));
+      if (i === 0) first = id;
+    }
+    const last = c.appendAudio(Buffer.from([1, 2, 3, 4, 5, 6]));
+    expect(c.sentEvent(u)?.type).toBe('input_audio_buffer.commit');
+    expect(c.sentEvent(last)).toMatchObject({ type: 'input_audio_buffer.append', event: { type: 'input_audio_buffer.append', event_id: last, audio_base64_chars: 8 } });
+    expect(c.sentEvent(first)).toBeUndefined(); // older than the append history
+    expect(c.stats.evictedSentRecords).toBe(0);
+  });
+
   it('remembers sent events by id, without audio payloads, within its cap', async () => {
     const c = client({ sentEventHistory: 2 });
     await c.connect();
