@@ -30,6 +30,20 @@ export interface AudioLatencySource {
   readonly downlinkMs: CumulativeHistogram;
   readonly bargeInCutoffMs: CumulativeHistogram;
   readonly bargeInStaleFrames: CumulativeHistogram;
+  /** Measurements given up (their tick fell out of the native history), by kind. */
+  readonly unmeasured: Readonly<Record<string, number>>;
+}
+
+interface SampleValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+
+/** A metric whose values are read from elsewhere at scrape time (prom-client renders `get()`). */
+function external(name: string, help: string, type: 'histogram' | 'counter', values: () => SampleValue[]): object {
+  const get = async () => ({ name, help, type, aggregator: 'sum', values: values() });
+  return { name, help, type, aggregator: 'sum', get, reset: () => undefined };
 }
 
 /**
@@ -37,16 +51,16 @@ export interface AudioLatencySource {
  * values multiplied by `scale` (ms -> seconds).
  */
 function externalHistogram(name: string, help: string, source: () => CumulativeHistogram, scale: number): object {
-  const get = async () => {
+  return external(name, help, 'histogram', () => {
     const h = source();
     const cum = h.cumulative();
-    const values = h.bounds.map((b, i) => ({ labels: { le: +(b * scale).toPrecision(6) }, value: cum[i], metricName: `${name}_bucket` }));
-    values.push({ labels: { le: '+Inf' as unknown as number }, value: h.count, metricName: `${name}_bucket` });
-    values.push({ labels: {} as { le: number }, value: h.sum * scale, metricName: `${name}_sum` });
-    values.push({ labels: {} as { le: number }, value: h.count, metricName: `${name}_count` });
-    return { name, help, type: 'histogram', aggregator: 'sum', values };
-  };
-  return { name, help, type: 'histogram', aggregator: 'sum', get, reset: () => undefined };
+    const bucket = `${name}_bucket`;
+    const values: SampleValue[] = h.bounds.map((b, i) => ({ labels: { le: +(b * scale).toPrecision(6) }, value: cum[i], metricName: bucket }));
+    values.push({ labels: { le: '+Inf' }, value: h.count, metricName: bucket });
+    values.push({ labels: {}, value: h.sum * scale, metricName: `${name}_sum` });
+    values.push({ labels: {}, value: h.count, metricName: `${name}_count` });
+    return values;
+  });
 }
 
 /** Options of {@link Metrics}. */
@@ -174,6 +188,11 @@ export class Metrics {
     h('audio_downlink_latency_seconds', 'Agent audio arriving (nothing queued before it) to its first sample sent in RTP, seconds', (s) => s.downlinkMs);
     h('barge_in_cutoff_seconds', 'speech_started to the first frame sent without the interrupted reply, seconds', (s) => s.bargeInCutoffMs);
     h('barge_in_stale_frames', 'Frames of the interrupted reply still sent after speech_started', (s) => s.bargeInStaleFrames, 1);
+    this.#register(
+      external(`${METRIC_PREFIX}audio_latency_unmeasured_total`, 'Latency measurements given up because the JS thread came too late to find their clock tick, by kind', 'counter', () =>
+        Object.entries(src.unmeasured).map(([kind, value]) => ({ labels: { kind }, value })),
+      ),
+    );
   }
 
   /** Run `fn` before every rendering (e.g. to add live calls' counter growth since the last scrape). */

@@ -387,11 +387,11 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
    * InvalidStateError unless connected (after `session.created` and before close).
    */
   send(event: ClientEvent): string {
-    this.#openSocket(event.type);
+    const ws = this.#openSocket(event.type);
     const eventId = event.event_id ?? `evt_${this.#nextId++}`;
     const stamped = { ...event, event_id: eventId } as ClientEvent;
     this.#remember(eventId, stamped);
-    return this.#write(eventId, event.type, JSON.stringify(stamped));
+    return this.#write(ws, eventId, event.type, JSON.stringify(stamped));
   }
 
   /**
@@ -401,7 +401,7 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
    * event id; throws InvalidStateError unless connected.
    */
   appendAudio(bytes: Buffer): string {
-    this.#openSocket('input_audio_buffer.append');
+    const ws = this.#openSocket('input_audio_buffer.append');
     const seq = this.#nextId++;
     const eventId = `evt_${seq}`;
     const audio = bytes.toString('base64');
@@ -409,7 +409,7 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
     this.#appendSeq[slot] = seq;
     this.#appendChars[slot] = audio.length;
     this.#appendAt[slot] = performance.now();
-    return this.#write(eventId, 'input_audio_buffer.append', `{"type":"input_audio_buffer.append","event_id":"${eventId}","audio":"${audio}"}`);
+    return this.#write(ws, eventId, 'input_audio_buffer.append', `{"type":"input_audio_buffer.append","event_id":"${eventId}","audio":"${audio}"}`);
   }
 
   #openSocket(type: string): WebSocket {
@@ -420,8 +420,7 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
     return ws;
   }
 
-  #write(eventId: string, type: string, text: string): string {
-    const ws = this.#openSocket(type);
+  #write(ws: WebSocket, eventId: string, type: string, text: string): string {
     ws.send(text, (err) => {
       // A failed write is followed by 'close', which reports the death; nothing else to do here.
       if (err) this.#log.debug({ err: err.message, type }, 'Realtime send failed');

@@ -458,7 +458,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
       this.#dropping = false;
       this.#droppedInStreak = 0;
     }
-    this.#trySend('input_audio_buffer.append', (c) => c.appendAudio(bytes));
+    this.#tryClient('input_audio_buffer.append', (c) => c.appendAudio(bytes));
     this.#stats.appendedChunks += 1;
     this.#stats.appendedBytes += bytes.length;
   }
@@ -474,16 +474,18 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     }
   }
 
-  #trySend(event: ClientEvent): string | undefined;
-  #trySend(type: string, send: (client: RealtimeClient) => string): string | undefined;
-  #trySend(what: ClientEvent | string, send?: (client: RealtimeClient) => string): string | undefined {
+  #trySend(event: ClientEvent): string | undefined {
+    return this.#tryClient(event.type, (c) => c.send(event));
+  }
+
+  /** Run one send on the client, if any; a socket that just went away is not an error here. */
+  #tryClient(type: string, send: (client: RealtimeClient) => string): string | undefined {
     const client = this.#client;
     if (!client) return undefined;
     try {
-      return typeof what === 'string' ? send!(client) : client.send(what);
+      return send(client);
     } catch (err) {
       // The socket just went away; its 'died' drives the reconnect.
-      const type = typeof what === 'string' ? what : what.type;
       this.#log.debug({ type, err: (err as Error).message }, 'send skipped: socket not open');
       return undefined;
     }

@@ -71,6 +71,10 @@ export interface PlayoutFlushReport {
   playedMs: number;
   /** Every item whose queued or future audio this flush discarded (the reported one first). */
   flushedItemIds: string[];
+  /** Ring read index at which playout stopped (every sample before it was played). */
+  stoppedAt: number;
+  /** Samples still in the ring, i.e. about to be heard, that the flush discarded. */
+  ringDiscardedSamples: number;
 }
 
 /** Counters since construction (samples at the bridge rate unless named otherwise). */
@@ -265,6 +269,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     this.#stats.flushes++;
     const stoppedAt = this.#sink.clear();
     this.#settle(stoppedAt);
+    const ringDiscardedSamples = Math.max(0, this.#ringWrite - stoppedAt);
     const touched: ItemState[] = [];
     const discard = (item: ItemState, n: number): void => {
       if (n <= 0) return;
@@ -302,6 +307,8 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
       receivedMs: this.#ms(head.received),
       playedMs: this.#ms(Math.min(head.played, head.received)),
       flushedItemIds: touched.map((i) => i.id),
+      stoppedAt,
+      ringDiscardedSamples,
     };
   }
 

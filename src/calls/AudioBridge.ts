@@ -155,8 +155,6 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
   readonly #heard: SampleFifo | undefined;
   #agentScratch = new Int16Array(0);
 
-  /** TX ring index at which the last clear() stopped playout. */
-  #clearedAt = -1;
   #closed = false;
   readonly #stats = {
     inputBatches: 0,
@@ -226,7 +224,6 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       },
       clear: () => {
         const at = call.clearAudio();
-        this.#clearedAt = at;
         if (this.#recorder) {
           if (at >= 0) this.#collectHeard(at);
           this.#mirror = [];
@@ -528,13 +525,11 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       return;
     }
     // Flush first: every further millisecond of queued audio is audio the caller talks over.
-    const queuedTo = this.#txWrite;
-    this.#clearedAt = -1;
     const report = this.#playout.flush();
     this.#outResampler?.reset();
-    // Timed only when old audio was still in the ring, i.e. the caller was hearing it.
-    if (this.#probe && this.#clearedAt >= 0 && this.#clearedAt < queuedTo) this.#probe.bargeIn(speechUs, this.#clearedAt);
     if (!report) return;
+    // Timed only when old audio was still in the ring, i.e. the caller was hearing it.
+    if (report.ringDiscardedSamples > 0) this.#probe?.bargeIn(speechUs, report.stoppedAt);
     this.#stats.bargeIns++;
     this.#settleFlushedPrompts(report);
     const truncated: { itemId: string; audioEndMs: number }[] = [];

@@ -97,6 +97,7 @@ describe('Metrics', () => {
     l.downlinkMs.observe(12);
     l.bargeInCutoffMs.observe(9);
     l.bargeInStaleFrames.observe(1);
+    l.unmeasured.downlink = 2;
     const s = parseExposition(await m.text());
     m.close();
     expect(s.get('sip_ai_agent_audio_uplink_latency_seconds_bucket{le="0.001"}')).toBe(1);
@@ -110,6 +111,8 @@ describe('Metrics', () => {
     expect(s.get('sip_ai_agent_barge_in_stale_frames_bucket{le="0"}')).toBe(0);
     expect(s.get('sip_ai_agent_barge_in_stale_frames_bucket{le="1"}')).toBe(1);
     expect(s.has('sip_ai_agent_event_loop_delay_seconds_count')).toBe(true);
+    expect(s.get('sip_ai_agent_audio_latency_unmeasured_total{kind="downlink"}')).toBe(2);
+    expect(s.get('sip_ai_agent_audio_latency_unmeasured_total{kind="uplink"}')).toBe(0);
   });
 
   it('runs beforeScrape hooks on every rendering, so live counters are current', async () => {

@@ -125,7 +125,7 @@ describe('PlayoutBuffer', () => {
     buf.append('item_a', pcm(8000)); // 1 s
     run(ring, buf, 10); // 200 ms played
     const report = buf.flush();
-    expect(report).toEqual({ itemId: 'item_a', prompt: false, receivedMs: 1000, playedMs: 200, flushedItemIds: ['item_a'] });
+    expect(report).toEqual({ itemId: 'item_a', prompt: false, receivedMs: 1000, playedMs: 200, flushedItemIds: ['item_a'], stoppedAt: 1600, ringDiscardedSamples: 800 });
     expect(ring.queue.length).toBe(0);
     expect(buf.stats.backlogSamples).toBe(0);
     expect(buf.stats.flushedSamples).toBe(8000 - 1600);
@@ -202,7 +202,7 @@ describe('PlayoutBuffer', () => {
     expect(id).toBe('prompt_1');
     expect(buf.appendPrompt(pcm(10), 'goodbye')).toBe('goodbye');
     run(ring, buf, 25); // 500 ms
-    expect(buf.flush()).toEqual({ itemId: 'prompt_1', prompt: true, receivedMs: 2000, playedMs: 500, flushedItemIds: ['prompt_1', 'goodbye'] });
+    expect(buf.flush()).toEqual({ itemId: 'prompt_1', prompt: true, receivedMs: 2000, playedMs: 500, flushedItemIds: ['prompt_1', 'goodbye'], stoppedAt: 4000, ringDiscardedSamples: 800 });
   });
 
   it('keeps per-item accounting across consecutive items', () => {
