@@ -5,7 +5,8 @@
     {
       "target_name": "sip_ai_agent",
       "sources": [
-        "native/sip/SipThread.cpp", "native/sip/PcmPort.cpp",
+        "native/sip/SipThread.cpp", "native/sip/Endpoint.cpp", "native/sip/AgentAccount.cpp",
+        "native/sip/AgentCall.cpp", "native/sip/PcmPort.cpp", "native/sip/SipMessage.cpp",
         "native/binding/addon.cpp", "native/binding/JsUserAgent.cpp",
         "native/binding/Convert.cpp", "native/binding/JsErrors.cpp",
         "native/binding/JsResampler.cpp"

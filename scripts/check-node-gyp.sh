@@ -12,6 +12,6 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 cp -r binding.gyp native scripts "$scratch/"
 ln -s "$ROOT/node_modules" "$scratch/node_modules"
-PJPROJECT_SRC="$PJ_DIR" node "$gyp" rebuild --directory="$scratch" --nodedir="$nodedir" -j "$(nproc)" > "$scratch/gyp.log" 2>&1 \
+PJ_BUILD_DIR="$PJ_DIR" node "$gyp" rebuild --directory="$scratch" --nodedir="$nodedir" -j "$(nproc)" > "$scratch/gyp.log" 2>&1 \
   || { tail -30 "$scratch/gyp.log" >&2; die "node-gyp build failed"; }
 node -e "const a=require(process.argv[1]); if(!a.UserAgent||!a.pjVersion) process.exit(1); console.error('[check-node-gyp.sh] node-gyp build loads, pjproject '+a.pjVersion)" "$scratch/build/Release/sip_ai_agent.node"
