@@ -35,7 +35,7 @@ const DIST = path.resolve(__dirname, '..');
 const API_KEY = 'sk-bench';
 // dist/bench/ is not where the test helpers look for the pjsua app.
 process.env.PJSUA_BIN ??= (() => {
-  const bin = path.join(ROOT, 'third_party/pjproject/pjsip-apps/bin');
+  const bin = path.join(ROOT, 'third_party/.build/pjproject/pjsip-apps/bin');
   const hit = fs.existsSync(bin) ? fs.readdirSync(bin).filter((n) => n.startsWith('pjsua-')).sort()[0] : undefined;
   return hit ? path.join(bin, hit) : undefined;
 })();

@@ -120,7 +120,7 @@ AccountConfig accountConfig(const Napi::Value& v) {
   a.registrarUri = getString(o, "registrarUri", ctx);
   a.username = getString(o, "username", ctx);
   a.password = getString(o, "password", ctx);
-  a.realm = getString(o, "realm", ctx, "*");
+  a.realm = getString(o, "realm", ctx, "");
   a.proxies = getStrings(o, "proxies", ctx, {});
   a.expiresSec = static_cast<unsigned>(getNumber(o, "expiresSec", ctx, 300, 30, 86400));
   a.retryIntervalSec = static_cast<unsigned>(getNumber(o, "retryIntervalSec", ctx, 30, 1, 86400));

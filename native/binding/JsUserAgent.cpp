@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <mutex>
 
 #include "Convert.hpp"
 #include "JsErrors.hpp"
@@ -9,14 +10,26 @@
 namespace sipai {
 
 namespace {
-// PJSUA is a process singleton: only one started agent per process at a time.
+// PJSUA is a process singleton: one started agent per process at a time, whichever environment
+// (main thread or worker) it belongs to. The only process-wide state of the addon.
+std::mutex g_activeMutex;
 JsUserAgent* g_active = nullptr;
-std::set<JsUserAgent*> g_all;
+
+bool claimActive(JsUserAgent* ua) {
+  std::lock_guard<std::mutex> lk(g_activeMutex);
+  if (g_active && g_active != ua) return false;
+  g_active = ua;
+  return true;
+}
+void releaseActive(JsUserAgent* ua) {
+  std::lock_guard<std::mutex> lk(g_activeMutex);
+  if (g_active == ua) g_active = nullptr;
+}
 }  // namespace
 
-void forceStopAll() {
+void forceStopAll(const std::shared_ptr<AgentRegistry>& registry) {
   // Copy: forceStop() may erase from the set.
-  std::set<JsUserAgent*> all = g_all;
+  std::set<JsUserAgent*> all = registry->agents;
   for (JsUserAgent* ua : all) ua->forceStop();
 }
 
@@ -47,12 +60,14 @@ JsUserAgent::JsUserAgent(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsUs
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(env, "UserAgent(onEvent): onEvent must be a function");
   onEvent_ = Napi::Persistent(info[0].As<Napi::Function>());
-  g_all.insert(this);
+  AddonData* data = env.GetInstanceData<AddonData>();
+  registry_ = data ? data->registry : std::make_shared<AgentRegistry>();
+  registry_->agents.insert(this);
 }
 
 JsUserAgent::~JsUserAgent() {
   forceStop();
-  g_all.erase(this);
+  registry_->agents.erase(this);
 }
 
 void JsUserAgent::forceStop() {
@@ -65,7 +80,7 @@ void JsUserAgent::forceStop() {
     tsfnReleased_ = true;
     tsfn_.Release();
   }
-  if (g_active == this) g_active = nullptr;
+  releaseActive(this);
   stopped_ = true;
 }
 
@@ -130,10 +145,11 @@ void JsUserAgent::dispatch(Napi::Env env, Event& ev) {
     if (sip_) sip_->join();
     sip_.reset();
     audio_.clear();
-    for (auto& kv : pending_) kv.second.Reject(Napi::Error::New(env, "the user agent stopped").Value());
+    for (auto& kv : pending_)
+      kv.second.Reject(makeJsError(env, {ErrorKind::InvalidState, "the request was not carried out: the user agent stopped", 0, 0}));
     pending_.clear();
     stopped_ = true;
-    if (g_active == this) g_active = nullptr;
+    releaseActive(this);
     if (!tsfnReleased_) {
       tsfnReleased_ = true;
       tsfn_.Release();
@@ -189,6 +205,13 @@ std::pair<uint64_t, Napi::Promise> JsUserAgent::newRequest(Napi::Env env) {
   return {id, d.Promise()};
 }
 
+Napi::Object JsUserAgent::handleRequest(Napi::Env env, uint32_t handle, Napi::Promise done) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("handle", Napi::Number::New(env, handle));
+  o.Set("done", done);
+  return o;
+}
+
 std::shared_ptr<CallAudio> JsUserAgent::audioOf(uint32_t call) {
   auto it = audio_.find(call);
   if (it != audio_.end()) return it->second;
@@ -209,14 +232,13 @@ void JsUserAgent::ensureUsable(Napi::Env env, const char* what) {
 Napi::Value JsUserAgent::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (started_) throw Napi::Error(env, makeJsError(env, {ErrorKind::InvalidState, "start() failed: already started", 0, 0}));
-  if (g_active)
+  EndpointConfig cfg = convert::endpointConfig(info.Length() > 0 ? info[0] : env.Undefined());
+  if (!claimActive(this))
     throw Napi::Error(env, makeJsError(env, {ErrorKind::InvalidState,
                                              "start() failed: another UserAgent is running in this process (PJSIP is a process singleton)",
                                              0, 0}));
-  EndpointConfig cfg = convert::endpointConfig(info.Length() > 0 ? info[0] : env.Undefined());
   tsfn_ = Tsfn::New(env, Napi::Function(), "sip-ai-agent-events", 0, 1, this);
   started_ = true;
-  g_active = this;
   self_ = Napi::Persistent(Value());
   sip_.reset(new SipThread(this));
   auto [id, promise] = newRequest(env);
@@ -229,8 +251,8 @@ Napi::Value JsUserAgent::AddAccount(const Napi::CallbackInfo& info) {
   ensureUsable(env, "addAccount()");
   AccountConfig cfg = convert::accountConfig(info.Length() > 0 ? info[0] : env.Undefined());
   auto [id, promise] = newRequest(env);
-  sip_->addAccount(cfg, id);
-  return promise;
+  uint32_t handle = sip_->addAccount(cfg, id);
+  return handleRequest(env, handle, promise);
 }
 
 Napi::Value JsUserAgent::RemoveAccount(const Napi::CallbackInfo& info) {
@@ -262,8 +284,9 @@ Napi::Value JsUserAgent::MakeCall(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "uri must be a SIP URI (sip:user@host)");
   req.headers = convert::headers(info.Length() > 2 ? info[2] : env.Undefined(), "headers");
   auto [id, promise] = newRequest(env);
-  sip_->makeCall(req, id);
-  return promise;
+  uint32_t handle = sip_->makeCall(req, id);
+  audioOf(handle);
+  return handleRequest(env, handle, promise);
 }
 
 Napi::Value JsUserAgent::Answer(const Napi::CallbackInfo& info) {

@@ -15,6 +15,7 @@
 
 #include "../core/EventSink.hpp"
 #include "../sip/SipThread.hpp"
+#include "JsErrors.hpp"
 
 namespace sipai {
 
@@ -63,6 +64,10 @@ class JsUserAgent : public Napi::ObjectWrap<JsUserAgent>, public EventSink {
   std::shared_ptr<CallAudio> audioOf(uint32_t call);
   void ensureUsable(Napi::Env env, const char* what);
 
+  /** {handle, done}: what makeCall/addAccount return (the handle is known before any event names it). */
+  Napi::Object handleRequest(Napi::Env env, uint32_t handle, Napi::Promise done);
+
+  std::shared_ptr<AgentRegistry> registry_;
   std::unique_ptr<SipThread> sip_;
   Tsfn tsfn_;
   bool tsfnReleased_ = false;

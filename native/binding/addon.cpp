@@ -1,7 +1,9 @@
 // Module entry: exports the UserAgent and Resampler classes, the pjproject version, and setErrorClasses() through
-// which JS hands over its error classes. An environment cleanup hook stops every agent (hang up,
-// remove ports, delete calls, unregister, libDestroy) before Node tears the environment down, so
-// process.exit() with calls up still exits cleanly (see stopAll).
+// which JS hands over its error classes. State is per Node environment (AddonData, the
+// environment's instance data), so the addon loads in worker threads too. An environment cleanup
+// hook stops that environment's agents (hang up, remove ports, delete calls, unregister,
+// libDestroy) before Node tears it down, so process.exit() with calls up still exits cleanly
+// (see stopAll).
 #include <napi.h>
 
 #include "../sip/SipThread.hpp"
@@ -11,7 +13,7 @@
 
 namespace sipai {
 
-void forceStopAll();
+void forceStopAll(const std::shared_ptr<AgentRegistry>& registry);
 
 namespace {
 
@@ -30,7 +32,9 @@ Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
 
 static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   using namespace sipai;
-  env.SetInstanceData(new AddonData());
+  auto* data = new AddonData();
+  env.SetInstanceData(data);
+  std::shared_ptr<AgentRegistry> registry = data->registry;
   exports.Set("UserAgent", JsUserAgent::Init(env));
   exports.Set("Resampler", JsResampler::Init(env));
   exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
@@ -38,12 +42,12 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   // process.exit() does not run environment cleanup hooks; binding.ts calls this from the
   // process 'exit' event instead (synchronous: it blocks until the library is destroyed).
   exports.Set("stopAll", Napi::Function::New(
-                             env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-                               forceStopAll();
+                             env, [registry](const Napi::CallbackInfo& info) -> Napi::Value {
+                               forceStopAll(registry);
                                return info.Env().Undefined();
                              },
                              "stopAll"));
-  env.AddCleanupHook([] { forceStopAll(); });
+  env.AddCleanupHook([registry] { forceStopAll(registry); });
   return exports;
 }
 

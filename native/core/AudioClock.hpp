@@ -2,7 +2,8 @@
 //
 // Threading contract:
 //  - onPut() runs only on the pjmedia clock thread, once per PcmPort per tick (audio or the
-//    empty heart-beat frame). It touches only plain fields owned by that thread and two atomics,
+//    empty heart-beat frame). A port that puts twice marks the start of the next tick (each port
+//    is put exactly once per tick), so no frame timestamp is needed. It touches only plain fields owned by that thread and two atomics,
 //    and signals a POSIX semaphore (sem_post: no lock, no allocation, async-signal-safe).
 //  - The notifier thread waits on the semaphore and calls EventSink::wakeAudio() (which may lock
 //    inside N-API). So nothing on the clock thread ever calls N-API.
@@ -33,15 +34,21 @@ class AudioClock {
   /** Loop thread: a PcmPort joined (+1) or left (-1) the bridge. */
   void portCountDelta(int d) { ports_.fetch_add(d, std::memory_order_acq_rel); }
 
-  /** Clock thread: one port's put_frame for the tick with timestamp ts. */
-  void onPut(uint64_t ts, bool hadAudio) {
-    if (ts != tickTs_) {
+  /** Per-port clock-thread state: the tick the port last put in. */
+  struct PortTick {
+    uint64_t seen = ~0ull;
+  };
+
+  /** Clock thread: one port's put_frame of this tick. */
+  void onPut(PortTick& port, bool hadAudio) {
+    if (port.seen == tick_) {
       if (dirty_ && !posted_) post();
-      tickTs_ = ts;
+      ++tick_;
       puts_ = 0;
       dirty_ = false;
       posted_ = false;
     }
+    port.seen = tick_;
     ++puts_;
     dirty_ = dirty_ || hadAudio;
     if (!posted_ && dirty_ && puts_ >= ports_.load(std::memory_order_acquire)) {
@@ -85,7 +92,7 @@ class AudioClock {
   std::atomic<int> ports_{0};
   std::atomic<uint64_t> wakes_{0};
   // Clock-thread-only state.
-  uint64_t tickTs_ = ~0ull;
+  uint64_t tick_ = 0;
   int puts_ = 0;
   bool dirty_ = false;
   bool posted_ = false;

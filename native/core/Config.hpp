@@ -42,7 +42,7 @@ struct EndpointConfig {
 struct AccountConfig {
   std::string idUri;
   std::string registrarUri;  // empty = registration-less
-  std::string username, password, realm = "*";
+  std::string username, password, realm;  // realm: "" = learn the registrar's, "*" = any
   std::vector<std::string> proxies;
   unsigned expiresSec = 300;
   unsigned retryIntervalSec = 30;

@@ -1,5 +1,10 @@
 // SipThread: owns PJSUA2 for the whole process and runs every PJSIP call on one thread.
 //
+// Files: SipThread.cpp (command queue, loop, teardown), Endpoint.cpp (library, transports,
+// codecs), AgentAccount (registration, incoming calls), AgentCall (call callbacks, media),
+// PcmPort (the per-call AudioMediaPort), SipMessage (reading parsed messages, the message guard),
+// SipCore.hpp (the state they share).
+//
 // Threading contract (the rules every file in native/ follows):
 //  - JS main thread: calls the public methods below. They validate, enqueue a command and return
 //    at once; they never call PJSIP, so DNS, dialog locks or libDestroy never block the event
@@ -8,16 +13,19 @@
 //  - pj loop thread (created here): libCreate, libInit with threadCnt=0 and mainThreadOnly=true,
 //    then loops libHandleEvents(2 ms) and drains the command queue. Every SIP callback, DTMF and
 //    PJSIP log line runs here, and so does every PJSIP call JS asked for. It never waits for JS.
+//    Every callback and the loop body catch everything: no exception crosses pjsua2 or N-API.
 //  - pjmedia clock thread (null sound device): drives the conference bridge every ptime for all
-//    calls and runs PcmPort get/put_frame, which only copy between the bridge and the call's
+//    calls and runs PcmPort's frame callbacks, which only copy between the bridge and the call's
 //    CallAudio rings and bump counters (no allocation, no lock, no log, no N-API, no pjsua).
 //  - audio notifier thread (AudioClock): turns the clock thread's once-per-tick signal into
 //    EventSink::wakeAudio().
-//  - Foreign threads are never allowed to touch pj; the loop thread is registered by libCreate.
+//  - Foreign threads (JS, the notifier) never touch pj; the loop thread is registered by libCreate.
 //
 // Ownership: Endpoint, accounts, calls and ports live on the loop thread and are deleted there in
 // the order calls hung up -> ports removed -> calls deleted -> accounts shut down -> libDestroy.
-// JS refers to calls and accounts by uint32 handles that are never reused in a process.
+// JS refers to calls and accounts by uint32 handles that are never reused in a process; makeCall
+// and addAccount allocate theirs before queueing the command, so no event can name a handle JS
+// does not know yet.
 // CallAudio is shared (shared_ptr) between the port and the JS side.
 #pragma once
 
@@ -42,14 +50,14 @@ class SipThread {
 
   /** Start the loop thread and the library. Replies with the transports' local addresses. */
   void start(const EndpointConfig& cfg, uint64_t requestId);
-  /** Add an account (registers if it has a registrar). Replies with its handle. */
-  void addAccount(const AccountConfig& cfg, uint64_t requestId);
+  /** Add an account (registers if it has a registrar). Returns its handle at once; replies when added. */
+  uint32_t addAccount(const AccountConfig& cfg, uint64_t requestId);
   /** Unregister and delete an account. */
   void removeAccount(uint32_t account, uint64_t requestId);
   /** Re-send REGISTER now (renew = true) or unregister (renew = false). */
   void setRegistration(uint32_t account, bool renew, uint64_t requestId);
-  /** Place an outgoing call. Replies with the call handle. */
-  void makeCall(const CallRequest& req, uint64_t requestId);
+  /** Place an outgoing call. Returns its handle (its audio exists at once); replies when the INVITE is sent. */
+  uint32_t makeCall(const CallRequest& req, uint64_t requestId);
   /** Send a provisional (180/183) or final (2xx answer, 3xx-6xx reject) response to an incoming call. */
   void answer(uint32_t call, int code, const std::string& reason, const HeaderList& headers, uint64_t requestId);
   /** Hang up (BYE, CANCEL or a final error response, as the call's state requires). */

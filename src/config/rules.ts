@@ -80,6 +80,14 @@ function accounts(cfg: AgentConfig, sink: ProblemSink): void {
         sink.report(`${p}.${key}`, `transport=${tp} is not enabled in sip.transports`);
       }
     }
+    if (a.realm === '*') {
+      sink.warn(
+        `${p}.realm`,
+        '* answers a digest challenge from anyone, callers included, who can then try to crack the password offline; leave it unset to answer only the registrar',
+      );
+    } else if (a.registrar === undefined && a.realm === undefined && a.password !== undefined) {
+      sink.warn(`${p}.realm`, 'unset with no registrar: the credentials are never sent; set the realm your trunk or proxy challenges with');
+    }
     if (a.registrar !== undefined && a.password === undefined && !sink.hasProblem(`${p}.passwordFile`)) {
       sink.warn(`${p}.password`, 'unset while registering: works only with a registrar that does not challenge');
     }

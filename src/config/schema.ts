@@ -89,7 +89,11 @@ const account = obj({
     username: str({ doc: 'digest auth user name (unset: the user part of uri)', check: f.oneLine }),
     password: str({ doc: 'digest auth password', secret: true, minLength: 1 }),
     passwordFile: file({ doc: 'file holding the password (e.g. ${CREDENTIALS_DIRECTORY}/sip-password)', fills: 'password', secret: false }),
-    realm: str({ doc: 'digest realm the credentials apply to (* for any)', default: '*', minLength: 1, check: f.oneLine }),
+    realm: str({
+      doc: "digest realm the credentials answer (unset: the registrar's, learned from its challenge; only the registrar gets them; * answers anyone, callers included)",
+      minLength: 1,
+      check: f.oneLine,
+    }),
     proxy: str({ doc: 'outbound proxy every request is routed through, e.g. sip:proxy.example.com;lr', check: f.sipUri, format: 'SIP URI' }),
     registerExpiresSec: num({ doc: 'registration lifetime asked for', unit: 's', default: 300, min: 60, max: 86400 }),
     retryIntervalSec: num({ doc: 'wait before retrying a failed registration', unit: 's', default: 60, min: 5, max: 3600 }),

@@ -184,13 +184,22 @@ export interface NativeAudioStats {
   connected: boolean;
 }
 
+/**
+ * A request that names a new object: its handle is known at once (before any event about it can
+ * arrive), `done` settles when the native side has carried it out.
+ */
+export interface NativeHandleRequest {
+  handle: number;
+  done: Promise<number>;
+}
+
 /** The addon's UserAgent object. Promise methods reject with SipError / InvalidStateError / TypeError. */
 export interface NativeUserAgent {
   start(cfg: NativeEndpointConfig): Promise<Record<string, string>>;
-  addAccount(cfg: NativeAccountConfig): Promise<number>;
+  addAccount(cfg: NativeAccountConfig): NativeHandleRequest;
   removeAccount(account: number): Promise<number>;
   setRegistration(account: number, renew: boolean): Promise<number>;
-  makeCall(account: number, uri: string, headers?: Record<string, string>): Promise<number>;
+  makeCall(account: number, uri: string, headers?: Record<string, string>): NativeHandleRequest;
   answer(call: number, code?: number, reason?: string, headers?: Record<string, string>): Promise<number>;
   hangup(call: number, code?: number, reason?: string, headers?: Record<string, string>): Promise<number>;
   transfer(call: number, target: string): Promise<number>;

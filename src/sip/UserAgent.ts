@@ -1,5 +1,5 @@
 import { TypedEmitter } from '../util/TypedEmitter';
-import { InvalidStateError } from '../util/errors';
+import { InvalidStateError, SipError } from '../util/errors';
 import type { Logger } from '../logging/logger';
 import type {
   NativeBinding,
@@ -24,9 +24,6 @@ export type UserAgentEvents = {
   died: [Error];
 };
 
-/** Events that arrived for a handle before its SipCall existed (bounded). */
-const MAX_EARLY_EVENTS = 64;
-
 /**
  * A SIP user agent: one PJSIP endpoint (a process singleton), its transports, accounts and calls.
  * Create with {@link UserAgent.start}; always {@link UserAgent.close} it.
@@ -36,7 +33,6 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
   readonly #log: Logger;
   readonly #accounts = new Map<number, SipAccount>();
   readonly #calls = new Map<number, SipCall>();
-  readonly #early = new Map<number, NativeEvent[]>();
   #transports: Record<string, string> = {};
   #clockRate = 8000;
   #closing: Promise<void> | null = null;
@@ -94,7 +90,7 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
   /** Add an account; it registers at once when it has a registrar. */
   async addAccount(options: AccountOptions): Promise<SipAccount> {
     this.#requireOpen('addAccount()');
-    const handle = await this.#native.addAccount({
+    const req = this.#native.addAccount({
       idUri: options.uri,
       registrarUri: options.registrar,
       username: options.username,
@@ -107,17 +103,26 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
       transport: options.transport,
       isDefault: options.isDefault,
     });
-    const acc = new SipAccount(this.#native, handle, options);
-    acc.on('close', () => this.#accounts.delete(handle));
-    this.#accounts.set(handle, acc);
-    this.#replayEarly(handle, 'account');
+    // Known before its first registration event can arrive.
+    const acc = new SipAccount(this.#native, req.handle, options);
+    acc.on('close', () => this.#accounts.delete(req.handle));
+    this.#accounts.set(req.handle, acc);
+    try {
+      await req.done;
+    } catch (err) {
+      this.#accounts.delete(req.handle);
+      acc.markClosed();
+      throw err;
+    }
     return acc;
   }
 
   /** Place an outgoing call from `account` to `uri`, with optional extra INVITE headers. */
   async call(account: SipAccount, uri: string, options: { headers?: Record<string, string> } = {}): Promise<SipCall> {
     this.#requireOpen('call()');
-    const handle = await this.#native.makeCall(account.handle, uri, options.headers);
+    const req = this.#native.makeCall(account.handle, uri, options.headers);
+    const handle = req.handle;
+    // Known before its first event can arrive.
     const call = new SipCall(
       this.#native,
       handle,
@@ -126,7 +131,12 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
       this.#clockRate,
     );
     this.#calls.set(handle, call);
-    this.#replayEarly(handle, 'call');
+    try {
+      await req.done;
+    } catch (err) {
+      if (this.#calls.delete(handle)) call.handleClosed();
+      throw err;
+    }
     return call;
   }
 
@@ -202,20 +212,14 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
       case 'dtmf':
       case 'transferStatus':
       case 'callClosed': {
+        // Handles are known before any event names them: an unknown one is a call already closed.
         const call = this.#calls.get(ev.call);
-        if (!call) {
-          this.#hold(ev.call, ev);
-          return;
-        }
-        this.#routeCall(call, ev);
+        if (call) this.#routeCall(call, ev);
         return;
       }
       case 'regState': {
         const acc = this.#accounts.get(ev.account);
-        if (!acc) {
-          this.#hold(ev.account, ev);
-          return;
-        }
+        if (!acc) return;
         this.#log[ev.registered || ev.unregistering ? 'info' : 'warn'](
           { account: acc.uri, sipCode: ev.sipCode, reason: ev.reason, expiresSec: ev.expiresSec },
           ev.unregistering ? 'unregistered' : ev.registered ? 'registered' : 'registration failed',
@@ -228,7 +232,7 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
         this.#onStopped?.();
         if (ev.failed && !this.#transportsKnown()) return;
         if (ev.failed || !this.#closing) {
-          const err = new Error(`SIP library stopped: ${ev.reason || 'unexpectedly'}`);
+          const err = new SipError(`SIP library stopped: ${ev.reason || 'unexpectedly'}`);
           this.#finish();
           if (!this.#closing) this.emit('died', err);
         }
@@ -271,24 +275,6 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
         return;
       default:
     }
-  }
-
-  // Events can name a handle before the promise that returns it has been resumed (they are
-  // delivered in order natively, but promise continuations run later): hold them briefly.
-  #hold(handle: number, ev: NativeEvent): void {
-    const key = ev.type === 'regState' ? -handle : handle;
-    const list = this.#early.get(key) ?? [];
-    if (list.length < MAX_EARLY_EVENTS) list.push(ev);
-    this.#early.set(key, list);
-    if (this.#early.size > 256) this.#early.delete(this.#early.keys().next().value as number);
-  }
-
-  #replayEarly(handle: number, kind: 'call' | 'account'): void {
-    const key = kind === 'account' ? -handle : handle;
-    const list = this.#early.get(key);
-    if (!list) return;
-    this.#early.delete(key);
-    for (const ev of list) this.#onEvent(ev);
   }
 }
 

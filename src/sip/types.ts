@@ -62,7 +62,7 @@ export interface AccountOptions {
   registrar?: string;
   username?: string;
   password?: string;
-  /** Digest realm (`*` = any). */
+  /** Digest realm the credentials answer (unset: the registrar's, learned; `*`: anyone). */
   realm?: string;
   /** Outbound proxy URIs (loose routing). */
   proxies?: string[];

@@ -111,12 +111,12 @@ const DISCONNECT_RE = /Call (\d+) is DISCONNECTED \[reason=(\d+) \(([^)]*)\)\]/;
 const INCOMING_DTMF_RE = /Incoming DTMF on call (\d+): (\S)/;
 
 /**
- * Locate the pjsua app: `$PJSUA_BIN`, else `pjsip-apps/bin/pjsua-*` under `$PJPROJECT_SRC`
- * or the repo's `third_party/pjproject`. Throws PeerError when none exists.
+ * Locate the pjsua app: `$PJSUA_BIN`, else `pjsip-apps/bin/pjsua-*` in the pjproject build the
+ * addon links against (`third_party/.build/pjproject`, or `$PJ_BUILD_DIR`). Throws PeerError when none exists.
  */
 export function findPjsuaBinary(): string {
   if (process.env.PJSUA_BIN) return process.env.PJSUA_BIN;
-  const roots = [process.env.PJPROJECT_SRC, path.resolve(__dirname, '../../third_party/pjproject')].filter(
+  const roots = [process.env.PJ_BUILD_DIR, path.resolve(__dirname, '../../third_party/.build/pjproject')].filter(
     (r): r is string => !!r,
   );
   for (const root of roots) {

@@ -1,0 +1,150 @@
+#include "AgentCall.hpp"
+
+namespace sipai {
+
+namespace {
+
+const char* stateName(pjsip_inv_state s) {
+  switch (s) {
+    case PJSIP_INV_STATE_NULL: return "null";
+    case PJSIP_INV_STATE_CALLING: return "calling";
+    case PJSIP_INV_STATE_INCOMING: return "incoming";
+    case PJSIP_INV_STATE_EARLY: return "early";
+    case PJSIP_INV_STATE_CONNECTING: return "connecting";
+    case PJSIP_INV_STATE_CONFIRMED: return "confirmed";
+    case PJSIP_INV_STATE_DISCONNECTED: return "disconnected";
+  }
+  return "unknown";
+}
+
+const char* mediaStatusName(pjsua_call_media_status s) {
+  switch (s) {
+    case PJSUA_CALL_MEDIA_NONE: return "none";
+    case PJSUA_CALL_MEDIA_ACTIVE: return "active";
+    case PJSUA_CALL_MEDIA_LOCAL_HOLD: return "local_hold";
+    case PJSUA_CALL_MEDIA_REMOTE_HOLD: return "remote_hold";
+    case PJSUA_CALL_MEDIA_ERROR: return "error";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+AgentCall::AgentCall(SipThread::Impl& core, pj::Account& acc, int callId, uint32_t handle,
+                     std::shared_ptr<CallAudio> audio)
+    : pj::Call(acc, callId), core_(core), handle_(handle), account_(&acc), audio_(std::move(audio)) {}
+
+AgentCall::~AgentCall() { port_.reset(); }
+
+bool AgentCall::info(pj::CallInfo& ci) {
+  try {
+    ci = getInfo();
+    return true;
+  } catch (const pj::Error&) {
+    return false;
+  }
+}
+
+void AgentCall::releaseMedia() {
+  audio_->connected.store(false);
+  port_.reset();
+}
+
+void AgentCall::onCallState(pj::OnCallStateParam&) {
+  guarded(core_, handle_, "call state", [&] {
+    pj::CallInfo ci;
+    if (!info(ci)) return;
+    CallStateEvent ev;
+    ev.call = handle_;
+    ev.state = stateName(ci.state);
+    ev.sipCode = ci.lastStatusCode;
+    ev.reason = ci.lastReason;
+    ev.sipCallId = ci.callIdString;
+    ev.connectDurationMs = ci.connectDuration.sec * 1000.0 + ci.connectDuration.msec;
+    bool ended = ci.state == PJSIP_INV_STATE_DISCONNECTED;
+    if (ended && !disconnected_) {
+      disconnected_ = true;
+      releaseMedia();
+      core_.toDelete.push_back(this);
+    }
+    core_.emit(std::move(ev));
+  });
+}
+
+void AgentCall::connectMedia(CallMediaEvent& ev) {
+  pj::CallInfo ci;
+  if (!info(ci)) return;
+  for (unsigned i = 0; i < ci.media.size(); ++i) {
+    const auto& m = ci.media[i];
+    if (m.type != PJMEDIA_TYPE_AUDIO) continue;
+    ev.status = mediaStatusName(m.status);
+    if (m.status != PJSUA_CALL_MEDIA_ACTIVE && m.status != PJSUA_CALL_MEDIA_REMOTE_HOLD) continue;
+    try {
+      pj::AudioMedia am = getAudioMedia(static_cast<int>(i));
+      if (!port_) {
+        std::unique_ptr<PcmPort> port(new PcmPort(audio_, &core_.clock));
+        port->create();
+        port_ = std::move(port);
+      }
+      // Re-run on every media update: a re-INVITE can recreate the stream with a new slot.
+      am.startTransmit(*port_);
+      port_->startTransmit(am);
+      audio_->connected.store(true);
+      ev.active = true;
+      pj::StreamInfo si = getStreamInfo(i);
+      ev.codec = si.codecName;
+      ev.codecClockRate = si.codecClockRate;
+    } catch (const pj::Error& e) {
+      core_.logCall(1, handle_, "media connect failed: " + e.reason);
+    }
+    break;
+  }
+}
+
+void AgentCall::onCallMediaState(pj::OnCallMediaStateParam&) {
+  guarded(core_, handle_, "call media", [&] {
+    CallMediaEvent ev;
+    ev.call = handle_;
+    ev.status = "none";
+    connectMedia(ev);
+    core_.emit(std::move(ev));
+  });
+}
+
+void AgentCall::onDtmfDigit(pj::OnDtmfDigitParam& prm) {
+  guarded(core_, handle_, "DTMF", [&] {
+    DtmfEvent ev;
+    ev.call = handle_;
+    ev.digit = prm.digit.substr(0, 1);
+    ev.method = prm.method == PJSUA_DTMF_METHOD_SIP_INFO ? "info" : "rfc2833";
+    ev.durationMs = prm.duration == PJSUA_UNKNOWN_DTMF_DURATION ? 0 : prm.duration;
+    if (!ev.digit.empty()) core_.emit(std::move(ev));
+  });
+}
+
+void AgentCall::onCallTransferStatus(pj::OnCallTransferStatusParam& prm) {
+  // Keep receiving NOTIFYs until the final one; the JS side decides when to hang up.
+  prm.cont = true;
+  guarded(core_, handle_, "transfer status", [&] {
+    TransferStatusEvent ev;
+    ev.call = handle_;
+    ev.sipCode = prm.statusCode;
+    ev.reason = prm.reason;
+    ev.final = prm.finalNotify;
+    core_.emit(std::move(ev));
+  });
+}
+
+void AgentCall::onCallTransferRequest(pj::OnCallTransferRequestParam& prm) {
+  // The agent is an endpoint, not a transfer target: a remote REFER would start a call no one
+  // bridges. Decline it (RFC 3515 allows any final response).
+  prm.statusCode = PJSIP_SC_DECLINE;
+  core_.logCall(2, handle_, "REFER from the remote party declined (603)");
+}
+
+void AgentCall::onCallReplaceRequest(pj::OnCallReplaceRequestParam& prm) {
+  // An INVITE with Replaces would take this call over from outside; refuse it (RFC 3891 allows 603).
+  prm.statusCode = PJSIP_SC_DECLINE;
+}
+
+}  // namespace sipai

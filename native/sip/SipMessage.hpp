@@ -1,0 +1,48 @@
+// SipMessage: reading SIP messages PJSIP has already parsed, and the message guard every request
+// and response passes before the transaction layer.
+//
+// Nothing here re-parses raw message text: headers and URIs come from pjsip_msg, printed by
+// PJSIP's own printers into bounded buffers.
+//
+// The guard (a pjsip module ahead of the transaction layer, loop thread only):
+//  - refuses requests this agent has no use for with 405 Method Not Allowed and an Allow header:
+//    SUBSCRIBE, PUBLISH and REGISTER always, REFER and MESSAGE outside a dialog;
+//  - keeps the accounts' credentials for their registrar: a 401/407 challenge is answered only
+//    when it comes from an address that challenged one of our REGISTERs, with the realm it used
+//    there, or (for an account with no registrar) carries the realm the account was configured
+//    with. An account written with realm "*" opts out of the guard. Any other challenge has its authenticate headers removed before PJSIP
+//    sees it, so the request fails instead of sending a digest of the password to a stranger
+//    (e.g. a caller challenging our BYE).
+#pragma once
+
+#include <pjsip.h>
+
+#include <string>
+
+#include "../core/Events.hpp"
+
+namespace sipai {
+
+/** The header section of a parsed message as (name, value) pairs, in order; over-long values are cut. */
+HeaderList readHeaders(const pjsip_msg* msg);
+
+/** A parsed request's Request-URI as text ("" for a response). */
+std::string readRequestUri(const pjsip_msg* msg);
+
+/** The message guard. Install once per endpoint (loop thread, after libInit). */
+class MessageGuard {
+ public:
+  /** Register the module on PJSIP's endpoint. Throws NativeException on failure. */
+  static void install(pjsip_endpoint* endpt);
+  /** Unregister before libDestroy (idempotent). */
+  static void uninstall();
+  /**
+   * An account's configured realm: "" (learn it from the registrar's challenge), "*" (answer any
+   * challenge) or a realm (for an account with a registrar, still only from the registrar).
+   */
+  static void addAccountRealm(const std::string& realm, bool hasRegistrar);
+  /** Forget what was learned and configured (library restart). */
+  static void reset();
+};
+
+}  // namespace sipai
