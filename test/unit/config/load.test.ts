@@ -16,7 +16,6 @@ describe('defaults', () => {
     expect(cfg.accounts[0]).toEqual({
       uri: 'sip:100@127.0.0.1',
       username: '100',
-      realm: '*',
       registerExpiresSec: 300,
       retryIntervalSec: 60,
       transport: 'auto',
@@ -257,10 +256,23 @@ describe('*File secrets', () => {
 
 describe('warnings', () => {
   it('warns about secrets written in clear, but not about substituted ones', () => {
-    expect(warnings(withBase({ accounts: [{ uri: 'sip:1@h', password: 'plain' }] }))).toEqual([
+    expect(warnings(withBase({ accounts: [{ uri: 'sip:1@h', registrar: 'sip:h', password: 'plain' }] }))).toEqual([
       'accounts[0].password: secret written in the config file in clear; prefer ${ENV} or the *File key',
     ]);
-    expect(warnings(withBase({ accounts: [{ uri: 'sip:1@h', password: '${P}' }] }), { env: { P: 'x' } })).toEqual([]);
+    expect(warnings(withBase({ accounts: [{ uri: 'sip:1@h', registrar: 'sip:h', password: '${P}' }] }), { env: { P: 'x' } })).toEqual([]);
+  });
+
+  it('warns that realm * hands a password digest to anyone who challenges, callers included', () => {
+    const w = warnings(withBase({ accounts: [{ uri: 'sip:1@h', registrar: 'sip:h', password: '${P}', realm: '*' }] }), { env: { P: 'x' } });
+    expect(w).toEqual([expect.stringMatching(/^accounts\[0\]\.realm: \* answers a digest challenge from anyone, callers included/)]);
+  });
+
+  it('leaves the realm unset by default (the registrar\'s, learned) and warns when credentials could never be sent', () => {
+    expect(valid(withBase({ accounts: [{ uri: 'sip:1@h', registrar: 'sip:h' }] })).accounts[0]!.realm).toBeUndefined();
+    expect(warnings(withBase({ accounts: [{ uri: 'sip:1@h', password: '${P}' }] }), { env: { P: 'x' } })).toEqual([
+      'accounts[0].realm: unset with no registrar: the credentials are never sent; set the realm your trunk or proxy challenges with',
+    ]);
+    expect(warnings(withBase({ accounts: [{ uri: 'sip:1@h', password: '${P}', realm: 'trunk' }] }), { env: { P: 'x' } })).toEqual([]);
   });
 
   it('does not report warnings when the config is invalid (problems come first)', () => {
