@@ -20,6 +20,11 @@
 
 namespace sipai {
 
+// Shared by both port implementations: one frame each way, copied to or from the call's rings.
+void pcmFrameRequested(CallAudio& a, int16_t* out, pjmedia_frame_type& type, std::size_t& bytes);
+bool pcmFrameReceived(CallAudio& a, const int16_t* in, std::size_t samples, bool audio);
+
+#ifndef SIPAI_RAW_PCM_PORT
 class PcmPort : public pj::AudioMediaPort {
  public:
   PcmPort(std::shared_ptr<CallAudio> audio, AudioClock* clock);
@@ -41,5 +46,29 @@ class PcmPort : public pj::AudioMediaPort {
   AudioClock::PortTick tick_;
   bool registered_ = false;
 };
+#else
+// The raw pjmedia_port variant, built only to measure AudioMediaPort against (cmake-js
+// --CDSIPAI_RAW_PCM_PORT=ON): no lock and no allocation per frame. Its state lives in a heap block
+// the port's group lock frees (on_destroy) once the bridge has finished removing the port.
+class PcmPort : public pj::AudioMedia {
+ public:
+  PcmPort(std::shared_ptr<CallAudio> audio, AudioClock* clock);
+  ~PcmPort() override;
+  PcmPort(const PcmPort&) = delete;
+  PcmPort& operator=(const PcmPort&) = delete;
+  void create();
+
+ private:
+  struct State;
+  static pj_status_t getFrame(pjmedia_port* port, pjmedia_frame* frame);
+  static pj_status_t putFrame(pjmedia_port* port, pjmedia_frame* frame);
+  static pj_status_t onDestroy(pjmedia_port* port);
+
+  std::shared_ptr<CallAudio> audio_;
+  AudioClock* clock_;
+  pjmedia_port* port_ = nullptr;
+  bool registered_ = false;
+};
+#endif
 
 }  // namespace sipai
