@@ -1,8 +1,9 @@
 /**
  * The README's first command from a clean clone: `git clone` this repository (its committed HEAD),
  * then `npm start` there, for real: npm ci, the addon build, tsc, `--check`, the daemon with
- * examples/demo.yaml and the built-in test call. Only pjproject is not rebuilt: PJPROJECT_SRC points
- * at this checkout's built tree (the clone's own scripts decide that it is up to date).
+ * examples/demo.yaml and the built-in test call. Only pjproject is not fetched again: PJPROJECT_SRC
+ * points at this checkout's source tree, and the clone's own scripts find its build in the cache
+ * (same source, flags and config_site.h, so the same key).
  *
  * The demo uses fixed ports (SIP 5070, admin 8089): the test checks they are free first and free
  * again afterwards (the demo's daemon must be gone).
@@ -19,7 +20,8 @@ const TIMEOUT_MS = 10 * 60_000;
 jest.setTimeout(TIMEOUT_MS + 60_000);
 useHarnessCleanup();
 
-const PJ_DIR = path.join(REPO_ROOT, 'third_party', 'pjproject');
+const PJ_SRC = path.join(REPO_ROOT, 'third_party', 'pjproject');
+const PJ_BUILD = path.join(REPO_ROOT, 'third_party', '.build', 'pjproject');
 const DEMO_PORTS = { sip: 5070, admin: 8089 };
 
 /** The environment of a fresh shell: no npm lifecycle variables, no AI key, no demo overrides. */
@@ -32,10 +34,10 @@ function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 test('npm start in a clean clone of HEAD exits 0, prints "test call: OK" and "call record:", and leaves the ports free', async () => {
-  // The shared pjproject tree must be the one HEAD's scripts would build, or the clone would rebuild it in place.
-  expect(fs.existsSync(path.join(PJ_DIR, '.sip-ai-agent-build'))).toBe(true);
+  // The cached pjproject build must be the one HEAD's scripts would make, or the clone would build another.
+  expect(fs.existsSync(path.join(PJ_BUILD, '.sip-ai-agent-build'))).toBe(true);
   const headConfigSite = execFileSync('git', ['show', 'HEAD:native/pj_config_site.h'], { cwd: REPO_ROOT, encoding: 'utf8' });
-  expect(fs.readFileSync(path.join(PJ_DIR, 'pjlib', 'include', 'pj', 'config_site.h'), 'utf8')).toBe(headConfigSite);
+  expect(fs.readFileSync(path.join(PJ_BUILD, 'pjlib', 'include', 'pj', 'config_site.h'), 'utf8')).toBe(headConfigSite);
 
   expect(await isPortFree(DEMO_PORTS.sip, 'udp')).toBe(true);
   expect(await isPortFree(DEMO_PORTS.admin, 'tcp')).toBe(true);
@@ -51,7 +53,7 @@ test('npm start in a clean clone of HEAD exits 0, prints "test call: OK" and "ca
     command: 'npm',
     args: ['start'],
     cwd: clone,
-    env: cleanEnv({ SIP_AI_AGENT_DEMO_ONCE: '1', PJPROJECT_SRC: PJ_DIR, CI: 'true' }),
+    env: cleanEnv({ SIP_AI_AGENT_DEMO_ONCE: '1', PJPROJECT_SRC: PJ_SRC, CI: 'true' }),
     lifetimeMs: TIMEOUT_MS,
     killGraceMs: 10_000,
     maxLines: 50_000,
