@@ -26,10 +26,22 @@ if [ -z "$(dsc)" ]; then
   log "the $PJ_DEB_SOURCE_PACKAGE source package is not in $SRC_DIR yet: fetching it (scripts/fetch-pjproject.sh)"
   bash "$ROOT/scripts/fetch-pjproject.sh" >&2
 fi
+# fetch-pjproject.sh downloads nothing when it already has a pjproject tree (a submodule,
+# PJPROJECT_SRC, an earlier fetch whose download was cleaned away): then fetch the source package
+# here, through the private apt state it set up (same source list, same verification by apt).
+APT_DIR="$CACHE_DIR/apt"
+if [ -z "$(dsc)" ] && [ -s "$APT_DIR/sources.list" ]; then
+  APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=$APT_DIR/none"
+    -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o "APT::Sandbox::User=$(id -un)"
+    -o "Acquire::Languages=none" -q)
+  log "downloading the $PJ_DEB_SOURCE_PACKAGE source package with the private apt state in $APT_DIR"
+  mkdir -p "$SRC_DIR"
+  apt-get "${APT_OPTS[@]}" update >&2 || die "apt-get update on the private source list ($APT_DIR) failed"
+  (cd "$SRC_DIR" && apt-get "${APT_OPTS[@]}" source --download-only "$PJ_DEB_SOURCE_PACKAGE" >&2) \
+    || die "apt-get source $PJ_DEB_SOURCE_PACKAGE failed"
+fi
 DSC="$(dsc)"
-# fetch-pjproject.sh needs only the pjproject component, and skips the download when it has a
-# tree already (a submodule, PJPROJECT_SRC): this route needs the whole source package.
-[ -n "$DSC" ] || die "no $PJ_DEB_SOURCE_PACKAGE source package (.dsc) in $SRC_DIR after scripts/fetch-pjproject.sh; it is fetched only on its Debian route (no submodule, no PJPROJECT_SRC)"
+[ -n "$DSC" ] || die "no $PJ_DEB_SOURCE_PACKAGE source package (.dsc) in $SRC_DIR, and no private apt source list in $APT_DIR to fetch it with: run scripts/fetch-pjproject.sh on its Debian route once (without PJPROJECT_SRC, with third_party/pjproject empty)"
 VERSION="$(sed -n 's/^Version: //p' "$DSC" | head -n1)"
 [ -n "$VERSION" ] || die "$DSC names no Version"
 # The upstream release for paths (no epoch: a colon would break rpaths and PATH-like variables).
@@ -102,7 +114,7 @@ step "installing into $PREFIX"
 make install >> "$LOGFILE" 2>&1 || fail "make install failed"
 [ -x "$PREFIX/sbin/asterisk" ] || fail "make install left no $PREFIX/sbin/asterisk"
 [ -f "$PREFIX/lib/asterisk/modules/res_pjsip.so" ] || fail "res_pjsip was not built (bundled pjproject missing?)"
-cp "$LOGFILE" "$PREFIX/build.log"
+mv "$LOGFILE" "$PREFIX/build.log"
 echo "$KEY" > "$STAMP"
 log "Asterisk $VERSION built in $(( $(date +%s) - start )) s ($PREFIX)"
 link_prefix
