@@ -22,26 +22,13 @@ LINK="$ROOT/third_party/.build/asterisk"
 SRC_DIR="$CACHE_DIR/debian-source/$PJ_DEB_SOURCE_PACKAGE"
 
 dsc() { ls "$SRC_DIR"/"${PJ_DEB_SOURCE_PACKAGE}"_*.dsc 2>/dev/null | sort -V | tail -n1; }
+# The same source package scripts/fetch-pjproject.sh takes pjproject from (already here after its
+# Debian route; fetched now after a submodule or PJPROJECT_SRC route).
 if [ -z "$(dsc)" ]; then
-  log "the $PJ_DEB_SOURCE_PACKAGE source package is not in $SRC_DIR yet: fetching it (scripts/fetch-pjproject.sh)"
-  bash "$ROOT/scripts/fetch-pjproject.sh" >&2
-fi
-# fetch-pjproject.sh downloads nothing when it already has a pjproject tree (a submodule,
-# PJPROJECT_SRC, an earlier fetch whose download was cleaned away): then fetch the source package
-# here, through the private apt state it set up (same source list, same verification by apt).
-APT_DIR="$CACHE_DIR/apt"
-if [ -z "$(dsc)" ] && [ -s "$APT_DIR/sources.list" ]; then
-  APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=$APT_DIR/none"
-    -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o "APT::Sandbox::User=$(id -un)"
-    -o "Acquire::Languages=none" -q)
-  log "downloading the $PJ_DEB_SOURCE_PACKAGE source package with the private apt state in $APT_DIR"
-  mkdir -p "$SRC_DIR"
-  apt-get "${APT_OPTS[@]}" update >&2 || die "apt-get update on the private source list ($APT_DIR) failed"
-  (cd "$SRC_DIR" && apt-get "${APT_OPTS[@]}" source --download-only "$PJ_DEB_SOURCE_PACKAGE" >&2) \
-    || die "apt-get source $PJ_DEB_SOURCE_PACKAGE failed"
+  deb_source_fetch "$PJ_DEB_SOURCE_PACKAGE" >/dev/null || die "could not fetch Debian's $PJ_DEB_SOURCE_PACKAGE source package"
 fi
 DSC="$(dsc)"
-[ -n "$DSC" ] || die "no $PJ_DEB_SOURCE_PACKAGE source package (.dsc) in $SRC_DIR, and no private apt source list in $APT_DIR to fetch it with: run scripts/fetch-pjproject.sh on its Debian route once (without PJPROJECT_SRC, with third_party/pjproject empty)"
+[ -n "$DSC" ] || die "no $PJ_DEB_SOURCE_PACKAGE source package (.dsc) in $SRC_DIR"
 VERSION="$(sed -n 's/^Version: //p' "$DSC" | head -n1)"
 [ -n "$VERSION" ] || die "$DSC names no Version"
 # The upstream release for paths (no epoch: a colon would break rpaths and PATH-like variables).

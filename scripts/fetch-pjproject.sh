@@ -41,45 +41,8 @@ fi
 
 # 3. Debian's source package, with apt on private lists.
 command -v apt-get >/dev/null || die "apt-get is missing: this route needs Debian's apt. $ALTERNATIVES"
-command -v dpkg-source >/dev/null || die "dpkg-source is missing: install the Debian package dpkg-dev (scripts/install-debian-deps.sh does it as root). $ALTERNATIVES"
-APT_DIR="$CACHE_DIR/apt"
 SRC_DIR="$CACHE_DIR/debian-source/$PJ_DEB_SOURCE_PACKAGE"
-mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" "$SRC_DIR"
-# deb-src entries for the suite, derived from the machine's Debian archive entries (same mirror and
-# keyring; third-party repositories often publish no sources).
-{
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -e "$f" ] || continue
-    awk -v suite="$PJ_DEB_SUITE" 'BEGIN{RS=""}
-      /(^|\n)Types:[ \t]*([^\n]* )?deb([ \t]|\n|$)/ {
-        uris=""; key="";
-        n=split($0, L, "\n");
-        for (i=1;i<=n;i++) {
-          if (L[i] ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", L[i]); uris=L[i] }
-          if (L[i] ~ /^Signed-By:/) { sub(/^Signed-By:[ \t]*/, "", L[i]); key=L[i] }
-        }
-        m=split(uris, U, /[ \t]+/);
-        for (j=1;j<=m;j++) if (U[j] ~ /\/debian\/?$/) {
-          opt = key != "" && key !~ /^-----/ ? "[signed-by=" key "] " : "";
-          print "deb-src " opt U[j] " " suite " main"
-        }
-      }' "$f"
-  done
-  { cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } \
-    | awk -v suite="$PJ_DEB_SUITE" '$1=="deb" { opt=""; i=2; if ($2 ~ /^\[/) { while ($i !~ /\]$/) { opt=opt $i " "; i++ } opt=opt $i " "; i++ }
-        if ($i ~ /\/debian\/?$/) print "deb-src " opt $i " " suite " main" }'
-} | sort -u > "$APT_DIR/sources.list"
-[ -s "$APT_DIR/sources.list" ] || die "no Debian archive entry (a URI ending in /debian) in this machine's apt sources to derive a deb-src entry from. $ALTERNATIVES"
-APT_OPTS=(-o "Dir::Etc::SourceList=$APT_DIR/sources.list" -o "Dir::Etc::SourceParts=$APT_DIR/none"
-  -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o "APT::Sandbox::User=$(id -un)"
-  -o "Acquire::Languages=none" -q)
-log "reading the $PJ_DEB_SUITE source index (private apt lists in $APT_DIR)"
-apt-get "${APT_OPTS[@]}" update >&2 || die "apt-get update on the private $PJ_DEB_SUITE source list failed. $ALTERNATIVES"
-version="$(apt-cache "${APT_OPTS[@]}" showsrc "$PJ_DEB_SOURCE_PACKAGE" 2>/dev/null | sed -n 's/^Version: //p' | sort -V | tail -n1)"
-[ -n "$version" ] || die "Debian $PJ_DEB_SUITE has no source package $PJ_DEB_SOURCE_PACKAGE. $ALTERNATIVES"
-log "downloading $PJ_DEB_SOURCE_PACKAGE $version (apt verifies it against the signed index)"
-(cd "$SRC_DIR" && apt-get "${APT_OPTS[@]}" source --download-only "$PJ_DEB_SOURCE_PACKAGE=$version" >&2) \
-  || die "apt-get source $PJ_DEB_SOURCE_PACKAGE=$version failed. $ALTERNATIVES"
+version="$(deb_source_fetch "$PJ_DEB_SOURCE_PACKAGE")" || die "could not fetch Debian's $PJ_DEB_SOURCE_PACKAGE source package. $ALTERNATIVES"
 upstream="${version#*:}"; upstream="${upstream%-*}"  # no epoch, no Debian revision: the file names
 tarball="$(ls "$SRC_DIR"/"${PJ_DEB_SOURCE_PACKAGE}_${upstream}".orig-"$PJ_DEB_COMPONENT".tar.* 2>/dev/null | head -n1)"
 [ -n "$tarball" ] || die "$PJ_DEB_SOURCE_PACKAGE $version has no orig-$PJ_DEB_COMPONENT component tarball. $ALTERNATIVES"

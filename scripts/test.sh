@@ -5,6 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 bash scripts/setup.sh
+# Asterisk, the PBX test peer (built once, cached outside the clone).
+bash scripts/build-asterisk.sh >/dev/null
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 status=0
