@@ -9,7 +9,7 @@ gyp="$(dirname "$(command -v npm)")/../lib/node_modules/npm/node_modules/node-gy
 nodedir="$(dirname "$(dirname "$(command -v node)")")"
 [ -f "$nodedir/include/node/node_api.h" ] || die "Node's headers are missing at $nodedir/include/node"
 scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
+trap '[ -n "${KEEP_SCRATCH:-}" ] || rm -rf "$scratch"' EXIT
 cp -r binding.gyp native scripts "$scratch/"
 ln -s "$ROOT/node_modules" "$scratch/node_modules"
 PJ_BUILD_DIR="$PJ_DIR" node "$gyp" rebuild --directory="$scratch" --nodedir="$nodedir" -j "$(nproc)" > "$scratch/gyp.log" 2>&1 \

@@ -8,7 +8,9 @@ case "${1:-}" in
   libs)
     # Every static library of the build, as one group (order-independent).
     echo "-Wl,--start-group"
-    ls "$PJ_DIR"/*/lib/lib*-"$t".a "$PJ_DIR"/third_party/lib/lib*-"$t".a 2>/dev/null
+    for f in "$PJ_DIR"/*/lib/lib*-"$t".a "$PJ_DIR"/third_party/lib/lib*-"$t".a; do
+      if [ -e "$f" ]; then echo "$f"; fi
+    done
     echo "-Wl,--end-group"
     ;;
   *) die "usage: pj-gyp.sh includes|libs" ;;
