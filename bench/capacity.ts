@@ -101,6 +101,15 @@ function daemonNodeArgs(): string[] {
   return v ? v.split(/\s+/).filter(Boolean) : [];
 }
 
+/**
+ * `--daemon-addon PATH`: the daemon loads this build of the addon instead of build/Release (e.g. a
+ * variant built with --CDSIPAI_RAW_PCM_PORT=ON); the load generator keeps the default one.
+ */
+function daemonEnv(): NodeJS.ProcessEnv | undefined {
+  const addon = arg('--daemon-addon', '');
+  return addon ? { SIP_AI_AGENT_ADDON: path.resolve(addon) } : undefined;
+}
+
 /** With `--nice-peers`, the fake and the load generator run at nice 19, so they yield the cores to the process under test. */
 function peer(command: string, args: string[]): { command: string; args: string[] } {
   return process.argv.includes('--nice-peers') ? { command: 'nice', args: ['-n', '19', command, ...args] } : { command, args };
@@ -300,6 +309,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
         command: process.execPath,
         args: [...daemonNodeArgs(), path.join(ROOT, 'bin/sip-ai-agent.js'), '--config', cfgFile],
         cwd: ROOT,
+        env: daemonEnv(),
         lifetimeMs,
         // Room for a clean exit on SIGTERM (drainTimeoutSec is 0), so a CPU profile gets written.
         killGraceMs: 8000,
