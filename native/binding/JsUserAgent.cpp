@@ -108,6 +108,10 @@ void callJs(Napi::Env env, Napi::Function, JsUserAgent* ctx, Event* data) {
   } catch (const Napi::Error& e) {
     // A throwing JS listener must not take the process down from a native callback.
     fprintf(stderr, "sip-ai-agent: event handler threw: %s\n", e.Message().c_str());
+  } catch (const std::exception& e) {
+    fprintf(stderr, "sip-ai-agent: delivering an event failed: %s\n", e.what());
+  } catch (...) {
+    fprintf(stderr, "sip-ai-agent: delivering an event failed\n");
   }
 }
 

@@ -31,9 +31,18 @@ pj::SipHeaderVector toSipHeaders(const HeaderList& headers) {
   return v;
 }
 
+// Audio only: since 2.17 PJSUA offers and accepts a T.140 real-time text stream by default, which a
+// voice agent has no use for (one more media transport and parser facing the caller).
+void audioOnly(pj::CallOpParam& op) {
+  op.opt.audioCount = 1;
+  op.opt.videoCount = 0;
+  op.opt.textCount = 0;
+}
+
 // A final or provisional response to an INVITE, or a BYE/CANCEL: the same parameters either way.
 pj::CallOpParam callOp(int code, const std::string& reason, const HeaderList& headers) {
-  pj::CallOpParam op;
+  pj::CallOpParam op(true);
+  audioOnly(op);
   op.statusCode = static_cast<pjsip_status_code>(code);
   op.reason = reason;
   op.txOption.headers = toSipHeaders(headers);
@@ -349,6 +358,7 @@ uint32_t SipThread::makeCall(const CallRequest& req, uint64_t requestId) {
     AgentAccount* acc = im->findAccount(req.account);
     auto* call = new AgentCall(*im, *acc, PJSUA_INVALID_ID, h, audio);
     pj::CallOpParam op(true);
+    audioOnly(op);
     op.txOption.headers = toSipHeaders(req.headers);
     im->calls[h] = call;
     try {
