@@ -181,6 +181,25 @@ describe('malformed and unusual INVITEs', () => {
   });
 });
 
+describe('media a voice agent does not take', () => {
+  test('an INVITE offering audio and a T.140 real-time text stream is answered with audio only (text refused with port 0)', async () => {
+    const { setup, d } = await startAgent();
+    const text = 'm=text 40006 RTP/AVP 98\r\na=rtpmap:98 t140/1000\r\n';
+    const dlg = await unlessDied(
+      d,
+      sip.invite({ target: agentAddr(setup), body: pcmuOffer(40_004) + text, contentType: 'application/sdp' }),
+      'the final response to the INVITE',
+    );
+    expect(dlg.final.status).toBe(200);
+    const answer = dlg.final.bodyText;
+    expect(answer).toMatch(/^m=audio [1-9]\d* RTP\/AVP 0\b/m);
+    // RFC 3264 6: a stream the answerer rejects keeps its m-line with port 0.
+    expect(answer).toMatch(/^m=text 0 /m);
+    await hangUp(dlg);
+    await expectUp(d, setup);
+  });
+});
+
 describe('requests a call agent refuses', () => {
   let setup: DaemonSetup;
   let d: Daemon;
