@@ -85,6 +85,10 @@ void JsUserAgent::forceStop() {
 }
 
 namespace {
+// A URI's `?name=value` headers part (RFC 3261 19.1.1) turns into request headers (Route,
+// P-Asserted-Identity...) when PJSIP sends to it: a destination handed to us must not carry one.
+bool hasUriHeaders(const std::string& uri) { return uri.find('?') != std::string::npos; }
+
 // Tick times cross to JS as microseconds of CLOCK_MONOTONIC in a double (exact to well under 1 µs
 // for centuries of uptime); 0 means unknown and becomes NaN.
 double stampUs(uint64_t ns) { return ns == 0 ? std::nan("") : static_cast<double>(ns) / 1000.0; }
@@ -286,6 +290,8 @@ Napi::Value JsUserAgent::MakeCall(const Napi::CallbackInfo& info) {
   req.uri = convert::string(info, 1, "uri");
   if (req.uri.rfind("sip:", 0) != 0 && req.uri.rfind("sips:", 0) != 0 && req.uri.rfind("<sip", 0) != 0)
     throw Napi::TypeError::New(env, "uri must be a SIP URI (sip:user@host)");
+  if (hasUriHeaders(req.uri))
+    throw Napi::TypeError::New(env, "uri must not carry headers (?name=value): they would become INVITE headers");
   req.headers = convert::headers(info.Length() > 2 ? info[2] : env.Undefined(), "headers");
   auto [id, promise] = newRequest(env);
   uint32_t handle = sip_->makeCall(req, id);
@@ -327,6 +333,8 @@ Napi::Value JsUserAgent::Transfer(const Napi::CallbackInfo& info) {
   if (target.rfind("sip:", 0) != 0 && target.rfind("sips:", 0) != 0 && target.rfind("tel:", 0) != 0 &&
       target.rfind("<", 0) != 0)
     throw Napi::TypeError::New(env, "target must be a SIP or tel URI");
+  if (hasUriHeaders(target))
+    throw Napi::TypeError::New(env, "target must not carry headers (?name=value): they would become headers of the new call");
   auto [id, promise] = newRequest(env);
   sip_->transfer(call, target, id);
   return promise;

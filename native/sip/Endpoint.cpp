@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "../core/Redact.hpp"
 #include "SipCore.hpp"
 #include "SipMessage.hpp"
 
@@ -15,7 +16,8 @@ std::string lower(std::string s) {
   return s;
 }
 
-// PJSIP's log, forwarded to JS as LogEvents (loop thread, and any pj thread that logs).
+// PJSIP's log, forwarded to JS as LogEvents (loop thread, and any pj thread that logs). SIP messages
+// in it (logging.sipMessages) have their credentials and SRTP keys masked before they leave.
 class LogBridge : public pj::LogWriter {
  public:
   explicit LogBridge(EventSink* sink) : sink_(sink) {}
@@ -23,6 +25,7 @@ class LogBridge : public pj::LogWriter {
     try {
       std::string msg = entry.msg;
       while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
+      if (mayHoldSipSecrets(msg)) msg = redactSipSecrets(msg);
       sink_->post(LogEvent{entry.level, msg});
     } catch (...) {
       // Losing a log line is better than unwinding into pjlib.

@@ -312,11 +312,19 @@ export function toNativeConfig(o: UserAgentOptions): NativeEndpointConfig {
   };
 }
 
-/** PJSIP level -> pino level: 1 error, 2 warn, 3 info, 4 debug, 5-6 trace. */
+/** A whole SIP message PJSIP logs when message logging is on (`logging.sipMessages`). */
+const SIP_MESSAGE_DUMP = /\b(?:RX|TX) \d+ bytes (?:Request|Response) msg /;
+
+/**
+ * PJSIP level -> pino level: 1 error, 2 warn, 3 info, 4 debug, 5-6 trace. Whole SIP messages
+ * (PJSIP's level 4) are logged at info: they only appear when the operator turned message logging
+ * on, so they must not vanish under the default log level.
+ */
 export function logPj(log: Logger, level: number, message: string): void {
   const msg = message.trim();
   const fields = { src: 'pjsip' };
-  if (level <= 1) log.error(fields, msg);
+  if (level === 4 && SIP_MESSAGE_DUMP.test(msg)) log.info({ ...fields, sipMessage: true }, msg);
+  else if (level <= 1) log.error(fields, msg);
   else if (level === 2) log.warn(fields, msg);
   else if (level === 3) log.info(fields, msg);
   else if (level === 4) log.debug(fields, msg);

@@ -311,6 +311,14 @@ describe('a caller that challenges the BYE', () => {
     await kam?.stop();
   });
 
+  test('the log of SIP messages shows who registered where, never the digest response or nonce', () => {
+    const text = d.logs().map((e) => e.msg).join('\n');
+    // The REGISTER that answered the registrar's challenge went through the log in full.
+    expect(text).toMatch(/Authorization: Digest username="agent", realm="[^"]+" \[redacted\]/);
+    expect(text).not.toMatch(/Authorization:[^\n]*response=/i);
+    expect(text).not.toMatch(/Authorization:[^\n]*nonce=/i);
+  });
+
   const challenges: { name: string; status: number; reason: string; header: string; realm: () => string }[] = [
     { name: "401 with the registrar's realm", status: 401, reason: 'Unauthorized', header: 'WWW-Authenticate', realm: () => kam.domain },
     { name: '401 with realm "evil"', status: 401, reason: 'Unauthorized', header: 'WWW-Authenticate', realm: () => 'evil' },

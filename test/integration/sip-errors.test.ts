@@ -35,6 +35,15 @@ test('bad arguments are TypeErrors that name the argument', async () => {
   await expect(ua.addAccount({ uri: '' })).rejects.toThrow(/idUri is required/);
 });
 
+test('a destination carrying URI headers (?Route=..., P-Asserted-Identity) is refused before anything is sent', async () => {
+  const route = await ua.call(acc, 'sip:200@127.0.0.1?Route=%3Csip:evil.example.com;lr%3E').catch((e: unknown) => e);
+  expect((route as Error).name).toBe('TypeError');
+  expect((route as Error).message).toMatch(/must not carry headers/);
+  const pai = await ua.call(acc, '<sip:200@127.0.0.1?P-Asserted-Identity=sip:ceo@example.com>').catch((e: unknown) => e);
+  expect((pai as Error).message).toMatch(/must not carry headers/);
+  expect(ua.calls).toHaveLength(0);
+});
+
 test('a call to a user the proxy does not know ends with 404, surfaced as the call end, not an exception', async () => {
   const kam = await startKamailio({ users: { someone: 'pw-someone' } });
   const out = await ua.call(acc, `sip:nobody@127.0.0.1:${kam.port}`);

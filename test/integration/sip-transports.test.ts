@@ -3,10 +3,14 @@
  * certificate made at test time with openssl), and SRTP, between two accounts of the agent.
  */
 import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../src/logging/logger';
+import { loadNativeBinding } from '../../src/native/binding';
+import { UserAgent as UserAgentClass } from '../../src/sip/UserAgent';
 import { runCommand, useHarnessCleanup } from '../helpers/proc';
 import { tmpDir } from '../helpers/fixtures';
 import { goertzel } from '../helpers/audio-analysis';
-import { PcmCollector, sine, startAgent, until } from '../helpers/agent';
+import { PcmCollector, sine, until } from '../helpers/agent';
 import type { UserAgent } from '../../src/sip/UserAgent';
 import type { SipCall } from '../../src/sip/SipCall';
 
@@ -14,17 +18,31 @@ jest.setTimeout(60_000);
 useHarnessCleanup();
 
 let ua: UserAgent;
+/** Every log line of the agent, SIP messages included (PJSIP log level 5). */
+const logLines: string[] = [];
 
 beforeAll(async () => {
   const dir = await tmpDir('sip-tls-');
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
   await runCommand('openssl', 'openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'], { timeoutMs: 20_000 });
-  ua = await startAgent({
-    tcp: { bindAddress: '127.0.0.1', port: 0 },
-    tls: { bindAddress: '127.0.0.1', port: 0, certFile: cert, privKeyFile: key, verifyServer: false },
-    media: { clockRate: 8000, codecs: ['PCMU'], srtp: 'mandatory', srtpSecureSignaling: 0 },
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l) logLines.push(l);
+      done();
+    },
   });
+  ua = await UserAgentClass.start(
+    loadNativeBinding(),
+    {
+      udp: { bindAddress: '127.0.0.1', port: 0 },
+      tcp: { bindAddress: '127.0.0.1', port: 0 },
+      tls: { bindAddress: '127.0.0.1', port: 0, certFile: cert, privKeyFile: key, verifyServer: false },
+      pjLogLevel: 5,
+      media: { rtpBindAddress: '127.0.0.1', clockRate: 8000, codecs: ['PCMU'], srtp: 'mandatory', srtpSecureSignaling: 0 },
+    },
+    createLogger({ level: 'trace', destination: sink, pretty: false }),
+  );
   await ua.addAccount({ uri: 'sip:agent@127.0.0.1', isDefault: true });
 });
 
@@ -57,4 +75,12 @@ test('calls over SIP/TCP carry audio, with SRTP mandatory', async () => {
 test('calls over SIP/TLS carry audio, with SRTP mandatory (a plain RTP offer would fail with 488)', async () => {
   expect(ua.transports.tls).toMatch(/^127\.0\.0\.1:\d+$/);
   await callOver('tls');
+});
+
+test('SIP messages in the log show that SDES keys were exchanged, never the keys themselves', () => {
+  const text = logLines.join('\n');
+  // The offers and answers of the SRTP calls above went through the log at level 5.
+  expect(text).toMatch(/a=crypto:\d+ [A-Z0-9_]+ inline:\[redacted\]/);
+  // A key is 40 base64 characters after "inline:".
+  expect(text).not.toMatch(/inline:[A-Za-z0-9+/]{30,}/);
 });
