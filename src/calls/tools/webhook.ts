@@ -84,7 +84,9 @@ export async function callWebhook(
   const doFetch = ctx.fetchImpl ?? fetch;
   let res: Response;
   try {
-    res = await doFetch(url, { method, headers, body, signal, redirect: 'follow' });
+    // Never follow a redirect: the configured headers (often secrets) would go to wherever the
+    // Location points, and the configured URL would no longer say where the call's data goes.
+    res = await doFetch(url, { method, headers, body, signal, redirect: 'manual' });
   } catch (err) {
     throw requestError(err, timeout, timeoutMs, opts.name, where);
   }
@@ -94,6 +96,13 @@ export async function callWebhook(
     ({ text, truncated } = await readBounded(res, maxChars));
   } catch (err) {
     throw requestError(err, timeout, timeoutMs, opts.name, where);
+  }
+  if (res.status >= 300 && res.status <= 399) {
+    const location = res.headers.get('location');
+    throw new WebhookError(
+      `webhook redirected and the redirect was not followed [tool:${opts.name}, url:${where}, status:${res.status}]${location ? ` to ${describeUrl(location, opts.url)}` : ''}: configure the final URL`,
+      res.status,
+    );
   }
   if (res.status < 200 || res.status > 299) {
     const snippet = oneLine(text).slice(0, ERROR_BODY_CHARS);
@@ -183,9 +192,10 @@ function withQuery(url: string, args: unknown): string {
 }
 
 /** Host and path only: query strings may carry secrets. */
-function describeUrl(url: string): string {
+/** Host and path of a URL (no query, no credentials), relative to `base` when given. */
+function describeUrl(url: string, base?: string): string {
   try {
-    const u = new URL(url);
+    const u = new URL(url, base);
     return `${u.host}${u.pathname}`;
   } catch {
     return '<invalid url>';

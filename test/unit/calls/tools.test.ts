@@ -71,6 +71,23 @@ describe('webhook tools', () => {
     expect(seen[0].headers['authorization']).toBe('Bearer s3cret');
   });
 
+  test('a redirect is not followed: the secret headers go nowhere else, and the error names where it pointed', async () => {
+    // The redirect target is this same server, so a followed redirect would show up as a second request.
+    handler = (req, res) => {
+      if (req.url === '/moved') {
+        res.writeHead(302, { location: `${base}/elsewhere?token=x` });
+        res.end();
+      } else {
+        res.end('{"followed":true}');
+      }
+    };
+    const err = await callWebhook(hook('/moved'), { order_id: 'A-17' }, { callId: 'c' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WebhookError);
+    expect((err as WebhookError).status).toBe(302);
+    expect((err as Error).message).toMatch(/redirect was not followed \[tool:lookup_order, url:127\.0\.0\.1:\d+\/moved, status:302\] to 127\.0\.0\.1:\d+\/elsewhere: configure the final URL/);
+    expect(seen.map((s) => s.url)).toEqual(['/moved']);
+  });
+
   test('GET sends the arguments as query parameters', async () => {
     handler = (_req, res) => res.end('{"ok":true}');
     await callWebhook(hook('/orders?src=phone', { method: 'GET' }), { order_id: 'A 17', n: 3 }, { callId: 'c' });
