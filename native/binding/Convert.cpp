@@ -73,6 +73,9 @@ TransportConfig transport(const Napi::Object& parent, const char* key, bool defE
   t.password = getString(o, "password", ctx);
   t.verifyServer = getBool(o, "verifyServer", ctx, false);
   t.verifyClient = getBool(o, "verifyClient", ctx, false);
+  t.minTlsVersion = getString(o, "method", ctx, "tlsv1.2");
+  if (t.minTlsVersion != "tlsv1.2" && t.minTlsVersion != "tlsv1.3")
+    typeError(o.Env(), ctx + ".method must be 'tlsv1.2' or 'tlsv1.3'");
   return t;
 }
 

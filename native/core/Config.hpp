@@ -17,6 +17,7 @@ struct TransportConfig {
   std::string certFile, privKeyFile, caListFile, password;
   bool verifyServer = false;
   bool verifyClient = false;
+  std::string minTlsVersion = "tlsv1.2";  // lowest version accepted: tlsv1.2 (1.2 and 1.3) or tlsv1.3
 };
 
 struct EndpointConfig {

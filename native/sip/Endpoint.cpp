@@ -90,7 +90,10 @@ void SipThread::Impl::startLibrary() {
       tc.tlsConfig.password = t.password;
       tc.tlsConfig.verifyServer = t.verifyServer;
       tc.tlsConfig.verifyClient = t.verifyClient;
-      tc.tlsConfig.method = PJSIP_TLSV1_2_METHOD;
+      // The lowest version accepted, as protocol flags (`method` would pin exactly one version).
+      tc.tlsConfig.method = PJSIP_SSL_UNSPECIFIED_METHOD;
+      tc.tlsConfig.proto = t.minTlsVersion == "tlsv1.3" ? PJ_SSL_SOCK_PROTO_TLS1_3
+                                                        : (PJ_SSL_SOCK_PROTO_TLS1_2 | PJ_SSL_SOCK_PROTO_TLS1_3);
     }
     try {
       transportIds[name] = ep->transportCreate(type, tc);

@@ -25,6 +25,7 @@ export function userAgentOptions(cfg: AgentConfig): UserAgentOptions {
           caListFile: tls.caListFile,
           verifyServer: tls.verifyServer,
           verifyClient: tls.verifyClient,
+          method: tls.method,
         }
       : false,
     userAgent: cfg.sip.userAgent,

@@ -15,6 +15,8 @@ export interface NativeTransportConfig {
   password?: string;
   verifyServer?: boolean;
   verifyClient?: boolean;
+  /** Lowest TLS version accepted: tlsv1.2 (default) or tlsv1.3. */
+  method?: 'tlsv1.2' | 'tlsv1.3';
 }
 
 /** Endpoint configuration as the addon takes it (see native/core/Config.hpp). */

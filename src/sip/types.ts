@@ -15,6 +15,8 @@ export interface TransportOptions {
   password?: string;
   verifyServer?: boolean;
   verifyClient?: boolean;
+  /** TLS only: the lowest version accepted (default tlsv1.2: 1.2 and 1.3). */
+  method?: 'tlsv1.2' | 'tlsv1.3';
 }
 
 /** Media settings of the endpoint. */

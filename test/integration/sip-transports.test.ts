@@ -37,7 +37,8 @@ beforeAll(async () => {
     {
       udp: { bindAddress: '127.0.0.1', port: 0 },
       tcp: { bindAddress: '127.0.0.1', port: 0 },
-      tls: { bindAddress: '127.0.0.1', port: 0, certFile: cert, privKeyFile: key, verifyServer: false },
+      // TLS 1.3 only: what sip.transports.tls.method: tlsv1.3 asks for (checked against openssl below).
+      tls: { bindAddress: '127.0.0.1', port: 0, certFile: cert, privKeyFile: key, verifyServer: false, method: 'tlsv1.3' },
       pjLogLevel: 5,
       media: { rtpBindAddress: '127.0.0.1', clockRate: 8000, codecs: ['PCMU'], srtp: 'mandatory', srtpSecureSignaling: 0 },
     },
@@ -83,4 +84,18 @@ test('SIP messages in the log show that SDES keys were exchanged, never the keys
   expect(text).toMatch(/a=crypto:\d+ [A-Z0-9_]+ inline:\[redacted\]/);
   // A key is 40 base64 characters after "inline:".
   expect(text).not.toMatch(/inline:[A-Za-z0-9+/]{30,}/);
+});
+
+test('the TLS transport takes the lowest version it was given: a TLS 1.2 client is refused, a TLS 1.3 client connects', async () => {
+  const [host, port] = ua.transports.tls.split(':');
+  const handshake = async (version: '-tls1_2' | '-tls1_3'): Promise<string> => {
+    // stdin is /dev/null: s_client handshakes, reads end of input and leaves.
+    const r = await runCommand('openssl', 'openssl', ['s_client', version, '-connect', `${host}:${port}`, '-brief'], {
+      timeoutMs: 15_000,
+      allowFailure: true,
+    });
+    return r.output;
+  };
+  expect(await handshake('-tls1_3')).toMatch(/Protocol version: TLSv1\.3/);
+  expect(await handshake('-tls1_2')).not.toMatch(/Protocol version: TLSv1\.2/);
 });
