@@ -156,6 +156,14 @@ function ai(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
       sink.report(`ai.turnDetection.${k}`, `only applies to type ${type} (type is ${td.type})`);
     }
   }
+  if (td.type === 'none' && a.provider === 'openai') {
+    // With turn detection off, the client must commit the input buffer and ask for each response;
+    // on a phone line nothing here would, so the model would never hear the caller.
+    sink.report(
+      'ai.turnDetection.type',
+      "none is not supported on a phone line: nothing would commit the caller's audio, so the model would never answer; use server_vad or semantic_vad",
+    );
+  }
   if (td.type === 'none') {
     for (const k of ['createResponse', 'interruptResponse']) {
       if (written(raw, `ai.turnDetection.${k}`)) sink.report(`ai.turnDetection.${k}`, 'does not apply to type none');

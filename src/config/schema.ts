@@ -109,7 +109,7 @@ const turnDetection = obj({
   doc: 'how the model decides the caller has finished speaking',
   fields: {
     type: oneOf({
-      doc: 'server_vad (energy), semantic_vad (meaning) or none (never respond by itself)',
+      doc: 'server_vad (energy) or semantic_vad (meaning); none (never respond by itself) is refused with the openai provider',
       values: ['server_vad', 'semantic_vad', 'none'],
       default: 'server_vad',
     }),

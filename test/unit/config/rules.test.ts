@@ -70,6 +70,12 @@ describe('conflicting settings', () => {
     ]);
   });
 
+  it('refuses turn detection none with the openai provider: nothing would commit the caller audio', () => {
+    expect(problems(withBase({ ai: { provider: 'openai', apiKey: 'sk-test-0123456789', turnDetection: { type: 'none' } } }))).toEqual([
+      "ai.turnDetection.type: none is not supported on a phone line: nothing would commit the caller's audio, so the model would never answer; use server_vad or semantic_vad",
+    ]);
+  });
+
   it('checks transports against accounts', () => {
     expect(
       problems(
