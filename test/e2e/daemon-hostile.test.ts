@@ -200,6 +200,29 @@ describe('media a voice agent does not take', () => {
   });
 });
 
+describe('a caller that sends no audio', () => {
+  test('a caller whose RTP never arrives (one-way audio) still gets the whole greeting, and the record holds it', async () => {
+    const { setup, d } = await startAgent({}, 'daemon-silent', async (s) => ({
+      greeting: { file: await makeTone(path.join(s.dir, 'greeting-500.wav'), 500, 1000, { sampleRate: RATE, amplitude: 0.4 }), interruptible: false },
+    }));
+    // rawsip never sends RTP: the agent's side of the call gets no caller frame at all.
+    const dlg = await unlessDied(d, sip.invite({ target: agentAddr(setup), body: pcmuOffer(40_008), contentType: 'application/sdp' }), 'the final response to the INVITE');
+    expect(dlg.final.status).toBe(200);
+    await delay(2_500);
+    await hangUp(dlg);
+    const r = await waitForRecord(setup.recordsDir, (x) => x.record.status === 'completed', 10_000);
+    expect(r.wavPath).toBeDefined();
+    const stereo = readWav(r.wavPath as string);
+    const [left, right] = stereo.channelData;
+    // The agent lane holds what was sent to the caller, tick by tick: the whole greeting.
+    const greet = findToneSpans(right, stereo.sampleRate, 500, { minLevel: 0.05 });
+    expect(greet).toHaveLength(1);
+    expect(greet[0].endMs - greet[0].startMs).toBeGreaterThan(850);
+    expect(findToneSpans(left, stereo.sampleRate, 500, { minLevel: 0.05 })).toHaveLength(0);
+    await expectUp(d, setup);
+  });
+});
+
 describe('requests a call agent refuses', () => {
   let setup: DaemonSetup;
   let d: Daemon;
