@@ -71,6 +71,19 @@ std::string sourceOf(const pjsip_rx_data* rdata) {
 
 bool inDialog(const pjsip_rx_data* rdata) { return rdata->msg_info.to && rdata->msg_info.to->tag.slen > 0; }
 
+// Registrars (address, realm) remembered at most: one account has one registrar.
+constexpr std::size_t kMaxRegistrars = 64;
+
+// True when a response belongs to a client transaction of ours that is still running (its top Via
+// carries the branch we sent). Runs before the transaction layer, which would drop a stray one.
+bool answersOurTransaction(pjsip_rx_data* rdata) {
+  if (!rdata->msg_info.cseq || !rdata->msg_info.via) return false;
+  pj_str_t key;
+  if (pjsip_tsx_create_key(rdata->tp_info.pool, &key, PJSIP_ROLE_UAC, &rdata->msg_info.cseq->method, rdata) != PJ_SUCCESS)
+    return false;
+  return pjsip_tsx_layer_find_tsx(&key, PJ_FALSE) != nullptr;
+}
+
 pj_bool_t refuse(pjsip_rx_data* rdata, const char* why) {
   const pjsip_method& m = rdata->msg_info.msg->line.req.method;
   PJ_LOG(3, ("guard", "%.*s from %s refused (405): %s", static_cast<int>(m.name.slen), m.name.ptr,
@@ -106,6 +119,7 @@ pj_bool_t onRxResponse(pjsip_rx_data* rdata) {
   int code = msg->line.status.code;
   if (code != PJSIP_SC_UNAUTHORIZED && code != PJSIP_SC_PROXY_AUTHENTICATION_REQUIRED) return PJ_FALSE;
   bool isRegister = rdata->msg_info.cseq && rdata->msg_info.cseq->method.id == PJSIP_REGISTER_METHOD;
+  bool ownRegister = isRegister && answersOurTransaction(rdata);
   std::string src = sourceOf(rdata);
   pjsip_hdr* h = msg->hdr.next;
   while (h != &msg->hdr) {
@@ -114,8 +128,8 @@ pj_bool_t onRxResponse(pjsip_rx_data* rdata) {
       auto* ah = reinterpret_cast<pjsip_www_authenticate_hdr*>(h);
       std::string realm = str(ah->challenge.common.realm);
       if (isRegister) {
-        // Only we send REGISTER, to the registrar (or through the outbound proxy) we were given.
-        g_guard.registrars.emplace(src, realm);
+        // Learned only from an answer to a REGISTER of ours (anyone can send a "401 to REGISTER").
+        if (ownRegister && g_guard.registrars.size() < kMaxRegistrars) g_guard.registrars.emplace(src, realm);
       } else if (!g_guard.anyRealm && !g_guard.registrars.count({src, realm}) && !g_guard.explicitRealms.count(realm)) {
         std::string method = rdata->msg_info.cseq ? str(rdata->msg_info.cseq->method.name) : "?";
         PJ_LOG(2, ("guard", "%d challenge to our %s from %s (realm \"%.64s\") not answered: credentials go only to the registrar",

@@ -8,8 +8,8 @@
 //  - refuses requests this agent has no use for with 405 Method Not Allowed and an Allow header:
 //    SUBSCRIBE, PUBLISH and REGISTER always, REFER and MESSAGE outside a dialog;
 //  - keeps the accounts' credentials for their registrar: a 401/407 challenge is answered only
-//    when it comes from an address that challenged one of our REGISTERs, with the realm it used
-//    there, or (for an account with no registrar) carries the realm the account was configured
+//    when it comes from an address that challenged one of our REGISTERs (a response matching a
+//    REGISTER transaction of ours, not any "401 to REGISTER"), with the realm it used there, or (for an account with no registrar) carries the realm the account was configured
 //    with. An account written with realm "*" opts out of the guard. Any other challenge has its authenticate headers removed before PJSIP
 //    sees it, so the request fails instead of sending a digest of the password to a stranger
 //    (e.g. a caller challenging our BYE).

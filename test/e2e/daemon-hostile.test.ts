@@ -342,13 +342,43 @@ describe('a caller that challenges the BYE', () => {
     expect(text).not.toMatch(/Authorization:[^\n]*nonce=/i);
   });
 
-  const challenges: { name: string; status: number; reason: string; header: string; realm: () => string }[] = [
+  /**
+   * A 401 "to our REGISTER" that answers no REGISTER of ours, sent from the caller's own address in
+   * the realm it will challenge with: it must not make the caller look like the registrar.
+   */
+  async function forgeRegisterChallenge(realm: string): Promise<void> {
+    const forged = [
+      'SIP/2.0 401 Unauthorized',
+      `Via: SIP/2.0/UDP ${LOOPBACK}:${setup.ports.sip};branch=z9hG4bK${sipToken()};rport`,
+      `From: <sip:agent@${LOOPBACK}>;tag=${sipToken(4)}`,
+      `To: <sip:agent@${LOOPBACK}>;tag=${sipToken(4)}`,
+      `Call-ID: ${sipToken()}@forged`,
+      'CSeq: 1 REGISTER',
+      `WWW-Authenticate: Digest realm="${realm}", nonce="${sipToken()}", algorithm=MD5`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    await sip.sendRaw(forged, agentAddr(setup));
+    await delay(200);
+  }
+
+  const challenges: { name: string; status: number; reason: string; header: string; realm: () => string; before?: () => Promise<void> }[] = [
     { name: "401 with the registrar's realm", status: 401, reason: 'Unauthorized', header: 'WWW-Authenticate', realm: () => kam.domain },
     { name: '401 with realm "evil"', status: 401, reason: 'Unauthorized', header: 'WWW-Authenticate', realm: () => 'evil' },
     { name: "407 with the registrar's realm", status: 407, reason: 'Proxy Authentication Required', header: 'Proxy-Authenticate', realm: () => kam.domain },
+    {
+      name: '401 after a forged 401 "to our REGISTER" from the caller, in the same realm',
+      status: 401,
+      reason: 'Unauthorized',
+      header: 'WWW-Authenticate',
+      realm: () => 'spoofed',
+      before: () => forgeRegisterChallenge('spoofed'),
+    },
   ];
 
   test.each(challenges)('the agent answers no BYE challenge ($name) with credentials, and its log never shows the password', async (c) => {
+    await c.before?.();
     const dlg = await unlessDied(d, sip.invite({ target: agentAddr(setup), uri: `sip:agent@${LOOPBACK}:${setup.ports.sip}` }), 'the final response to the INVITE');
     expect(dlg.final.status).toBe(200);
     const call = await eventually(
