@@ -342,6 +342,52 @@ describe('a caller that challenges the BYE', () => {
     expect(text).not.toMatch(/Authorization:[^\n]*nonce=/i);
   });
 
+  test("what callers send is logged with its credentials and SRTP keys masked, malformed lines included, and the daemon stays up", async () => {
+    const key = 'Q2FsbGVyU2VjcmV0S2V5TWF0ZXJpYWwwMTIzNDU2'; // 40 base64 characters, as SDES keys are
+    const sdp = `${pcmuOffer(40_010)}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:${key}|2^20|1:4\r\na=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:\r\n`;
+    const dlg = await unlessDied(
+      d,
+      sip.invite({
+        target: agentAddr(setup),
+        uri: `sip:agent@${LOOPBACK}:${setup.ports.sip}`,
+        headers: [
+          ['Authorization', 'Digest username="mallory", realm="x", nonce="n1", uri="sip:agent", response="caller-secret-1"'],
+        ],
+        body: sdp,
+        contentType: 'application/sdp',
+      }),
+      'the final response to the INVITE',
+    );
+    expect(dlg.final.status).toBeGreaterThanOrEqual(200);
+    await hangUp(dlg);
+    // Malformed (PJSIP drops a request it cannot parse, unanswered): a scheme it does not know, an
+    // unterminated quote, an empty value, a header name and nothing else.
+    await sip.sendRaw(
+      [
+        `OPTIONS sip:agent@${LOOPBACK}:${setup.ports.sip} SIP/2.0`,
+        `Via: SIP/2.0/UDP ${LOOPBACK}:${sip.port};branch=z9hG4bK${sipToken()};rport`,
+        `From: <sip:mallory@${LOOPBACK}>;tag=${sipToken(4)}`,
+        `To: <sip:agent@${LOOPBACK}>`,
+        `Call-ID: ${sipToken()}@mallory`,
+        'CSeq: 1 OPTIONS',
+        'Proxy-Authorization: Basic caller-secret-2',
+        'Authorization: Digest username="mallory", response="caller-secret-3',
+        'Proxy-Authorization:',
+        'Authorization',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n'),
+      agentAddr(setup),
+    );
+    await delay(500);
+    await expectUp(d, setup);
+    const text = d.logs().map((e) => e.msg).join('\n');
+    expect(text).toMatch(/Authorization: Digest username="mallory", realm="x" \[redacted\]/);
+    expect(text).toMatch(/a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:\[redacted\]/);
+    for (const secret of ['caller-secret-1', 'caller-secret-2', 'caller-secret-3', key]) expect(text.includes(secret)).toBe(false);
+  });
+
   /**
    * A 401 "to our REGISTER" that answers no REGISTER of ours, sent from the caller's own address in
    * the realm it will challenge with: it must not make the caller look like the registrar.
