@@ -49,18 +49,7 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$KEY" ] && [ -x "$PREFIX/sbin/aster
   exit 0
 fi
 
-missing=()
-for p in "${BUILD_PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  is_root || die "missing Debian build packages for Asterisk: ${missing[*]}. Install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}"
-  log "installing the Debian build packages: ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 \
-    || { DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 \
-      && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2; } \
-    || die "apt-get install ${missing[*]} failed"
-fi
+ensure_debian_packages "${BUILD_PKGS[@]}"
 
 start=$(date +%s)
 mkdir -p "$CACHE_DIR/asterisk"

@@ -24,6 +24,21 @@ tree_checksum() {
   }) | sha256sum | cut -d' ' -f1
 }
 
+# Install the named Debian packages that are missing (as root), or die naming them and the command
+# to run. Returns 0 at once when all are installed.
+ensure_debian_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  is_root || die "missing Debian packages: ${missing[*]}. Install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}"
+  log "installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2 || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 \
+    || die "apt-get install ${missing[*]} failed"
+}
+
 # Download Debian $PJ_DEB_SUITE's newest source package $1 into $CACHE_DIR/debian-source/$1 and
 # print its version. apt runs on a private source list and state under $CACHE_DIR/apt: nothing is
 # written under /etc/apt, and the deb-src entries are derived from this machine's own Debian
