@@ -6,7 +6,7 @@
       "target_name": "sip_ai_agent",
       "sources": [
         "native/sip/SipThread.cpp", "native/sip/Endpoint.cpp", "native/sip/AgentAccount.cpp",
-        "native/sip/AgentCall.cpp", "native/sip/PcmPort.cpp", "native/sip/SipMessage.cpp",
+        "native/sip/AgentCall.cpp", "native/sip/PcmPort.cpp", "native/sip/SipMessage.cpp", "native/sip/Admission.cpp",
         "native/binding/addon.cpp", "native/binding/JsUserAgent.cpp",
         "native/binding/Convert.cpp", "native/binding/JsErrors.cpp",
         "native/binding/JsResampler.cpp"

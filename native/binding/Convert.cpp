@@ -56,6 +56,46 @@ Napi::Object asObject(const Napi::Value& v, const std::string& ctx) {
   return v.As<Napi::Object>();
 }
 
+}  // namespace
+
+AdmissionPolicy admissionPolicy(const Napi::Value& v) {
+  const std::string ctx = "admission";
+  AdmissionPolicy p;
+  if (v.IsNull() || v.IsUndefined()) return p;  // no policy: everything passes
+  Napi::Object o = asObject(v, ctx);
+  p.enabled = true;
+  p.anySource = getBool(o, "anySource", ctx, false);
+  p.fromPatterns = getBool(o, "fromPatterns", ctx, false);
+  std::vector<std::string> trusted = getStrings(o, "trusted", ctx, {});
+  for (std::size_t i = 0; i < trusted.size(); ++i) {
+    AddressBlock b;
+    if (!AddressBlock::parse(trusted[i], &b))
+      typeError(o.Env(), ctx + ".trusted[" + std::to_string(i) + "] is not an IP address or CIDR (got \"" + trusted[i] + "\")");
+    p.trusted.push_back(b);
+  }
+  p.users = getStrings(o, "users", ctx, {});
+  p.invitesPerSec = getNumber(o, "invitesPerSec", ctx, p.invitesPerSec, 0.01, 1e6);
+  p.inviteBurst = getNumber(o, "inviteBurst", ctx, p.inviteBurst, 1, 1e6);
+  p.requestsPerSec = getNumber(o, "requestsPerSec", ctx, p.requestsPerSec, 0.01, 1e6);
+  p.requestBurst = getNumber(o, "requestBurst", ctx, p.requestBurst, 1, 1e6);
+  p.retryAfterSec = static_cast<unsigned>(getNumber(o, "retryAfterSec", ctx, p.retryAfterSec, 1, 86400));
+  p.logIntervalSec = static_cast<unsigned>(getNumber(o, "logIntervalSec", ctx, p.logIntervalSec, 0, 86400));
+  p.maxSources = static_cast<std::size_t>(getNumber(o, "maxSources", ctx, static_cast<double>(p.maxSources), 1, 1e7));
+  return p;
+}
+
+Napi::Object admissionStats(Napi::Env env, const AdmissionStats& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("forbidden", static_cast<double>(s.forbidden));
+  o.Set("notFound", static_cast<double>(s.notFound));
+  o.Set("rateLimited", static_cast<double>(s.rateLimited));
+  o.Set("dropped", static_cast<double>(s.dropped));
+  o.Set("sources", static_cast<double>(s.sources));
+  return o;
+}
+
+namespace {
+
 TransportConfig transport(const Napi::Object& parent, const char* key, bool defEnabled) {
   TransportConfig t;
   t.enabled = defEnabled;

@@ -1,5 +1,7 @@
 #include "JsUserAgent.hpp"
 
+#include "../sip/SipMessage.hpp"
+
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -52,6 +54,8 @@ Napi::Function JsUserAgent::Init(Napi::Env env) {
                          InstanceMethod<&JsUserAgent::TxTicks>("txTicks"),
                          InstanceMethod<&JsUserAgent::AudioStats>("audioStats"),
                          InstanceMethod<&JsUserAgent::SetRxEnabled>("setRxEnabled"),
+                         InstanceMethod<&JsUserAgent::SetAdmission>("setAdmission"),
+                         InstanceMethod<&JsUserAgent::AdmissionStats>("admissionStats"),
                          InstanceAccessor<&JsUserAgent::GetRunning>("running"),
                      });
 }
@@ -458,6 +462,18 @@ Napi::Value JsUserAgent::SetRxEnabled(const Napi::CallbackInfo& info) {
   auto a = audioOf(call);
   if (a) a->rxEnabled.store(info[1].As<Napi::Boolean>().Value());
   return env.Undefined();
+}
+
+// The admission policy lives in the message guard (one per process, like the library); it applies
+// from the next request on. Any thread may set it: the guard reads it under its own lock.
+Napi::Value JsUserAgent::SetAdmission(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MessageGuard::configureAdmission(convert::admissionPolicy(info.Length() > 0 ? info[0] : env.Null()));
+  return env.Undefined();
+}
+
+Napi::Value JsUserAgent::AdmissionStats(const Napi::CallbackInfo& info) {
+  return convert::admissionStats(info.Env(), MessageGuard::admissionStats());
 }
 
 Napi::Value JsUserAgent::GetRunning(const Napi::CallbackInfo& info) {

@@ -75,7 +75,7 @@ void SipThread::Impl::startLibrary() {
   // Keep the clock running while idle so the first call starts on a warm bridge.
   ec.medConfig.sndAutoCloseTime = -1;
   ep->libInit(ec);
-  MessageGuard::install(pjsua_get_pjsip_endpt());
+  MessageGuard::install(pjsua_get_pjsip_endpt(), sink);
 
   auto mkTransport = [&](const char* name, pjsip_transport_type_e type, const TransportConfig& t) {
     if (!t.enabled) return;

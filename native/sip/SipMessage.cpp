@@ -3,6 +3,9 @@
 #include <pjsua-lib/pjsua.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
+#include <chrono>
 #include <set>
 #include <string>
 #include <utility>
@@ -59,11 +62,13 @@ namespace {
 struct GuardState {
   bool installed = false;
   pjsip_endpoint* endpt = nullptr;
+  EventSink* sink = nullptr;
   bool anyRealm = false;                             // an account was configured with realm "*"
   std::set<std::string> explicitRealms;              // realms of registration-less accounts
   std::set<std::pair<std::string, std::string>> registrars;  // (address, realm) that challenged a REGISTER
 };
 GuardState g_guard;
+Admission g_admission;  // any thread (own mutex)
 
 std::string sourceOf(const pjsip_rx_data* rdata) {
   return std::string(rdata->pkt_info.src_name) + ":" + std::to_string(rdata->pkt_info.src_port);
@@ -99,8 +104,88 @@ pj_bool_t refuse(pjsip_rx_data* rdata, const char* why) {
   return PJ_TRUE;
 }
 
+std::array<uint8_t, 16> addressOf(const pjsip_rx_data* rdata) {
+  std::array<uint8_t, 16> a{};
+  const pj_sockaddr& sa = rdata->pkt_info.src_addr;
+  if (sa.addr.sa_family == pj_AF_INET()) {
+    a[10] = 0xff;
+    a[11] = 0xff;
+    std::memcpy(&a[12], &sa.ipv4.sin_addr, 4);
+  } else if (sa.addr.sa_family == pj_AF_INET6()) {
+    std::memcpy(a.data(), &sa.ipv6.sin6_addr, 16);
+  }
+  return a;
+}
+
+std::string requestUser(const pjsip_msg* msg) {
+  const pjsip_uri* uri = msg->line.req.uri;
+  if (!uri) return "";
+  if (PJSIP_URI_SCHEME_IS_SIP(uri) || PJSIP_URI_SCHEME_IS_SIPS(uri)) {
+    auto* su = static_cast<const pjsip_sip_uri*>(pjsip_uri_get_uri(const_cast<pjsip_uri*>(uri)));
+    return str(su->user);
+  }
+  return "";
+}
+
+// A request with a To tag that names no dialog of ours starts nothing either: limited like one
+// outside a dialog (a flood of forged BYEs costs the same as one of OPTIONS).
+bool knownDialog(pjsip_rx_data* rdata) {
+  if (!inDialog(rdata) || !rdata->msg_info.cid || !rdata->msg_info.from) return false;
+  return pjsip_ua_find_dialog(&rdata->msg_info.cid->id, &rdata->msg_info.to->tag, &rdata->msg_info.from->tag, PJ_FALSE) != nullptr;
+}
+
+double monotonicSec() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+const char* verdictText(Verdict v) {
+  switch (v) {
+    case Verdict::Forbidden: return "403, not an admitted source";
+    case Verdict::NotFound: return "404, the Request-URI names no account";
+    case Verdict::RateLimited: return "503, over the per-source rate limit";
+    case Verdict::Drop: return "dropped unanswered: over the rate limit of a source that is not admitted";
+    default: return "passed";
+  }
+}
+
+// Apply the admission decision; true when the request was answered or dropped here.
+bool admit(pjsip_rx_data* rdata) {
+  const pjsip_msg* msg = rdata->msg_info.msg;
+  const pjsip_method& m = msg->line.req.method;
+  if (m.id == PJSIP_ACK_METHOD || knownDialog(rdata)) return false;
+  bool invite = m.id == PJSIP_INVITE_METHOD && !inDialog(rdata);
+  Decision d = g_admission.check(addressOf(rdata), invite, invite ? requestUser(msg) : std::string(), monotonicSec());
+  if (d.verdict == Verdict::Pass) return false;
+  if (d.report && g_guard.sink) {
+    std::string line = "guard: " + str(m.name) + " from " + sourceOf(rdata) + " refused (" + verdictText(d.verdict) + ")";
+    if (d.suppressed > 0) line += "; " + std::to_string(d.suppressed) + " more from this source since the last report";
+    try {
+      g_guard.sink->post(LogEvent{3, line});
+    } catch (...) {
+    }
+  }
+  int code = 0;
+  pjsip_hdr hdrs;
+  pj_list_init(&hdrs);
+  switch (d.verdict) {
+    case Verdict::Forbidden: code = PJSIP_SC_FORBIDDEN; break;
+    case Verdict::NotFound: code = PJSIP_SC_NOT_FOUND; break;
+    case Verdict::RateLimited: {
+      code = PJSIP_SC_SERVICE_UNAVAILABLE;
+      pjsip_retry_after_hdr* ra = pjsip_retry_after_hdr_create(rdata->tp_info.pool, static_cast<int>(d.retryAfterSec));
+      if (ra) pj_list_push_back(&hdrs, ra);
+      break;
+    }
+    default: return true;  // dropped
+  }
+  pjsip_endpt_respond_stateless(g_guard.endpt, rdata, code, nullptr, &hdrs, nullptr);
+  return true;
+}
+
 pj_bool_t onRxRequest(pjsip_rx_data* rdata) {
   if (!rdata->msg_info.msg) return PJ_FALSE;
+  if (admit(rdata)) return PJ_TRUE;
   const pjsip_method& m = rdata->msg_info.msg->line.req.method;
   auto is = [&](const char* name) { return pj_strcmp2(&m.name, name) == 0; };
   if (m.id == PJSIP_REGISTER_METHOD) return refuse(rdata, "this agent is not a registrar");
@@ -154,9 +239,10 @@ pjsip_module g_module = {
 
 }  // namespace
 
-void MessageGuard::install(pjsip_endpoint* endpt) {
+void MessageGuard::install(pjsip_endpoint* endpt, EventSink* sink) {
   if (g_guard.installed) return;
   g_guard.endpt = endpt;
+  g_guard.sink = sink;
   pj_status_t st = pjsip_endpt_register_module(endpt, &g_module);
   if (st != PJ_SUCCESS) throw NativeException(ErrorKind::Generic, "registering the SIP message guard failed", 0, st);
   g_guard.installed = true;
@@ -167,6 +253,7 @@ void MessageGuard::uninstall() {
   pjsip_endpt_unregister_module(g_guard.endpt, &g_module);
   g_guard.installed = false;
   g_guard.endpt = nullptr;
+  g_guard.sink = nullptr;
 }
 
 void MessageGuard::addAccountRealm(const std::string& realm, bool hasRegistrar) {
@@ -178,6 +265,11 @@ void MessageGuard::reset() {
   g_guard.anyRealm = false;
   g_guard.explicitRealms.clear();
   g_guard.registrars.clear();
+  g_admission.reset();
 }
+
+void MessageGuard::configureAdmission(AdmissionPolicy policy) { g_admission.configure(std::move(policy)); }
+
+AdmissionStats MessageGuard::admissionStats() { return g_admission.stats(); }
 
 }  // namespace sipai

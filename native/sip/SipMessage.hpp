@@ -5,6 +5,8 @@
 // PJSIP's own printers into bounded buffers.
 //
 // The guard (a pjsip module ahead of the transaction layer, loop thread only):
+//  - applies the admission policy (Admission.hpp) to every request that starts something: source
+//    admission (403), the Request-URI user (404) and per-source rate limits (503 or no answer);
 //  - refuses requests this agent has no use for with 405 Method Not Allowed and an Allow header:
 //    SUBSCRIBE, PUBLISH and REGISTER always, REFER and MESSAGE outside a dialog;
 //  - keeps the accounts' credentials for their registrar: a 401/407 challenge is answered only
@@ -19,7 +21,9 @@
 
 #include <string>
 
+#include "../core/EventSink.hpp"
 #include "../core/Events.hpp"
+#include "Admission.hpp"
 
 namespace sipai {
 
@@ -33,7 +37,7 @@ std::string readRequestUri(const pjsip_msg* msg);
 class MessageGuard {
  public:
   /** Register the module on PJSIP's endpoint. Throws NativeException on failure. */
-  static void install(pjsip_endpoint* endpt);
+  static void install(pjsip_endpoint* endpt, EventSink* sink);
   /** Unregister before libDestroy (idempotent). */
   static void uninstall();
   /**
@@ -41,8 +45,12 @@ class MessageGuard {
    * challenge) or a realm (for an account with a registrar, still only from the registrar).
    */
   static void addAccountRealm(const std::string& realm, bool hasRegistrar);
-  /** Forget what was learned and configured (library restart). */
+  /** Forget what was learned and configured (library restart); the admission policy stays. */
   static void reset();
+  /** Set the admission policy (any thread; see Admission.hpp). */
+  static void configureAdmission(AdmissionPolicy policy);
+  /** Refusal counters (any thread). */
+  static AdmissionStats admissionStats();
 };
 
 }  // namespace sipai

@@ -195,6 +195,22 @@ export class Metrics {
     );
   }
 
+  /**
+   * Export the refusals counted elsewhere (the message guard, the call manager), by reason:
+   * forbidden (403), not_found (404), busy (486), draining (503), rate_limited (503 with
+   * Retry-After) and dropped (unanswered). Call once.
+   */
+  trackRefusals(source: () => Record<string, number>): void {
+    this.#register(
+      external(
+        `${METRIC_PREFIX}refused_total`,
+        'Requests refused before a call started, by reason: forbidden (403), not_found (404), busy (486), draining (503), rate_limited (503 Retry-After), dropped (no answer)',
+        'counter',
+        () => Object.entries(source()).map(([reason, value]) => ({ labels: { reason }, value })),
+      ),
+    );
+  }
+
   /** Run `fn` before every rendering (e.g. to add live calls' counter growth since the last scrape). */
   beforeScrape(fn: () => void): void {
     this.#beforeScrape.push(fn);

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { TypedEmitter } from '../util/TypedEmitter';
+import { ReportLimiter } from '../util/ReportLimiter';
 import { InvalidStateError } from '../util/errors';
 import type { Logger } from '../logging/logger';
 import type { AiBackend } from '../ai/AiBackend';
@@ -92,6 +93,8 @@ export interface CallManagerInit {
 
 const MAX_ERROR_CODES = 64;
 const BUSY_WAIT_SLACK_MS = 3000;
+/** Refused calls are logged at most once per source per this interval (all are counted). */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 /** Admission, registry and metrics of calls. */
 export class CallManager extends TypedEmitter<CallManagerEvents> {
@@ -109,6 +112,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
   #closed = false;
   #idleWaiters: (() => void)[] = [];
 
+  readonly #refusalReports = new ReportLimiter({ intervalMs: REFUSAL_LOG_INTERVAL_MS });
   readonly #m = {
     callsTotal: 0,
     callsInbound: 0,
@@ -355,10 +359,17 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
   #refuse(id: string, call: CallLeg, reason: EndReason, status: number): void {
     const key = reason === 'rejected_busy' ? 'busy' : reason === 'rejected_forbidden' ? 'forbidden' : 'draining';
     this.#m.callsRejected[key]++;
-    this.#log.info({ callId: id, from: call.info.remoteUri, src: call.info.srcAddress, status }, `call refused [reason:${reason}, status:${status}]`);
+    // A flood must not become a log flood: one line per source per interval, with the count held back.
+    const src = hostOf(call.info.srcAddress) ?? call.info.srcAddress;
+    const r = this.#refusalReports.check(src);
+    if (r.report) {
+      this.#log.info(
+        { callId: id, from: call.info.remoteUri, src: call.info.srcAddress, status, heldBack: r.suppressed || undefined },
+        `call refused [reason:${reason}, status:${status}]${r.suppressed ? ` (+${r.suppressed} more from ${src} since the last report)` : ''}`,
+      );
+    }
     void call.reject(status).catch((err: unknown) => this.#log.debug({ err: (err as Error).message }, 'reject failed'));
     const summary = this.#refusedSummary(id, call, reason, status);
-    this.#remember(summary);
     this.emit('callRejected', summary);
   }
 
@@ -383,7 +394,6 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
       this.#busyPlaying--;
     }
     const summary = this.#refusedSummary(id, call, 'rejected_busy', call.end?.sipCode ?? 486, started, answeredAt);
-    this.#remember(summary);
     this.emit('callRejected', summary);
   }
 

@@ -61,7 +61,7 @@ export interface CallManagerOptions {
   calls?: {
     /** calls.maxConcurrent (default 8): more get 486 Busy Here (or the busy prompt). */
     maxConcurrent?: number;
-    /** calls.allow compiled (`compileAllowList(cfg.calls.allow).allows`); absent = everyone. Others get 403. */
+    /** Whether a caller is admitted (trusted source or calls.allow); absent = everyone. Others get 403. */
     allows?: (caller: CallerIdentity) => boolean;
     /** calls.maxDurationSec × 1000 (default 1800000). */
     maxDurationMs?: number;

@@ -1,8 +1,10 @@
 /**
- * `calls.allow`: which callers may reach the agent. An entry is either a source address (IPv4/IPv6,
- * optionally a CIDR) or a caller URI pattern with `*` and `?` wildcards (`sip:*@pbx.example.com`).
- * A call is admitted when any entry matches; an empty list admits everyone. URI patterns match the
- * From URI, which a caller can forge: only addresses are access control.
+ * `calls.allow`: which callers may reach the agent besides the accounts' registrars and proxies.
+ * An entry is a source address (IPv4/IPv6, optionally a CIDR), a caller URI pattern with `*` and
+ * `?` wildcards (`sip:*@pbx.example.com`), or `any` (everyone). A call is admitted when its source
+ * is trusted (a registrar or proxy address, see daemon/admission) or any entry matches; an empty
+ * list admits only the trusted sources. URI patterns match the From URI, which a caller can forge:
+ * only addresses are access control.
  */
 
 import { BlockList, isIP } from 'node:net';
@@ -10,11 +12,12 @@ import { addrSpec } from './formats';
 
 /** Check one `calls.allow` entry; returns a problem message or undefined. */
 export function checkAllowPattern(p: string): string | undefined {
+  if (p === ANY) return undefined;
   if (/^sips?:/i.test(p)) {
     return /^sips?:[^\s<>"]+$/i.test(p) ? undefined : `not a valid SIP URI pattern (got "${p}")`;
   }
   if (parseCidr(p)) return undefined;
-  return `not a SIP URI pattern, IP address or CIDR (got "${p}"; expected e.g. sip:*@pbx.example.com or 192.0.2.0/24)`;
+  return `not a SIP URI pattern, IP address or CIDR (got "${p}"; expected e.g. sip:*@pbx.example.com, 192.0.2.0/24 or any)`;
 }
 
 /** What is known about a caller when admitting it. */
@@ -25,11 +28,18 @@ export interface CallerIdentity {
   address?: string;
 }
 
+/** The entry that admits everyone. */
+export const ANY = 'any';
+
 /** A compiled allow-list. */
 export interface AllowList {
-  /** True when the list is empty (everyone is admitted). */
+  /** True when the list holds `any` (everyone is admitted). */
   readonly allowAll: boolean;
-  /** Whether this caller is admitted. */
+  /** The address entries (IPs and CIDRs, as written). */
+  readonly addresses: readonly string[];
+  /** True when the list has From URI patterns. */
+  readonly hasUriPatterns: boolean;
+  /** Whether this caller matches an entry. */
   allows(caller: CallerIdentity): boolean;
 }
 
@@ -41,20 +51,25 @@ export function compileAllowList(patterns: readonly string[]): AllowList {
   const blocks = new BlockList();
   let hasAddress = false;
   const uriRes: RegExp[] = [];
+  const addresses: string[] = [];
   for (const p of patterns) {
     const problem = checkAllowPattern(p);
     if (problem) throw new TypeError(`calls.allow: ${problem}`);
+    if (p === ANY) continue;
     if (/^sips?:/i.test(p)) {
       uriRes.push(globToRegExp(p));
       continue;
     }
     const c = parseCidr(p)!;
     hasAddress = true;
+    addresses.push(p);
     blocks.addSubnet(c.address, c.prefix, c.family);
   }
-  const allowAll = patterns.length === 0;
+  const allowAll = patterns.includes(ANY);
   return {
     allowAll,
+    addresses,
+    hasUriPatterns: uriRes.length > 0,
     allows(caller: CallerIdentity): boolean {
       if (allowAll) return true;
       if (hasAddress && caller.address) {
@@ -87,7 +102,8 @@ function parseCidr(p: string): { address: string; prefix: number; family: 'ipv4'
   return { address, prefix, family: fam === 4 ? 'ipv4' : 'ipv6' };
 }
 
-function normalizeAddress(a: string): string {
+/** An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) as plain IPv4. */
+export function normalizeAddress(a: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
   return m ? m[1]! : a;
 }

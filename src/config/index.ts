@@ -37,8 +37,8 @@ export {
 } from './schema';
 export { redactConfig, REDACTED } from './redact';
 export { diffReloadable, type ReloadDiff, type ChangedKey } from './reload';
-export { compileAllowList, checkAllowPattern, type AllowList, type CallerIdentity } from './allow';
+export { compileAllowList, checkAllowPattern, normalizeAddress, ANY as ALLOW_ANY, type AllowList, type CallerIdentity } from './allow';
 export { compileConfigTemplates, type ConfigTemplates } from './templates';
-export { parseSipUri, isLoopback, type SipUriParts } from './formats';
+export { addrSpec, parseSipUri, isLoopback, type SipUriParts } from './formats';
 export type { ReloadClass } from './dsl';
 export type { Env } from './env';

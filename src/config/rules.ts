@@ -197,6 +197,11 @@ function tools(cfg: AgentConfig, sink: ProblemSink): void {
 
 function calls(cfg: AgentConfig, sink: ProblemSink): void {
   const c = cfg.calls;
+  if (c.allow.includes('any')) {
+    sink.warn('calls.allow', 'any: every address that reaches the SIP port talks to the model (scanners find a public one within hours); list your PBX or trunk addresses instead');
+  } else if (c.allow.length === 0 && !cfg.accounts.some((a) => a.registrar !== undefined || a.proxy !== undefined)) {
+    sink.warn('calls.allow', 'empty, and no account has a registrar or proxy: every incoming call gets 403; list the addresses of your PBX or trunk');
+  }
   if (c.onAiFailure === 'transfer') {
     if (c.transferTarget === undefined) {
       sink.report('calls.transferTarget', 'required when calls.onAiFailure is transfer');

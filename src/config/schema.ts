@@ -195,6 +195,25 @@ export const SCHEMA = obj({
           fields: { udp: transport('UDP', 5060), tcp: transport('TCP', 5060), tls },
         }),
         userAgent: str({ doc: 'User-Agent header sent with every request', default: 'sip-ai-agent', minLength: 1, maxLength: 256, check: f.oneLine }),
+        limits: obj({
+          doc: 'per-source rate limits, applied before any SIP processing; beyond them an admitted source gets 503 with Retry-After and any other source no answer',
+          reload: 'live',
+          fields: {
+            invitesPerSecond: num({ doc: 'new calls (INVITE) per second from one address', unit: '/s', default: 20, min: 0.1, max: 100000, integer: false }),
+            inviteBurst: num({ doc: 'INVITEs one address may send at once before its rate applies', default: 40, min: 1, max: 100000 }),
+            requestsPerSecond: num({
+              doc: 'other requests outside a call (OPTIONS, REGISTER, SUBSCRIBE, CANCEL, stray BYE...) per second from one address',
+              unit: '/s',
+              default: 50,
+              min: 0.1,
+              max: 100000,
+              integer: false,
+            }),
+            requestBurst: num({ doc: 'such requests one address may send at once', default: 100, min: 1, max: 100000 }),
+            retryAfterSec: num({ doc: 'Retry-After of the 503 sent to an admitted source over its limit', unit: 's', default: 5, min: 1, max: 3600 }),
+            logIntervalSec: num({ doc: 'log refused requests at most once per source per this interval (all are counted in /metrics)', unit: 's', default: 60, min: 1, max: 86400 }),
+          },
+        }),
       },
     }),
 
@@ -349,8 +368,8 @@ export const SCHEMA = obj({
       fields: {
         maxConcurrent: num({ doc: 'simultaneous calls; further calls get 486 Busy Here', default: 8, min: 1, max: 256 }),
         allow: list({
-          doc: 'admitted callers: source IPs/CIDRs or From URI patterns with * and ? (empty: everyone); others get 403',
-          item: str({ doc: 'IP, CIDR or SIP URI pattern', required: true, check: checkAllowPattern }),
+          doc: 'admitted callers besides the registrars and proxies of accounts: source IPs/CIDRs, From URI patterns with * and ?, or any (everyone); others get 403',
+          item: str({ doc: 'IP, CIDR, SIP URI pattern or any', required: true, check: checkAllowPattern }),
           maxItems: 256,
         }),
         maxDurationSec: num({ doc: 'hang up calls that last longer than this', unit: 's', default: 1800, min: 10, max: 86400 }),

@@ -19,6 +19,7 @@ import type { AiBackend } from '../ai/AiBackend';
 import { CallManager } from '../calls/CallManager';
 import type { CallAgent, CallCounters, CallInfo, CallSummary, CallRecorderSink } from '../calls/types';
 import { RecordStore, type CallRecorder } from '../records';
+import { AdmissionRelay, SourceAdmission } from './admission';
 import { AdminServer, Metrics, type AdminCalls, type CallEvent, type CallView } from '../admin';
 import { diffReloadable, loadConfig, redactConfig, type AgentConfig } from '../config';
 import type { Logger } from '../logging/logger';
@@ -125,6 +126,7 @@ export class Daemon {
   /** The configuration in force (shared with the admin API's status and health). */
   readonly #current: { cfg: AgentConfig };
   readonly #backend: ReloadableBackend;
+  readonly #admission: SourceAdmission;
   /** What the process started with: keys that need a restart are compared against it. */
   readonly #startCfg: AgentConfig;
   #stopping: Promise<void> | undefined;
@@ -145,7 +147,9 @@ export class Daemon {
     live: { recordAudio: boolean };
     current: { cfg: AgentConfig };
     backend: ReloadableBackend;
+    admission: SourceAdmission;
   }) {
+    this.#admission = p.admission;
     this.#current = p.current;
     this.#backend = p.backend;
     this.#startCfg = p.cfg;
@@ -186,10 +190,16 @@ export class Daemon {
     const binding = o.binding ?? loadNativeBinding();
     // The live path resamples with the addon's vectorised kernel (same samples as the JS reference).
     const resamplerKernel: ResamplerKernelFactory = (spec) => binding.createResampler(spec);
+    // Who may call: resolved before the transports open, so the policy holds from the first packet.
+    const relay = new AdmissionRelay();
+    const admission = new SourceAdmission({ target: relay, log: log.child({ mod: 'admission' }) });
+    await admission.configure(cfg);
     let ua: UserAgent;
     try {
-      ua = await UserAgent.start(binding, userAgentOptions(cfg), log.child({ mod: 'sip' }));
+      ua = await UserAgent.start(binding, { ...userAgentOptions(cfg), admission: relay.policy }, log.child({ mod: 'sip' }));
+      relay.attach(ua);
     } catch (err) {
+      admission.close();
       await records.close();
       throw new AgentError('ERR_SIP_START', `cannot start SIP: ${(err as Error).message}`, { cause: err });
     }
@@ -246,7 +256,7 @@ export class Daemon {
       calls = new CallManager({
         agent: ua as unknown as CallAgent,
         backend,
-        options: callManagerOptions(cfg, { prompts, outboundAccount: accounts[0], recorder: sink, resamplerKernel }),
+        options: callManagerOptions(cfg, { prompts, outboundAccount: accounts[0], recorder: sink, resamplerKernel, trustedSource: (a) => admission.trusts(a) }),
         logger: log.child({ mod: 'calls' }),
       });
       metrics.trackAudioLatency(calls.audioLatency);
@@ -278,8 +288,21 @@ export class Daemon {
         if (metric === 'ai_connect_ms') metrics.observeConnect(valueMs);
         else if (metric === 'turn_latency_ms') metrics.observeResponseLatency(valueMs);
       });
-      const finish = (s: CallSummary, rejected: boolean): void => {
-        const r = rejected ? recorderFor({ ...s, state: { name: 'ended' } } as unknown as CallInfo) : recorders.get(s.callId);
+      const uaRef = ua;
+      metrics.trackRefusals(() => {
+        const n = uaRef.admissionStats();
+        const c = callsRef.metrics().callsRejected;
+        return {
+          forbidden: n.forbidden + c.forbidden,
+          not_found: n.notFound,
+          rate_limited: n.rateLimited,
+          dropped: n.dropped,
+          busy: c.busy,
+          draining: c.draining,
+        };
+      });
+      const finish = (s: CallSummary): void => {
+        const r = recorders.get(s.callId);
         recorders.delete(s.callId);
         metrics.callEnded(s.endReason ?? 'unknown');
         metrics.setActiveCalls(calls!.active);
@@ -316,8 +339,10 @@ export class Daemon {
           error: s.error,
         });
       };
-      calls.on('callEnded', (s) => finish(s, false));
-      calls.on('callRejected', (s) => finish(s, true));
+      // A refused call was never admitted: counted (trackRefusals) and logged by the call
+      // manager at most once per source per interval, but it writes no record, so a flood of
+      // refused INVITEs cannot fill the disk.
+      calls.on('callEnded', (s) => finish(s));
 
       if (cfg.admin.enabled) {
         admin = new AdminServer({
@@ -352,6 +377,7 @@ export class Daemon {
         await admin.listen();
       }
     } catch (err) {
+      admission.close();
       await admin?.close().catch(() => undefined);
       metrics.close();
       await calls?.close().catch(() => undefined);
@@ -359,7 +385,7 @@ export class Daemon {
       await records.close().catch(() => undefined);
       throw err;
     }
-    const d = new Daemon({ resamplerKernel, log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, metrics, admin, sink: sinkRef, live, current, backend });
+    const d = new Daemon({ resamplerKernel, log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, metrics, admin, sink: sinkRef, live, current, backend, admission });
     log.info({ version: VERSION, transports: ua.transports, accounts: accounts.map((a) => a.uri), ai: cfg.ai.provider }, 'sip-ai-agent ready');
     return d;
   }
@@ -393,7 +419,14 @@ export class Daemon {
     }
     try {
       const prompts = loadPrompts(next, Number(this.#startCfg.media.clockRate));
-      const options = callManagerOptions(next, { prompts, outboundAccount: this.#accounts[0], recorder: this.#sink, resamplerKernel: this.#resamplerKernel });
+      const options = callManagerOptions(next, {
+        prompts,
+        outboundAccount: this.#accounts[0],
+        recorder: this.#sink,
+        resamplerKernel: this.#resamplerKernel,
+        trustedSource: (a) => this.#admission.trusts(a),
+      });
+      await this.#admission.configure(next);
       const aiChanged = live.some((k) => /^ai\.(provider|url|model|apiKey|apiKeyFile|auth|connectTimeoutMs)$/.test(k));
       const backend = aiChanged ? makeBackend(next) : undefined;
       this.#calls.reload(options);
@@ -424,6 +457,7 @@ export class Daemon {
           this.#log.error({ err: (err as Error).message }, 'drain failed');
         }
         await this.#calls.close().catch((err: Error) => this.#log.error({ err: err.message }, 'closing calls failed'));
+        this.#admission.close();
         await this.#admin?.close().catch(() => undefined);
         this.#metrics.close();
         for (const r of this.#recorders.values()) await r.close().catch(() => undefined);

@@ -16,6 +16,8 @@ export interface CallOptionsContext {
   recorder?: (call: CallInfo) => CallRecorderSink | undefined;
   /** The live path's resampler engine (the addon's native kernel); default the JS reference kernel. */
   resamplerKernel?: ResamplerKernelFactory;
+  /** Whether a source address is trusted (a registrar's or proxy's; see daemon/admission). */
+  trustedSource?: (address: string | undefined) => boolean;
 }
 
 function turnDetection(t: AgentConfig['ai']['turnDetection']): TurnDetectionOptions {
@@ -41,7 +43,8 @@ export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): C
   const tc = cfg.tools.transferCall;
   const targets: Record<string, string> = { ...(tc.targets ?? {}) };
   const failureTarget = cfg.calls.transferTarget ? (targets[cfg.calls.transferTarget] ?? cfg.calls.transferTarget) : undefined;
-  const allow = cfg.calls.allow.length ? compileAllowList(cfg.calls.allow) : undefined;
+  const allow = compileAllowList(cfg.calls.allow);
+  const trusted = ctx.trustedSource ?? (() => false);
   return {
     ai: {
       audioFormat: ai.audioFormat as AiAudioFormat,
@@ -82,7 +85,7 @@ export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): C
     },
     calls: {
       maxConcurrent: cfg.calls.maxConcurrent,
-      allows: allow ? (c) => allow.allows(c) : undefined,
+      allows: (c) => trusted(c.address) || allow.allows(c),
       maxDurationMs: cfg.calls.maxDurationSec * 1000,
       ringingMs: cfg.calls.ringingMs,
       dtmf: { toModel: cfg.calls.dtmf.toModel, template: templates.dtmf },

@@ -195,6 +195,44 @@ export interface NativeHandleRequest {
   done: Promise<number>;
 }
 
+/**
+ * Who may start anything with the agent, checked per request before PJSIP's transaction layer
+ * (native/sip/Admission.hpp). Rates are per source address.
+ */
+export interface NativeAdmissionPolicy {
+  /** Admit INVITEs from any source (`calls.allow: [any]`). */
+  anySource?: boolean;
+  /** calls.allow has From URI patterns: an INVITE from another source goes on to that check. */
+  fromPatterns?: boolean;
+  /** Admitted source addresses: IPs or CIDRs (registrars, proxies, calls.allow addresses). */
+  trusted?: string[];
+  /** Request-URI users that name an account; other INVITEs get 404 (empty: any). */
+  users?: string[];
+  invitesPerSec?: number;
+  inviteBurst?: number;
+  requestsPerSec?: number;
+  requestBurst?: number;
+  retryAfterSec?: number;
+  /** Report refusals at most once per source per this many seconds. */
+  logIntervalSec?: number;
+  /** Sources tracked at most. */
+  maxSources?: number;
+}
+
+/** Requests the message guard refused, by reason, since the library started. */
+export interface NativeAdmissionStats {
+  /** 403: an INVITE from a source that is not admitted. */
+  forbidden: number;
+  /** 404: the Request-URI user names no account. */
+  notFound: number;
+  /** 503 with Retry-After: an admitted source over its rate limit. */
+  rateLimited: number;
+  /** Not answered: a source that is not admitted, over its limit (or the source table full). */
+  dropped: number;
+  /** Sources tracked now. */
+  sources: number;
+}
+
 /** The addon's UserAgent object. Promise methods reject with SipError / InvalidStateError / TypeError. */
 export interface NativeUserAgent {
   start(cfg: NativeEndpointConfig): Promise<Record<string, string>>;
@@ -217,6 +255,10 @@ export interface NativeUserAgent {
   txTicks(call: number): Float64Array | null;
   audioStats(call: number): NativeAudioStats | null;
   setRxEnabled(call: number, enabled: boolean): void;
+  /** Set the process-wide admission policy of the message guard (applies from the next request; null: none, everything passes). */
+  setAdmission(policy: NativeAdmissionPolicy | null): void;
+  /** The message guard's refusal counters. */
+  admissionStats(): NativeAdmissionStats;
   readonly running: boolean;
 }
 

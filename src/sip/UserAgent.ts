@@ -2,6 +2,8 @@ import { TypedEmitter } from '../util/TypedEmitter';
 import { InvalidStateError, SipError } from '../util/errors';
 import type { Logger } from '../logging/logger';
 import type {
+  NativeAdmissionPolicy,
+  NativeAdmissionStats,
   NativeBinding,
   NativeEndpointConfig,
   NativeEvent,
@@ -51,6 +53,8 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
     const ua = new UserAgent(binding, logger);
     const cfg = toNativeConfig(options);
     ua.#clockRate = cfg.clockRate ?? 8000;
+    // Process-wide, like the library: in force before the transports open.
+    ua.#native.setAdmission(options.admission ?? null);
     try {
       ua.#transports = await ua.#native.start(cfg);
     } catch (err) {
@@ -138,6 +142,20 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
       throw err;
     }
     return call;
+  }
+
+  /**
+   * Set the admission policy the message guard applies to every request that starts something
+   * (source admission 403, unknown Request-URI user 404, per-source rate limits). Without one,
+   * every request passes. Process-wide, like the library; applies from the next request.
+   */
+  setAdmission(policy: NativeAdmissionPolicy | null): void {
+    this.#native.setAdmission(policy);
+  }
+
+  /** Requests the message guard refused, by reason. */
+  admissionStats(): NativeAdmissionStats {
+    return this.#native.admissionStats();
   }
 
   /**

@@ -6,3 +6,4 @@ export type { SipAccountEvents } from './SipAccount';
 export { SipCall } from './SipCall';
 export type { SipCallEvents } from './SipCall';
 export * from './types';
+export type { NativeAdmissionPolicy as AdmissionPolicy, NativeAdmissionStats as AdmissionStats } from '../native/NativeBinding';

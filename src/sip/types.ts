@@ -1,4 +1,5 @@
 /** Public types of the SIP layer (UserAgent, SipAccount, SipCall). */
+import type { NativeAdmissionPolicy as AdmissionPolicy } from '../native/NativeBinding';
 
 /** One SIP transport. */
 export interface TransportOptions {
@@ -54,6 +55,8 @@ export interface UserAgentOptions {
   pjLogLevel?: number;
   /** Maximum concurrent calls PJSIP accepts. */
   maxCalls?: number;
+  /** Admission policy in force from the first packet (unset: every request passes). */
+  admission?: AdmissionPolicy;
 }
 
 /** Options of {@link UserAgent.addAccount}. */

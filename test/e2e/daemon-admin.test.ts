@@ -19,6 +19,7 @@ import {
   REPO_ROOT,
   assertBuilt,
   eventually,
+  parsePrometheus,
   prepareDaemon,
   readSse,
   runCli,
@@ -322,34 +323,3 @@ describe('health with a registrar', () => {
 });
 
 /** One sample of a Prometheus text exposition. */
-interface Sample {
-  labels: Record<string, string>;
-  value: number;
-}
-
-/**
- * Parse the Prometheus text format (0.0.4) strictly enough to catch a malformed exposition: every
- * line is blank, a comment, or `name{label="value",...} number`; TYPE names a metric family.
- */
-function parsePrometheus(text: string): Map<string, Sample[]> {
-  const out = new Map<string, Sample[]>();
-  const sampleRe = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? (\S+)(?: \d+)?$/;
-  const typeRe = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/;
-  for (const line of text.split('\n')) {
-    if (line === '' || (line.startsWith('# ') && !line.startsWith('# TYPE'))) continue;
-    if (line.startsWith('# TYPE')) {
-      if (!typeRe.test(line)) throw new Error(`bad TYPE line: ${line}`);
-      continue;
-    }
-    const m = sampleRe.exec(line);
-    if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
-    const value = Number(m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : m[3]);
-    if (Number.isNaN(value) && m[3] !== 'NaN') throw new Error(`bad sample value: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const lm of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]] = lm[2];
-    const list = out.get(m[1]) ?? [];
-    list.push({ labels, value });
-    out.set(m[1], list);
-  }
-  return out;
-}

@@ -483,3 +483,48 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
     await delay(100);
   }
 }
+
+/** One Prometheus sample. */
+export interface PromSample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/**
+ * Parse the Prometheus text format (0.0.4) strictly enough to catch a malformed exposition: every
+ * line is blank, a comment, or `name{label="value",...} number`; TYPE names a metric family.
+ */
+export function parsePrometheus(text: string): Map<string, PromSample[]> {
+  const out = new Map<string, PromSample[]>();
+  const sampleRe = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? (\S+)(?: \d+)?$/;
+  const typeRe = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/;
+  for (const line of text.split('\n')) {
+    if (line === '' || (line.startsWith('# ') && !line.startsWith('# TYPE'))) continue;
+    if (line.startsWith('# TYPE')) {
+      if (!typeRe.test(line)) throw new Error(`bad TYPE line: ${line}`);
+      continue;
+    }
+    const m = sampleRe.exec(line);
+    if (!m) throw new Error(`not a Prometheus sample line: ${line}`);
+    const value = Number(m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : m[3]);
+    if (Number.isNaN(value) && m[3] !== 'NaN') throw new Error(`bad sample value: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const lm of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[lm[1]] = lm[2];
+    const list = out.get(m[1]) ?? [];
+    list.push({ labels, value });
+    out.set(m[1], list);
+  }
+  return out;
+}
+
+/** The daemon's /metrics, parsed. */
+export async function scrape(d: Daemon): Promise<Map<string, PromSample[]>> {
+  const r = await d.http('GET', '/metrics');
+  if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`);
+  return parsePrometheus(r.text);
+}
+
+/** The value of one sample (summed over series whose labels include `labels`), 0 when absent. */
+export function sampleValue(samples: Map<string, PromSample[]>, name: string, labels: Record<string, string> = {}): number {
+  return (samples.get(name) ?? []).filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
+}

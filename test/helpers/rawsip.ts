@@ -416,7 +416,7 @@ export class RawSipClient {
   /** Local port. */
   readonly port: number;
   /** Local address. */
-  readonly host = LOOPBACK;
+  readonly host: string;
   readonly #sock: dgram.Socket;
   readonly #opened = Date.now();
   readonly #received: ReceivedSip[] = [];
@@ -432,25 +432,29 @@ export class RawSipClient {
     this.#sock = sock;
     this.#ownPort = ownPort;
     this.port = sock.address().port;
+    this.host = sock.address().address;
     sock.on('message', (buf, rinfo) => this.#onMessage(buf, { host: rinfo.address, port: rinfo.port }));
     sock.on('error', () => undefined);
   }
 
-  /** Bind a client on 127.0.0.1, on `port` or on a free one reserved through ports.ts (released at close). */
-  static async open(port?: number): Promise<RawSipClient> {
+  /**
+   * Bind a client on 127.0.0.1 (or another loopback address `host`, to be a different source),
+   * on `port` or on a free one reserved through ports.ts (released at close).
+   */
+  static async open(port?: number, host: string = LOOPBACK): Promise<RawSipClient> {
     const p = port ?? (await freePort('udp'));
     try {
       return await new Promise<RawSipClient>((resolve, reject) => {
         const sock = dgram.createSocket('udp4');
         sock.once('error', reject);
-        sock.bind(p, LOOPBACK, () => {
+        sock.bind(p, host, () => {
           sock.off('error', reject);
           resolve(new RawSipClient(sock, port === undefined));
         });
       });
     } catch (err) {
       if (port === undefined) releasePort(p);
-      throw new PeerError(`rawsip: cannot bind ${LOOPBACK}:${p}`, { cause: err });
+      throw new PeerError(`rawsip: cannot bind ${host}:${p}`, { cause: err });
     }
   }
 

@@ -1,10 +1,25 @@
 import { compileAllowList } from '../../../src/config';
 
 describe('compileAllowList', () => {
-  it('admits everyone when empty', () => {
+  it('admits no one when empty (the trusted registrar and proxy addresses are checked elsewhere)', () => {
     const l = compileAllowList([]);
+    expect(l.allowAll).toBe(false);
+    expect(l.allows({ uri: 'sip:anyone@anywhere', address: '203.0.113.9' })).toBe(false);
+  });
+
+  it('admits everyone only with the explicit entry any', () => {
+    const l = compileAllowList(['any']);
     expect(l.allowAll).toBe(true);
+    expect(l.addresses).toEqual([]);
     expect(l.allows({ uri: 'sip:anyone@anywhere', address: '203.0.113.9' })).toBe(true);
+    expect(l.allows({ uri: 'sip:anyone@anywhere' })).toBe(true);
+  });
+
+  it('reports its address entries and whether it has From patterns (for the native admission policy)', () => {
+    const l = compileAllowList(['192.0.2.0/24', 'sip:*@pbx.example.com', '2001:db8::1']);
+    expect(l.addresses).toEqual(['192.0.2.0/24', '2001:db8::1']);
+    expect(l.hasUriPatterns).toBe(true);
+    expect(compileAllowList(['192.0.2.1']).hasUriPatterns).toBe(false);
   });
 
   it('matches source addresses by IPv4/IPv6 CIDR, IPv4-mapped addresses included', () => {

@@ -5,9 +5,9 @@ import { ConfigError } from '../../../src/util/errors';
 /** Directory of the config fixtures. */
 export const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'config');
 
-/** A minimal valid raw configuration (echo backend: no API key needed). */
+/** A minimal valid raw configuration (echo backend: no API key needed; callers on loopback admitted). */
 export function base(): Record<string, unknown> {
-  return { accounts: [{ uri: 'sip:100@127.0.0.1' }], ai: { provider: 'echo' } };
+  return { accounts: [{ uri: 'sip:100@127.0.0.1' }], ai: { provider: 'echo' }, calls: { allow: ['127.0.0.1'] } };
 }
 
 /** Deep-merge `patch` into `base()` (lists replace). */

@@ -9,8 +9,9 @@ const env = { OPENAI_API_KEY: 'sk-test-env' };
 
 describe('defaults', () => {
   it('fills every default from a minimal config', () => {
-    const cfg = valid(base());
+    const cfg = valid({ accounts: [{ uri: 'sip:100@127.0.0.1' }], ai: { provider: 'echo' } });
     expect(cfg.sip.transports.udp).toEqual({ enabled: true, port: 5060 });
+    expect(cfg.sip.limits).toEqual({ invitesPerSecond: 20, inviteBurst: 40, requestsPerSecond: 50, requestBurst: 100, retryAfterSec: 5, logIntervalSec: 60 });
     expect(cfg.sip.transports.tcp).toEqual({ enabled: true, port: 5060 });
     expect(cfg.sip.transports.tls).toMatchObject({ enabled: false, port: 5061, verifyServer: true, method: 'tlsv1.2' });
     expect(cfg.accounts[0]).toEqual({

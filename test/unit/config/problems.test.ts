@@ -207,8 +207,8 @@ describe('formats', () => {
 
   it('checks allow-list entries', () => {
     expect(problems(withBase({ calls: { allow: ['10.0.0.0/8', '2001:db8::/129', 'pbx.example.com', 'sip:*@pbx'] } }))).toEqual([
-      'calls.allow[1]: not a SIP URI pattern, IP address or CIDR (got "2001:db8::/129"; expected e.g. sip:*@pbx.example.com or 192.0.2.0/24)',
-      'calls.allow[2]: not a SIP URI pattern, IP address or CIDR (got "pbx.example.com"; expected e.g. sip:*@pbx.example.com or 192.0.2.0/24)',
+      'calls.allow[1]: not a SIP URI pattern, IP address or CIDR (got "2001:db8::/129"; expected e.g. sip:*@pbx.example.com, 192.0.2.0/24 or any)',
+      'calls.allow[2]: not a SIP URI pattern, IP address or CIDR (got "pbx.example.com"; expected e.g. sip:*@pbx.example.com, 192.0.2.0/24 or any)',
     ]);
   });
 
