@@ -171,6 +171,16 @@ describe('warnings for settings that work but are probably not meant', () => {
     expect(warnings(withBase({ ai: { provider: 'openai', apiKey: '${K}', url: 'ws://127.0.0.1:9000/v1/realtime' } }), { env: { K: 'k' } })).toEqual([]);
   });
 
+  it('warns when no caller could be admitted, and when calls.allow admits everyone', () => {
+    expect(warnings(withBase({ calls: { allow: [] } }))).toEqual([
+      'calls.allow: empty, and no account has a registrar or proxy: every incoming call gets 403; list the addresses of your PBX or trunk',
+    ]);
+    expect(warnings(withBase({ calls: { allow: [] }, accounts: [{ uri: 'sip:1@h', proxy: 'sip:sbc.example.com;lr' }] }))).toEqual([]);
+    expect(warnings(withBase({ calls: { allow: ['any'] } }))).toEqual([
+      'calls.allow: any: every address that reaches the SIP port talks to the model (scanners find a public one within hours); list your PBX or trunk addresses instead',
+    ]);
+  });
+
   it('warns when registering without a password', () => {
     expect(warnings(withBase({ accounts: [{ uri: 'sip:1@pbx', registrar: 'sip:pbx' }] }))).toEqual([
       'accounts[0].password: unset while registering: works only with a registrar that does not challenge',
