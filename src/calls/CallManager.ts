@@ -20,7 +20,7 @@ import { resolveCallOptions, type CallManagerOptions, type ResolvedCallOptions }
 import { AudioLatency } from './latency';
 import { promptAt } from './prompts';
 import { END_REASONS, type CallState, type EndReason } from './state';
-import { emptyCounters, type CallAgent, type CallCounters, type CallInfo, type CallLeg, type CallSummary, type TranscriptEntry } from './types';
+import { emptyCounters, type CallAgent, type CallCounters, type CallInfo, type CallLeg, type CallSummary, type ToolUse, type TranscriptEntry } from './types';
 
 /** Events of a {@link CallManager}. */
 export type CallManagerEvents = {
@@ -32,6 +32,8 @@ export type CallManagerEvents = {
   callRejected: [CallSummary];
   /** A live call changed state. */
   stateChange: [{ callId: string; state: CallState; prev: CallState }];
+  /** A tool call of a live call finished. */
+  toolUse: [{ callId: string; use: ToolUse }];
   /** A finished transcript line of a live call. */
   transcript: [{ callId: string; entry: TranscriptEntry }];
   /** A timing figure of a live call (feed a histogram). */
@@ -330,6 +332,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
     else this.#m.callsOutbound++;
     session.on('stateChange', (state, prev) => this.emit('stateChange', { callId: id, state, prev }));
     session.on('transcript', (entry) => this.emit('transcript', { callId: id, entry }));
+    session.on('toolUse', (use) => this.emit('toolUse', { callId: id, use }));
     session.on('timing', (t) => {
       const s = this.#m.timings[t.metric];
       s.count++;

@@ -281,8 +281,20 @@ export class Daemon {
         metrics.setActiveCalls(calls!.active);
         daemonLog.info({ callId: info.callId, from: info.from, to: info.to, direction: info.direction }, 'call started');
       });
+      // What happens during the call reaches its journal as it happens (a crash loses at most a second).
       calls.on('transcript', ({ callId, entry }) => {
         recorders.get(callId)?.addTranscript({ speaker: entry.speaker, text: entry.text, at: entry.at });
+      });
+      calls.on('toolUse', ({ callId, use }) => {
+        recorders.get(callId)?.addTool({ name: use.name, args: use.args, durationMs: use.durationMs, error: use.error, at: use.at });
+      });
+      const answered = new Set<string>();
+      calls.on('stateChange', ({ callId }) => {
+        if (answered.has(callId)) return;
+        const at = calls!.get(callId)?.info().answeredAt;
+        if (!at) return;
+        answered.add(callId);
+        recorders.get(callId)?.update({ answeredAt: at });
       });
       calls.on('timing', ({ metric, valueMs }) => {
         if (metric === 'ai_connect_ms') metrics.observeConnect(valueMs);
@@ -304,6 +316,7 @@ export class Daemon {
       const finish = (s: CallSummary): void => {
         const r = recorders.get(s.callId);
         recorders.delete(s.callId);
+        answered.delete(s.callId);
         metrics.callEnded(s.endReason ?? 'unknown');
         metrics.setActiveCalls(calls!.active);
         metrics.bargeIn(s.counters.bargeIns);

@@ -2,8 +2,10 @@
  * Call records on disk. `open()` writes an `in_progress` record as the call starts and returns a
  * {@link CallRecorder}; the recorder checkpoints while the call runs and writes the final record at
  * the end. Every write is atomic (tmp + fsync + rename), so whatever happens to the AI side or the
- * process, a record is on disk: at startup, records left `in_progress` by a dead process are marked
- * `interrupted` and half-written recordings are repaired.
+ * process, a record is on disk. Between checkpoints each call also appends what happens to its
+ * journal (CallJournal: answer, transcript lines, tool calls, counters), flushed every second: at
+ * startup, the record of a call a dead process left is rebuilt from its journal up to the last
+ * entry and marked `interrupted`, and half-written recordings are repaired.
  *
  * Disk trouble (full, read-only, permissions) is logged (throttled) and counted; it never throws into
  * the call layer. Retention pruning runs at start and every hour with a bounded number of deletions
@@ -14,6 +16,7 @@ import { join } from 'node:path';
 import { silentLogger, type Logger } from '../logging/logger';
 import { InvalidStateError } from '../util/errors';
 import { RECORD_DIR_MODE, TMP_SUFFIX, writeFileAtomic } from './atomic';
+import { CallJournal, DEFAULT_JOURNAL_MAX_BYTES, JOURNAL_SUFFIX, parseJournal, type JournalEntry } from './CallJournal';
 import {
   DEFAULT_RECORD_LIMITS,
   TranscriptBuffer,
@@ -58,6 +61,10 @@ export interface RecordStoreOptions {
   maxRecordingMs?: number;
   /** How often running calls' records are checkpointed, ms (default 15000; 0: only at start and end). */
   checkpointIntervalMs?: number;
+  /** How often call journals are flushed, ms (default 1000; 0: no journals). */
+  journalFlushMs?: number;
+  /** Cap on one call's journal, bytes (default 4 MiB). */
+  journalMaxBytes?: number;
   /** How often pruning runs, ms (default 1 h; 0: only at start). */
   pruneIntervalMs?: number;
   /** Most files deleted per pruning run (default 2000); a run that hits it schedules the next soon. */
@@ -96,6 +103,8 @@ export interface PruneResult {
 export interface RecoverResult {
   /** `in_progress` records of a dead process now marked `interrupted`. */
   records: number;
+  /** Of those, rebuilt from their call's journal. */
+  fromJournal: number;
   /** `.wav.part` recordings repaired and renamed. */
   recordings: number;
   /** Leftover temporary files removed. */
@@ -122,6 +131,13 @@ interface RecorderHost {
   finished(r: CallRecorder): void;
 }
 
+// Date fields as epoch ms, so a journal line stays small and parses back as it was.
+function journalPatch(patch: Partial<CallRecordInput>): Partial<CallRecordInput> {
+  const out: Record<string, unknown> = { ...patch };
+  for (const k of ['startedAt', 'answeredAt', 'endedAt'] as const) if (patch[k] !== undefined) out[k] = toMs(patch[k]);
+  return out as Partial<CallRecordInput>;
+}
+
 /**
  * One call's record while the call runs. Every method is safe to call at any time and never throws
  * for disk reasons; after finish() updates are ignored.
@@ -144,13 +160,23 @@ export class CallRecorder {
   #status: CallRecordStatus = 'in_progress';
   #dirty = true;
   #finishing: Promise<CallRecord> | undefined;
+  readonly #journal: CallJournal | null;
   // Writes run one after another; a request made while one is queued shares it (it reads the latest state when it runs).
   #tail: Promise<unknown> = Promise.resolve();
-  #queued: Promise<void> | undefined;
+  #queued: Promise<boolean> | undefined;
 
   /** @internal Created by {@link RecordStore.open}. */
-  constructor(host: RecorderHost, input: CallRecordInput, dir: string, stem: string, transcripts: boolean, wav: StereoWavWriter | null) {
+  constructor(
+    host: RecorderHost,
+    input: CallRecordInput,
+    dir: string,
+    stem: string,
+    transcripts: boolean,
+    wav: StereoWavWriter | null,
+    journal: CallJournal | null = null,
+  ) {
     this.#host = host;
+    this.#journal = journal;
     this.callId = input.callId;
     this.#dir = dir;
     this.path = join(dir, `${stem}.json`);
@@ -159,6 +185,12 @@ export class CallRecorder {
     this.#transcript = transcripts ? new TranscriptBuffer(host.limits) : null;
     this.#wav = wav;
     this.#apply(input);
+    journal?.append({ at: host.now(), k: 'open', input: journalPatch(this.#input) as CallRecordInput, transcripts });
+  }
+
+  /** @internal Write the journal's queued entries (an `alive` entry when there are none). */
+  flushJournal(): Promise<void> {
+    return this.#journal && !this.#finishing ? this.#journal.flush(this.#host.now(), true) : Promise.resolve();
   }
 
   /** True once finish() (or close()) was called. */
@@ -188,19 +220,24 @@ export class CallRecorder {
   update(patch: Partial<CallRecordInput>): void {
     if (this.#finishing) return;
     this.#apply(patch);
+    this.#journal?.append({ at: this.#host.now(), k: 'update', p: journalPatch(patch) });
   }
 
   /** Add one finished utterance (ignored when transcripts are off). */
   addTranscript(line: TranscriptLineInput): void {
     if (this.#finishing || !this.#transcript) return;
-    this.#transcript.add(line, this.#startMs, this.#host.now());
+    const now = this.#host.now();
+    this.#transcript.add(line, this.#startMs, now);
+    this.#journal?.append({ at: now, k: 'line', l: { ...line, at: toMs(line.at) ?? now } });
     this.#dirty = true;
   }
 
   /** Add one finished tool call. */
   addTool(use: ToolUseInput): void {
     if (this.#finishing) return;
+    const now = this.#host.now();
     this.#pushTool(use);
+    this.#journal?.append({ at: now, k: 'tool', u: { ...use, at: toMs(use.at) ?? now } });
     this.#dirty = true;
   }
 
@@ -208,6 +245,7 @@ export class CallRecorder {
   count(name: string, by = 1): void {
     if (this.#finishing || !Number.isFinite(by) || by <= 0) return;
     mergeCounters(this.#counters, { [name]: (this.#counters[name] ?? 0) + by }, this.#host.limits.maxCounters);
+    this.#journal?.append({ at: this.#host.now(), k: 'count', n: name, by });
     this.#dirty = true;
   }
 
@@ -227,6 +265,16 @@ export class CallRecorder {
       return;
     }
     if (this.#wav) await this.#wav.flush();
+    // The journal reaches at least as far as the checkpoint (recovery prefers the journal).
+    if (this.#journal) {
+      this.#journal.append({ at: this.#host.now(), k: 'alive' });
+      await this.#journal.flush(this.#host.now()).catch(() => undefined);
+      // finish() came while the journal was written: its final write covers this checkpoint.
+      if (this.#finishing) {
+        await this.#finishing;
+        return;
+      }
+    }
     await this.#persist();
   }
 
@@ -257,7 +305,9 @@ export class CallRecorder {
     this.#finishing = (async () => {
       if (this.#wav) this.#wavSummary = await this.#wav.close();
       this.#status = status;
-      await this.#persist();
+      const ok = await this.#persist();
+      // The journal goes once the final record is on disk; if that write failed, recovery still has it.
+      await this.#journal?.close(ok);
       this.#host.finished(this);
       return this.#build();
     })();
@@ -365,13 +415,14 @@ export class CallRecorder {
     };
   }
 
-  #persist(): Promise<void> {
+  #persist(): Promise<boolean> {
     if (this.#queued) return this.#queued;
     const p = this.#tail.then(async () => {
       this.#queued = undefined;
       this.#dirty = false;
       const ok = await this.#host.persist(this.#build(), this.path, this.#dir);
       if (!ok) this.#dirty = true;
+      return ok;
     });
     this.#queued = p;
     this.#tail = p;
@@ -389,6 +440,8 @@ export class RecordStore {
   readonly #sampleRate: number;
   readonly #maxRecordingMs: number;
   readonly #checkpointMs: number;
+  readonly #journalMs: number;
+  readonly #journalMaxBytes: number;
   readonly #pruneMs: number;
   readonly #pruneBatch: number;
   #retentionDays: number;
@@ -400,6 +453,7 @@ export class RecordStore {
   readonly #stats: RecordStoreStats = { writes: 0, writeErrors: 0, finished: 0, prunedFiles: 0 };
   readonly #errorLog = new Map<string, { at: number; suppressed: number }>();
   #checkpointTimer: NodeJS.Timeout | undefined;
+  #journalTimer: NodeJS.Timeout | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   #pruning: Promise<PruneResult> | undefined;
   #started = false;
@@ -417,6 +471,8 @@ export class RecordStore {
     this.#sampleRate = opts.sampleRate ?? 8000;
     this.#maxRecordingMs = opts.maxRecordingMs ?? DEFAULT_MAX_RECORDING_MS;
     this.#checkpointMs = opts.checkpointIntervalMs ?? 15_000;
+    this.#journalMs = opts.journalFlushMs ?? 1000;
+    this.#journalMaxBytes = opts.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES;
     this.#pruneMs = opts.pruneIntervalMs ?? 3_600_000;
     this.#pruneBatch = Math.max(1, opts.pruneBatch ?? 2000);
   }
@@ -462,6 +518,10 @@ export class RecordStore {
     });
     if (rec && rec.records + rec.recordings + rec.tmpFiles > 0) this.#log.info(rec, 'recovered records left by an earlier run');
     await this.prune().catch(() => undefined);
+    if (this.#journalMs > 0) {
+      this.#journalTimer = setInterval(() => this.#flushJournals(), this.#journalMs);
+      this.#journalTimer.unref();
+    }
     if (this.#checkpointMs > 0) {
       this.#checkpointTimer = setInterval(() => void this.#checkpointDirty(), this.#checkpointMs);
       this.#checkpointTimer.unref();
@@ -510,7 +570,10 @@ export class RecordStore {
       persist: (rec, path, dir) => this.#write(rec, path, dir),
       finished: (r) => this.#finished(r),
     };
-    const r = new CallRecorder(host, { ...input, startedAt: startMs }, dayDir, stem, this.#transcripts, wav);
+    const journal = this.#journalMs > 0 ? new CallJournal(join(dayDir, `${stem}${JOURNAL_SUFFIX}`), this.#journalMaxBytes) : null;
+    const r = new CallRecorder(host, { ...input, startedAt: startMs }, dayDir, stem, this.#transcripts, wav, journal);
+    // The opening entry reaches the disk now, not at the next tick.
+    void r.flushJournal().catch((err: unknown) => this.#logWriteError(err, journal?.path ?? dayDir, input.callId));
     this.#open.set(input.callId, r);
     this.#remember(input.callId, r.path);
     void r.checkpoint();
@@ -587,12 +650,14 @@ export class RecordStore {
   }
 
   /**
-   * Repair what a dead process left in the newest day directories: `in_progress` records become
-   * `interrupted` (ended at their last checkpoint), `.wav.part` recordings get a correct header and
-   * their final name, temporary files are removed. Bounded to 2000 files.
+   * Repair what a dead process left in the newest day directories: the record of a call that was
+   * still up is rebuilt from its journal (answer, transcript, tools and counters, ended at the last
+   * journal entry) or, without one, from its last checkpoint, and marked `interrupted`;
+   * `.wav.part` recordings get a correct header and their final name; temporary files are
+   * removed. Bounded to 2000 files.
    */
   async recover(): Promise<RecoverResult> {
-    const res: RecoverResult = { records: 0, recordings: 0, tmpFiles: 0 };
+    const res: RecoverResult = { records: 0, fromJournal: 0, recordings: 0, tmpFiles: 0 };
     let budget = 2000;
     const days = (await this.#days()).slice(0, 3);
     for (const day of days) {
@@ -626,33 +691,95 @@ export class RecordStore {
           }
         }
       }
-      for (const f of names) {
+      const journals = new Set(names.filter((f) => f.endsWith(JOURNAL_SUFFIX)).map((f) => f.slice(0, -JOURNAL_SUFFIX.length)));
+      const stems = new Set([...journals, ...names.filter((f) => f.endsWith('.json') && !f.startsWith('.')).map((f) => f.slice(0, -'.json'.length))]);
+      for (const stem of stems) {
         if (budget <= 0) break;
-        if (!f.endsWith('.json') || f.startsWith('.')) continue;
-        const p = join(dir, f);
+        const p = join(dir, `${stem}.json`);
         if (openPaths.has(p)) continue;
         budget -= 1;
         const rec = await this.#readFile(p);
-        if (!rec || rec.status !== 'in_progress') continue;
-        const endMs = Date.parse(rec.updatedAt) || Date.parse(rec.startedAt);
-        const startMs = Date.parse(rec.startedAt);
-        const ansMs = rec.answeredAt ? Date.parse(rec.answeredAt) : undefined;
-        const fixed: CallRecord = {
-          ...rec,
-          status: 'interrupted',
-          endedAt: new Date(endMs).toISOString(),
-          durationMs: Math.max(0, endMs - startMs),
-          talkMs: ansMs === undefined ? 0 : Math.max(0, endMs - ansMs),
-          endReason: rec.endReason ?? 'agent_stopped',
-          error: rec.error ?? 'the agent stopped before the call ended; the record ends at its last checkpoint',
-        };
-        const stem = f.slice(0, -'.json'.length);
+        const journalPath = join(dir, `${stem}${JOURNAL_SUFFIX}`);
+        if (rec && rec.status !== 'in_progress') {
+          // Finished, but the process died before deleting the journal.
+          if (journals.has(stem)) await fsp.unlink(journalPath).catch(() => undefined);
+          continue;
+        }
         const wav = repaired.get(stem);
+        const entries = journals.has(stem) ? parseJournal(await fsp.readFile(journalPath, 'utf8').catch(() => '')) : [];
+        let fixed = entries.length > 0 ? await this.#rebuild(entries, dir, stem, rec) : undefined;
+        if (fixed) res.fromJournal += 1;
+        else if (rec) fixed = this.#fromCheckpoint(rec);
+        if (!fixed) continue;
         if (wav && fixed.recording) fixed.recording = { ...fixed.recording, durationMs: wav.durationMs };
-        if (await this.#write(fixed, p, dir)) res.records += 1;
+        if (await this.#write(fixed, p, dir)) {
+          res.records += 1;
+          if (journals.has(stem)) await fsp.unlink(journalPath).catch(() => undefined);
+        }
       }
     }
     return res;
+  }
+
+  /** An `in_progress` record with no journal: it ends at its last checkpoint. */
+  #fromCheckpoint(rec: CallRecord): CallRecord {
+    const endMs = Date.parse(rec.updatedAt) || Date.parse(rec.startedAt);
+    const startMs = Date.parse(rec.startedAt);
+    const ansMs = rec.answeredAt ? Date.parse(rec.answeredAt) : undefined;
+    return {
+      ...rec,
+      status: 'interrupted',
+      endedAt: new Date(endMs).toISOString(),
+      durationMs: Math.max(0, endMs - startMs),
+      talkMs: ansMs === undefined ? 0 : Math.max(0, endMs - ansMs),
+      endReason: rec.endReason ?? 'agent_stopped',
+      error: rec.error ?? 'the agent stopped before the call ended; the record ends at its last checkpoint',
+    };
+  }
+
+  /**
+   * Replay a dead call's journal through a recorder of its own (same normalisation and caps as a
+   * live call) and end it at the last entry. The recording, which the journal does not describe,
+   * comes from the last checkpoint. Undefined when the journal has no opening entry.
+   */
+  async #rebuild(entries: JournalEntry[], dir: string, stem: string, checkpoint: CallRecord | undefined): Promise<CallRecord | undefined> {
+    const open = entries.find((e): e is Extract<JournalEntry, { k: 'open' }> => e.k === 'open');
+    if (!open || typeof open.input !== 'object' || typeof open.input?.callId !== 'string') return undefined;
+    let now = open.at;
+    let built: CallRecord | undefined;
+    const host: RecorderHost = {
+      log: this.#log,
+      limits: this.#limits,
+      now: () => now,
+      persist: async (rec) => {
+        built = rec;
+        return true;
+      },
+      finished: () => undefined,
+    };
+    try {
+      const r = new CallRecorder(host, open.input, dir, stem, open.transcripts !== false, null);
+      for (const e of entries) {
+        now = Math.max(now, e.at);
+        if (e.k === 'update') r.update(e.p);
+        else if (e.k === 'line') r.addTranscript(e.l);
+        else if (e.k === 'tool') r.addTool(e.u);
+        else if (e.k === 'count') r.count(e.n, e.by);
+      }
+      r.update({ endedAt: now });
+      if (!r.snapshot().error) r.update({ error: 'the agent stopped before the call ended; the record ends at the last entry of its journal' });
+      await r.interrupt('agent_stopped');
+    } catch (err) {
+      this.#log.warn({ err, stem }, `cannot rebuild a call record from its journal [stem:${stem}]`);
+      return undefined;
+    }
+    if (!built) return undefined;
+    return { ...built, recording: checkpoint?.recording ?? null, updatedAt: new Date(this.#now()).toISOString() };
+  }
+
+  /** Stop the checkpoint, journal and pruning timers without finishing anything (as a dying process would). */
+  stopTimers(): void {
+    for (const t of [this.#checkpointTimer, this.#journalTimer, this.#pruneTimer]) if (t) clearInterval(t);
   }
 
   /** Checkpoint every open record (recording headers included) and wait for all pending writes. Never rejects. */
@@ -667,6 +794,7 @@ export class RecordStore {
   close(): Promise<void> {
     if (this.#closing) return this.#closing;
     if (this.#checkpointTimer) clearInterval(this.#checkpointTimer);
+    if (this.#journalTimer) clearInterval(this.#journalTimer);
     if (this.#pruneTimer) clearInterval(this.#pruneTimer);
     this.#closing = (async () => {
       await Promise.all([...this.#open.values()].map((r) => r.interrupt('agent_shutdown')));
@@ -677,6 +805,12 @@ export class RecordStore {
 
   async #checkpointDirty(): Promise<void> {
     await Promise.all([...this.#open.values()].filter((r) => r.dirty || r.recording).map((r) => r.checkpoint()));
+  }
+
+  #flushJournals(): void {
+    for (const r of this.#open.values()) {
+      r.flushJournal().catch((err: unknown) => this.#logWriteError(err, r.path.replace(/\.json$/, JOURNAL_SUFFIX), r.callId));
+    }
   }
 
   #finished(r: CallRecorder): void {

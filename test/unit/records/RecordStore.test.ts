@@ -41,6 +41,11 @@ function capture(): { logger: Logger; lines: () => Record<string, unknown>[] } {
   return { logger: pino({ level: 'info' }, dest), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
 }
 
+/** A "dead" store's timers must not run on: stop them without finishing its records. */
+function clearIntervalsOf(s: RecordStore): void {
+  s.stopTimers();
+}
+
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'records-'));
   clock = T0;
@@ -148,7 +153,7 @@ describe('RecordStore', () => {
     clock = T0 + 60_000;
     const s2 = store();
     const res = await s2.recover();
-    expect(res).toMatchObject({ records: 1, recordings: 1 });
+    expect(res).toMatchObject({ records: 1, fromJournal: 1, recordings: 1 });
     const rec = readJson(join(dir, '2025-03-10', 'crash.json'));
     expect(rec).toMatchObject({ status: 'interrupted', endReason: 'agent_stopped', endedAt: '2025-03-10T09:00:04.000Z', durationMs: 4000, talkMs: 3000 });
     expect(rec.transcript!.map((l) => l.text)).toEqual(['before the crash']);
@@ -157,6 +162,69 @@ describe('RecordStore', () => {
     expect(existsSync(join(dir, '2025-03-10', 'crash.wav'))).toBe(true);
     expect(existsSync(join(dir, '2025-03-10', 'crash.wav.part'))).toBe(false);
     await r.finish(); // the old recorder finishing late must not crash anything
+  });
+
+  it('rebuilds a dead call from its journal: answer, transcript, tools and counters up to the last flush, then deletes the journal', async () => {
+    const s1 = store({ journalFlushMs: 10, checkpointIntervalMs: 0 });
+    await s1.start();
+    const r = s1.open(call('killed'));
+    clock = T0 + 800;
+    r.update({ answeredAt: clock });
+    clock = T0 + 2000;
+    r.addTranscript({ speaker: 'agent', text: 'hello, how can I help?' });
+    clock = T0 + 4000;
+    r.addTranscript({ speaker: 'caller', text: 'what time is it?' });
+    r.addTool({ name: 'lookup_time', args: { zone: 'UTC' }, durationMs: 40 });
+    r.count('bargeIns');
+    clock = T0 + 6000;
+    // Two flush intervals: the lines, then an alive entry at 6 s.
+    await new Promise((res) => setTimeout(res, 60));
+    const journal = join(dir, '2025-03-10', 'killed.journal');
+    expect(existsSync(journal)).toBe(true);
+    stores.splice(stores.indexOf(s1), 1);
+    clearIntervalsOf(s1);
+    clock = T0 + 60_000;
+    const s2 = store();
+    expect(await s2.recover()).toMatchObject({ records: 1, fromJournal: 1 });
+    const rec = readJson(join(dir, '2025-03-10', 'killed.json'));
+    expect(rec).toMatchObject({
+      status: 'interrupted',
+      endReason: 'agent_stopped',
+      answeredAt: '2025-03-10T09:00:00.800Z',
+      endedAt: '2025-03-10T09:00:06.000Z',
+      durationMs: 6000,
+      talkMs: 5200,
+      counters: { bargeIns: 1 },
+    });
+    expect(rec.transcript!.map((l) => [l.speaker, l.text])).toEqual([
+      ['agent', 'hello, how can I help?'],
+      ['caller', 'what time is it?'],
+    ]);
+    expect(rec.tools).toEqual([expect.objectContaining({ name: 'lookup_time', durationMs: 40, at: '2025-03-10T09:00:04.000Z' })]);
+    expect(rec.error).toMatch(/last entry of its journal/);
+    expect(existsSync(journal)).toBe(false);
+  });
+
+  it('a journal with a torn last line is read up to it; a finished call leaves no journal', async () => {
+    const s1 = store({ journalFlushMs: 10 });
+    await s1.start();
+    const done = s1.open(call('done'));
+    await done.finish({ endedAt: T0 + 1000 });
+    expect(readdirSync(join(dir, '2025-03-10')).filter((f) => f.endsWith('.journal'))).toEqual([]);
+    const r = s1.open(call('torn'));
+    clock = T0 + 3000;
+    r.addTranscript({ speaker: 'caller', text: 'kept' });
+    await new Promise((res) => setTimeout(res, 40));
+    stores.splice(stores.indexOf(s1), 1);
+    clearIntervalsOf(s1);
+    const journal = join(dir, '2025-03-10', 'torn.journal');
+    writeFileSync(journal, readFileSync(journal, 'utf8') + '{"at":999999999999999,"k":"line","l":{"speaker":"caller","te');
+    const s2 = store();
+    await s2.recover();
+    const rec = readJson(join(dir, '2025-03-10', 'torn.json'));
+    expect(rec.transcript!.map((l) => l.text)).toEqual(['kept']);
+    expect(rec.endedAt).toBe('2025-03-10T09:00:03.000Z');
+    expect(readJson(join(dir, '2025-03-10', 'done.json')).status).toBe('completed');
   });
 
   it('start() removes temporary files an interrupted write left behind', async () => {
