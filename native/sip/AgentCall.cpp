@@ -71,6 +71,34 @@ void AgentCall::onCallState(pj::OnCallStateParam&) {
   });
 }
 
+// Our 200 OK was never ACKed (RFC 3261 13.3.1.4: after 64*T1 the UAS ends the dialog with BYE).
+// PJSIP sends that BYE and reports DISCONNECTED only when it completes, which takes another 32 s
+// when the caller is gone (a scanner, a spoofed source, a crashed phone). The call is over now:
+// JS hears so at once, so it frees the call slot and writes the record; media stops with it.
+void AgentCall::onCallTsxState(pj::OnCallTsxStateParam& prm) {
+  guarded(core_, handle_, "call transaction", [&] {
+    const auto& ts = prm.e.body.tsxState;
+    const pj::SipTransaction& tsx = ts.tsx;
+    if (disconnected_ || ackTimedOut_ || prm.e.type != PJSIP_EVENT_TSX_STATE) return;
+    if (tsx.role != PJSIP_ROLE_UAS || tsx.method != "INVITE" || tsx.state != PJSIP_TSX_STATE_TERMINATED) return;
+    // PJSIP ends the transaction by its timer with 408 (it has already sent the BYE by then).
+    if (ts.type != PJSIP_EVENT_TIMER || (tsx.statusCode != PJSIP_SC_REQUEST_TIMEOUT && tsx.statusCode / 100 != 2)) return;
+    pj::CallInfo ci;
+    if (!info(ci) || ci.state == PJSIP_INV_STATE_CONFIRMED || ci.state == PJSIP_INV_STATE_DISCONNECTED) return;
+    ackTimedOut_ = true;
+    releaseMedia();
+    core_.logCall(2, handle_, "no ACK for our 200 OK within 32 s: the call is over (PJSIP sends BYE)");
+    CallStateEvent ev;
+    ev.call = handle_;
+    ev.state = "disconnected";
+    ev.sipCode = PJSIP_SC_REQUEST_TIMEOUT;
+    ev.reason = "ACK not received";
+    ev.sipCallId = ci.callIdString;
+    ev.connectDurationMs = 0;
+    core_.emit(std::move(ev));
+  });
+}
+
 void AgentCall::connectMedia(CallMediaEvent& ev) {
   pj::CallInfo ci;
   if (!info(ci)) return;

@@ -27,6 +27,7 @@ class AgentCall : public pj::Call {
   void releaseMedia();
 
   void onCallState(pj::OnCallStateParam& prm) override;
+  void onCallTsxState(pj::OnCallTsxStateParam& prm) override;
   void onCallMediaState(pj::OnCallMediaStateParam& prm) override;
   void onDtmfDigit(pj::OnDtmfDigitParam& prm) override;
   void onCallTransferStatus(pj::OnCallTransferStatusParam& prm) override;
@@ -42,6 +43,7 @@ class AgentCall : public pj::Call {
   std::shared_ptr<CallAudio> audio_;
   std::unique_ptr<PcmPort> port_;
   bool disconnected_ = false;
+  bool ackTimedOut_ = false;  // our 2xx was never ACKed: reported ended while PJSIP's BYE runs
 };
 
 }  // namespace sipai

@@ -181,6 +181,33 @@ describe('malformed and unusual INVITEs', () => {
   });
 });
 
+describe('a caller that never ACKs', () => {
+  test('the 200 OK goes unacknowledged: at 32 s the call is over and its slot free, although the BYE that follows goes unanswered too', async () => {
+    const { setup, d } = await startAgent({ calls: { maxConcurrent: 1 } });
+    // Sent once, never ACKed; the client does not answer the BYE either (a spoofed or vanished caller).
+    const sent = sip.buildOutOfDialog({ method: 'INVITE', target: agentAddr(setup), body: pcmuOffer(40_010), contentType: 'application/sdp' });
+    const t0 = Date.now();
+    await sip.sendRaw(sent.bytes, agentAddr(setup));
+    await d.waitForMsg(/-> conversing$/, 10_000);
+    // The only slot is taken.
+    const busy = await sip.invite({ target: agentAddr(setup), timeoutMs: 8_000 });
+    expect(busy.final.status).toBe(486);
+    busy.close();
+    const r = await waitForRecord(setup.recordsDir, (x) => x.record.status === 'completed', 45_000);
+    const endedAfter = Date.now() - t0;
+    // RFC 3261 Timer H is 64*T1 = 32 s; the BYE transaction that follows (another 32 s) is not waited for.
+    expect(endedAfter).toBeGreaterThan(30_000);
+    expect(endedAfter).toBeLessThan(45_000);
+    expect(r.record).toMatchObject({ sipStatus: 408 });
+    expect(d.logsWithMsg(/no ACK for our 200 OK/)).toHaveLength(1);
+    // The slot is free again: the next caller is answered.
+    const next = await sip.invite({ target: agentAddr(setup), timeoutMs: 8_000 });
+    expect(next.final.status).toBe(200);
+    await hangUp(next);
+    await expectUp(d, setup);
+  }, 90_000);
+});
+
 describe('media a voice agent does not take', () => {
   test('an INVITE offering audio and a T.140 real-time text stream is answered with audio only (text refused with port 0)', async () => {
     const { setup, d } = await startAgent();
