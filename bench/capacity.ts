@@ -30,9 +30,9 @@ import { freePort, freePortRange, isPortFree } from '../test/helpers/ports';
 import { quantileOf } from '../src/util/Histogram';
 import { cpuPercent, cpuSample, machineSample, rssMiB, threadCount, threadCpu, threadCpuPercent, type CpuSample } from './capacity/procstat';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const DIST = path.resolve(__dirname, '..');
-const API_KEY = 'sk-bench';
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const DIST = path.resolve(__dirname, '..');
+export const API_KEY = 'sk-bench';
 // dist/bench/ is not where the test helpers look for the pjsua app.
 process.env.PJSUA_BIN ??= (() => {
   const bin = path.join(ROOT, 'third_party/.build/pjproject/pjsip-apps/bin');
@@ -111,15 +111,15 @@ function daemonEnv(): NodeJS.ProcessEnv | undefined {
 }
 
 /** With `--nice-peers`, the fake and the load generator run at nice 19, so they yield the cores to the process under test. */
-function peer(command: string, args: string[]): { command: string; args: string[] } {
+export function peer(command: string, args: string[]): { command: string; args: string[] } {
   return process.argv.includes('--nice-peers') ? { command: 'nice', args: ['-n', '19', command, ...args] } : { command, args };
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { timeout: timeoutMs }, (res) => {
       let body = '';
@@ -135,14 +135,14 @@ function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body:
 }
 
 /** First sample of a metric (any labels), or null. */
-function metric(text: string, name: string): number | null {
+export function metric(text: string, name: string): number | null {
   const re = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+(\\S+)`, 'm');
   const m = re.exec(text);
   return m ? Number(m[1]) : null;
 }
 
 /** Sum of every sample of a metric (all label sets). */
-function metricSum(text: string, name: string): number {
+export function metricSum(text: string, name: string): number {
   const re = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+(\\S+)`, 'gm');
   let sum = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) sum += Number(m[1]);
@@ -150,7 +150,7 @@ function metricSum(text: string, name: string): number {
 }
 
 /** A Prometheus histogram's buckets as (bound, cumulative count) plus its total count, or null. */
-function histogram(text: string, name: string): { bounds: number[]; cum: number[]; count: number } | null {
+export function histogram(text: string, name: string): { bounds: number[]; cum: number[]; count: number } | null {
   const re = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\}\\s+(\\S+)`, 'gm');
   const bounds: number[] = [];
   const cum: number[] = [];
@@ -164,7 +164,7 @@ function histogram(text: string, name: string): { bounds: number[]; cum: number[
 }
 
 /** Quantiles of what a histogram gained between two scrapes, in the histogram's unit times `scale`. */
-function windowQuantiles(before: string, after: string, name: string, scale: number): WindowQuantiles | null {
+export function windowQuantiles(before: string, after: string, name: string, scale: number): WindowQuantiles | null {
   const a = histogram(before, name);
   const b = histogram(after, name);
   if (!a || !b || a.bounds.length !== b.bounds.length) return null;
@@ -181,7 +181,7 @@ function windowQuantiles(before: string, after: string, name: string, scale: num
 }
 
 /** A JSON-line reader over a managed child's stdout. */
-async function waitJson(proc: ManagedProcess, ev: string, timeoutMs: number, fromSeq: number): Promise<{ obj: Record<string, unknown>; seq: number }> {
+export async function waitJson(proc: ManagedProcess, ev: string, timeoutMs: number, fromSeq: number): Promise<{ obj: Record<string, unknown>; seq: number }> {
   const { line } = await proc.waitForLog(new RegExp(`^\\{"ev":"${ev}"`), timeoutMs, fromSeq);
   return { obj: JSON.parse(line.text) as Record<string, unknown>, seq: line.seq + 1 };
 }
@@ -208,12 +208,26 @@ function writeWav(file: string, rate: number, seconds: number): void {
   fs.writeFileSync(file, buf);
 }
 
-function agentYaml(o: { sipPort: number; adminPort: number; rtpStart: number; rtpRange: number; aiUrl: string; format: 'pcm' | 'pcmu'; dir: string; appendMs: number }): string {
+/** The daemon's config for a bench run (echoing the fake's replies to the load generator's calls). */
+export function agentYaml(o: {
+  sipPort: number;
+  adminPort: number;
+  rtpStart: number;
+  rtpRange: number;
+  aiUrl: string;
+  format: 'pcm' | 'pcmu';
+  dir: string;
+  appendMs: number;
+  maxConcurrent?: number;
+  invitesPerSecond?: number;
+}): string {
   return [
     'sip:',
     '  transports:',
     `    udp: { enabled: true, bindAddress: 127.0.0.1, port: ${o.sipPort} }`,
     '    tcp: { enabled: false }',
+    // One load generator places every call from one address.
+    `  limits: { invitesPerSecond: ${o.invitesPerSecond ?? 1000}, inviteBurst: ${o.invitesPerSecond ?? 1000} }`,
     'accounts:',
     '  - uri: sip:agent@127.0.0.1',
     'media:',
@@ -229,7 +243,8 @@ function agentYaml(o: { sipPort: number; adminPort: number; rtpStart: number; rt
     `  appendMs: ${o.appendMs}`,
     '  turnDetection: { type: server_vad }',
     'calls:',
-    '  maxConcurrent: 256',
+    '  allow: [127.0.0.1]',
+    `  maxConcurrent: ${o.maxConcurrent ?? 256}`,
     '  maxDurationSec: 600',
     '  drainTimeoutSec: 0',
     'records:',

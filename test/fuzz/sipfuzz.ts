@@ -16,13 +16,10 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { REPO_ROOT } from '../helpers/daemon';
 
 /** Where the hand-made corpus lives; messages that killed the daemon are saved here as crash-*.sip. */
-export const CORPUS_DIR = path.join(
-  // Compiled to dist/test/fuzz/, the corpus stays in the source tree.
-  __dirname.split(path.sep).includes('dist') ? path.resolve(__dirname, '..', '..', '..', 'test', 'fuzz') : __dirname,
-  'corpus',
-);
+export const CORPUS_DIR = path.join(REPO_ROOT, 'test', 'fuzz', 'corpus');
 
 /** A small, fast, seedable PRNG (mulberry32). */
 export class Rng {

@@ -15,7 +15,8 @@ import { makeTmpDir } from './fixtures';
 import { PeerError, delay, spawnManaged, type ExitInfo, type LogLine, type ManagedProcess } from './proc';
 
 /** Root of this checkout. */
-export const REPO_ROOT = path.resolve(__dirname, '../..');
+// From test/helpers/ (ts-jest) or dist/test/helpers/ (compiled tools such as npm run fuzz).
+export const REPO_ROOT = path.resolve(__dirname, __dirname.split(path.sep).includes('dist') ? '../../..' : '../..');
 /** The command's entry point. */
 export const CLI_ENTRY = path.join(REPO_ROOT, 'bin', 'sip-ai-agent.js');
 /** Config fixtures of the daemon tests. */
