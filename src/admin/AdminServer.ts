@@ -58,6 +58,11 @@ export interface AdminServerOptions {
   maxSseClients?: number;
   /** Require the token for /healthz too (default false: probes need no secret). */
   protectHealthz?: boolean;
+  /**
+   * Paths served without the token, to loopback Host headers only (e.g. /metrics when the token was
+   * generated for the local CLI rather than configured for remote use).
+   */
+  openPaths?: readonly string[];
 }
 
 /** Where the server listens. */
@@ -205,7 +210,8 @@ export class AdminServer {
     try {
       const route = this.#routes.find((r) => r.pattern.test(path));
       const isHealthz = path === '/healthz';
-      this.#authorize(req, isHealthz && !this.#opts.protectHealthz);
+      if ((this.#opts.openPaths ?? []).includes(path)) this.#checkLoopbackHost(req);
+      else this.#authorize(req, isHealthz && !this.#opts.protectHealthz);
       if (!route) throw new HttpError(404, `no such endpoint [path:${truncate(path, 100)}]`);
       const method = req.method === 'HEAD' && route.methods.GET && !path.endsWith('/events') ? 'GET' : req.method ?? 'GET';
       const handler = route.methods[method];
@@ -242,6 +248,10 @@ export class AdminServer {
       return;
     }
     // No token means a loopback bind (enforced in the constructor); refuse names a rebinding attack would use.
+    this.#checkLoopbackHost(req);
+  }
+
+  #checkLoopbackHost(req: IncomingMessage): void {
     if (!isLoopbackHostHeader(req.headers.host)) {
       throw new HttpError(403, `host not allowed [host:${truncate(req.headers.host ?? '', 100)}]; use 127.0.0.1 or localhost`);
     }

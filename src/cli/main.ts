@@ -5,6 +5,7 @@
  * sentence on stderr; stack traces only with --log-level debug.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { readLocalToken } from '../admin/localToken';
 import { AdminClient, DEFAULT_ADMIN_URL } from '../admin/client';
 import { loadConfig, redactConfig } from '../config';
 import { ConfigError } from '../util/errors';
@@ -46,7 +47,8 @@ function adminClient(g: GlobalOptions): AdminClient {
     const cfg = loadConfig(g.config, { checkFiles: false });
     const host = cfg.admin.listen === '0.0.0.0' ? '127.0.0.1' : cfg.admin.listen === '::' ? '::1' : cfg.admin.listen;
     baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${cfg.admin.port}`;
-    token = token ?? cfg.admin.token;
+    // The daemon's generated token, when no token is configured and this user may read it.
+    token = token ?? cfg.admin.token ?? readLocalToken(cfg.records.dir);
   }
   return new AdminClient({ baseUrl: baseUrl ?? DEFAULT_ADMIN_URL, token });
 }

@@ -405,7 +405,7 @@ export const SCHEMA = obj({
         enabled: bool({ doc: 'serve the admin API', default: true }),
         listen: str({ doc: 'address to listen on', default: '127.0.0.1', check: f.listenAddress }),
         port: num({ doc: 'TCP port', default: 8089, min: 1, max: 65535 }),
-        token: str({ doc: 'bearer token required by the API (required unless listen is loopback; at least 16 characters)', secret: true, minLength: 16, check: f.oneLine }),
+        token: str({ doc: 'bearer token required by the API (required unless listen is loopback; unset: one is generated into <records.dir>/.admin-token for the local CLI; at least 16 characters)', secret: true, minLength: 16, check: f.oneLine }),
         tokenFile: file({ doc: 'file holding the token', fills: 'token' }),
       },
     }),

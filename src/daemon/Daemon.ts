@@ -20,6 +20,7 @@ import { CallManager } from '../calls/CallManager';
 import type { CallAgent, CallCounters, CallInfo, CallSummary, CallRecorderSink } from '../calls/types';
 import { RecordStore, type CallRecorder } from '../records';
 import { AdmissionRelay, SourceAdmission } from './admission';
+import { writeLocalToken } from '../admin/localToken';
 import { AdminServer, Metrics, type AdminCalls, type CallEvent, type CallView } from '../admin';
 import { diffReloadable, loadConfig, redactConfig, type AgentConfig } from '../config';
 import type { Logger } from '../logging/logger';
@@ -358,10 +359,14 @@ export class Daemon {
       calls.on('callEnded', (s) => finish(s));
 
       if (cfg.admin.enabled) {
+        // Transcripts and call control always need a token: without a configured one, a token
+        // is generated for the local CLI, readable only by users who may read the records.
+        const token = cfg.admin.token ?? (await writeLocalToken(cfg.records.dir));
         admin = new AdminServer({
           host: cfg.admin.listen,
           port: cfg.admin.port,
-          token: cfg.admin.token,
+          token,
+          openPaths: cfg.admin.token ? [] : ['/metrics'],
           calls: adminCalls(calls),
           metrics,
           logger: log.child({ mod: 'admin' }),

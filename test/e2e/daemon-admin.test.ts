@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readLocalToken } from '../../src/admin/localToken';
 import { findToneSpans, readWav } from '../helpers/audio-analysis';
 import { makeSequence, makeTone } from '../helpers/fixtures';
 import { startKamailio } from '../helpers/kamailio';
@@ -93,6 +94,26 @@ async function waitForEcho(id: string): Promise<CallViewJson> {
 }
 
 describe('admin API', () => {
+  test('without admin.token, calls and their transcripts need the token the daemon generated (a 0600 file beside the records); /healthz and /metrics do not', async () => {
+    const file = path.join(setup.recordsDir, '.admin-token');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    for (const [method, p] of [
+      ['GET', '/calls'],
+      ['GET', '/calls/some-id'],
+      ['GET', '/calls/some-id/events'],
+      ['POST', '/calls'],
+      ['DELETE', '/calls/some-id'],
+      ['GET', '/status'],
+    ] as const) {
+      const r = await d.http(method, p, method === 'POST' ? { uri: 'sip:x@127.0.0.1' } : undefined, { Authorization: '' });
+      expect([method, p, r.status]).toEqual([method, p, 401]);
+    }
+    expect((await d.http('GET', '/calls', undefined, { Authorization: 'Bearer wrong' })).status).toBe(401);
+    expect((await d.http('GET', '/calls')).status).toBe(200);
+    expect((await d.http('GET', '/healthz', undefined, { Authorization: '' })).status).toBe(200);
+    expect((await d.http('GET', '/metrics', undefined, { Authorization: '' })).status).toBe(200);
+  });
+
   test('GET /healthz is 200 with the echo backend and an account that does not register', async () => {
     const r = await d.http('GET', '/healthz');
     expect(r.status).toBe(200);
@@ -140,7 +161,7 @@ describe('admin API', () => {
     expect(typeof id).toBe('string');
     expect(placed.headers.get('location')).toBe(`/calls/${encodeURIComponent(id)}`);
 
-    const events = readSse(`${setup.adminUrl}/calls/${encodeURIComponent(id)}/events`, 40_000);
+    const events = readSse(`${setup.adminUrl}/calls/${encodeURIComponent(id)}/events`, 40_000, undefined, readLocalToken(setup.recordsDir));
     // Awaited below; a failure before that must not surface as an unhandled rejection.
     events.catch(() => undefined);
     await callee.waitForCallState('CONFIRMED', 10_000);

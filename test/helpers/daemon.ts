@@ -9,6 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readLocalToken } from '../../src/admin/localToken';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { LOOPBACK, freePort, freePortRange, releasePort } from './ports';
 import { makeTmpDir } from './fixtures';
@@ -236,9 +237,17 @@ export class Daemon {
     await this.proc.kill();
   }
 
-  /** An admin API request. */
+  /**
+   * An admin API request, with the daemon's generated admin token (as the local CLI finds it)
+   * unless `headers` has an Authorization of its own; `Authorization: ''` sends none.
+   */
   http(method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> {
-    return httpRequest(this.adminUrl, method, urlPath, body, headers);
+    const h = { ...headers };
+    if (!('Authorization' in h)) {
+      const token = readLocalToken(this.setup.recordsDir);
+      if (token) h.Authorization = `Bearer ${token}`;
+    } else if (h.Authorization === '') delete h.Authorization;
+    return httpRequest(this.adminUrl, method, urlPath, body, h);
   }
 
   /** The daemon's last lines, for failure messages. */
@@ -368,13 +377,20 @@ export interface SseEvent {
  * Read a server-sent-events stream (parsed here, independently of the daemon's own parser) until
  * it ends or `timeoutMs` passes; events are also handed to `onEvent` as they arrive.
  */
-export async function readSse(url: string, timeoutMs: number, onEvent?: (e: SseEvent) => void): Promise<{ status: number; events: SseEvent[]; endedByServer: boolean }> {
+export async function readSse(
+  url: string,
+  timeoutMs: number,
+  onEvent?: (e: SseEvent) => void,
+  token?: string,
+): Promise<{ status: number; events: SseEvent[]; endedByServer: boolean }> {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   const events: SseEvent[] = [];
   let endedByServer = false;
   try {
-    const res = await fetch(url, { headers: { Accept: 'text/event-stream' }, signal: ctrl.signal });
+    const headers: Record<string, string> = { Accept: 'text/event-stream' };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const res = await fetch(url, { headers, signal: ctrl.signal });
     if (!res.body) return { status: res.status, events, endedByServer: true };
     const decoder = new TextDecoder();
     let buf = '';

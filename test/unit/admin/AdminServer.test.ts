@@ -370,6 +370,14 @@ describe('authentication', () => {
     expect((await raw(url, 'GET', '/nope')).status).toBe(401); // routes are not revealed without the token
   });
 
+  it('serves openPaths without the token, to loopback Host headers only', async () => {
+    const s = await start({ token: TOKEN, openPaths: ['/metrics'] });
+    const url = s.address!.url;
+    expect((await raw(url, 'GET', '/metrics')).status).toBe(200);
+    expect((await raw(url, 'GET', '/metrics', { headers: { Host: 'evil.example.com' } })).status).toBe(403);
+    expect((await raw(url, 'GET', '/calls')).status).toBe(401);
+  });
+
   it('leaves /healthz open unless protectHealthz is set', async () => {
     const open = await start({ token: TOKEN });
     expect((await raw(open.address!.url, 'GET', '/healthz')).status).toBe(200);
