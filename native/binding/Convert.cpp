@@ -90,6 +90,8 @@ Napi::Object admissionStats(Napi::Env env, const AdmissionStats& s) {
   o.Set("notFound", static_cast<double>(s.notFound));
   o.Set("rateLimited", static_cast<double>(s.rateLimited));
   o.Set("dropped", static_cast<double>(s.dropped));
+  o.Set("busy", static_cast<double>(s.busy));
+  o.Set("draining", static_cast<double>(s.draining));
   o.Set("sources", static_cast<double>(s.sources));
   return o;
 }

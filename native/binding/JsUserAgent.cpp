@@ -56,6 +56,7 @@ Napi::Function JsUserAgent::Init(Napi::Env env) {
                          InstanceMethod<&JsUserAgent::SetRxEnabled>("setRxEnabled"),
                          InstanceMethod<&JsUserAgent::SetAdmission>("setAdmission"),
                          InstanceMethod<&JsUserAgent::AdmissionStats>("admissionStats"),
+                         InstanceMethod<&JsUserAgent::SetCallRefusal>("setCallRefusal"),
                          InstanceAccessor<&JsUserAgent::GetRunning>("running"),
                      });
 }
@@ -474,6 +475,14 @@ Napi::Value JsUserAgent::SetAdmission(const Napi::CallbackInfo& info) {
 
 Napi::Value JsUserAgent::AdmissionStats(const Napi::CallbackInfo& info) {
   return convert::admissionStats(info.Env(), MessageGuard::admissionStats());
+}
+
+Napi::Value JsUserAgent::SetCallRefusal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t code = convert::optionalInt(info, 0, 0, "code");
+  if (code != 0 && code != 486 && code != 503) throw Napi::TypeError::New(env, "setCallRefusal(code): code must be 0, 486 or 503");
+  MessageGuard::setCallRefusal(code);
+  return env.Undefined();
 }
 
 Napi::Value JsUserAgent::GetRunning(const Napi::CallbackInfo& info) {

@@ -58,10 +58,16 @@ void Admission::configure(AdmissionPolicy p) {
   p_ = std::move(p);
 }
 
+void Admission::setCallRefusal(int code) {
+  std::lock_guard<std::mutex> lk(mu_);
+  callRefusal_ = code;
+}
+
 void Admission::reset() {
   std::lock_guard<std::mutex> lk(mu_);
   buckets_.clear();
   stats_ = AdmissionStats{};
+  callRefusal_ = 0;
 }
 
 AdmissionStats Admission::stats() const {
@@ -130,6 +136,10 @@ Decision Admission::check(const std::array<uint8_t, 16>& src, bool invite, const
     if (!d.trusted && !p_.fromPatterns) d.verdict = Verdict::Forbidden;
     else if (!p_.users.empty() && std::find(p_.users.begin(), p_.users.end(), ruriUser) == p_.users.end())
       d.verdict = Verdict::NotFound;
+    else if (callRefusal_ == 486)
+      d.verdict = Verdict::Busy;
+    else if (callRefusal_ == 503)
+      d.verdict = Verdict::Draining;
   }
   switch (d.verdict) {
     case Verdict::Pass: return d;
@@ -137,6 +147,8 @@ Decision Admission::check(const std::array<uint8_t, 16>& src, bool invite, const
     case Verdict::NotFound: stats_.notFound++; break;
     case Verdict::RateLimited: stats_.rateLimited++; break;
     case Verdict::Drop: stats_.dropped++; break;
+    case Verdict::Busy: stats_.busy++; break;
+    case Verdict::Draining: stats_.draining++; break;
   }
   if (b) {
     if (nowSec - b->lastReport >= p_.logIntervalSec) {

@@ -11,6 +11,8 @@
 //    Retry-After; any other source gets no answer at all.
 //  - The source table is bounded; when it is full of active sources, a new untrusted source is
 //    dropped (a trusted one passes without a bucket).
+//  - While the call layer is full (or draining) it says so with one flag, and an INVITE that passed
+//    everything else is answered here (486 Busy Here or 503) without a call ever being created.
 //  - Refusals are counted by reason and reported at most once per source per interval.
 //
 // With no policy set (the addon used as a library) everything passes.
@@ -52,10 +54,12 @@ struct AdmissionStats {
   uint64_t notFound = 0;     // 404: Request-URI user names no account
   uint64_t rateLimited = 0;  // 503 + Retry-After to a trusted source over its limit
   uint64_t dropped = 0;      // no answer: an untrusted source over its limit, or the table full
+  uint64_t busy = 0;         // 486: the call layer is full
+  uint64_t draining = 0;     // 503: the agent is shutting down
   uint64_t sources = 0;      // sources currently tracked
 };
 
-enum class Verdict { Pass, Forbidden, NotFound, RateLimited, Drop };
+enum class Verdict { Pass, Forbidden, NotFound, RateLimited, Drop, Busy, Draining };
 
 /** What the guard does with one request. */
 struct Decision {
@@ -78,6 +82,8 @@ class Admission {
    */
   Decision check(const std::array<uint8_t, 16>& src, bool invite, const std::string& ruriUser, double nowSec);
   AdmissionStats stats() const;
+  /** Answer INVITEs that pass everything else with `code` (486 full, 503 draining) or 0 (let them in). Any thread. */
+  void setCallRefusal(int code);
   /** Forget sources and counters (library restart). The policy stays. */
   void reset();
 
@@ -104,6 +110,7 @@ class Admission {
   AdmissionPolicy p_;
   std::unordered_map<Key, Bucket, KeyHash> buckets_;
   AdmissionStats stats_;
+  int callRefusal_ = 0;
 };
 
 }  // namespace sipai

@@ -145,6 +145,8 @@ const char* verdictText(Verdict v) {
     case Verdict::NotFound: return "404, the Request-URI names no account";
     case Verdict::RateLimited: return "503, over the per-source rate limit";
     case Verdict::Drop: return "dropped unanswered: over the rate limit of a source that is not admitted";
+    case Verdict::Busy: return "486, every call slot is taken";
+    case Verdict::Draining: return "503, the agent is shutting down";
     default: return "passed";
   }
 }
@@ -171,6 +173,8 @@ bool admit(pjsip_rx_data* rdata) {
   switch (d.verdict) {
     case Verdict::Forbidden: code = PJSIP_SC_FORBIDDEN; break;
     case Verdict::NotFound: code = PJSIP_SC_NOT_FOUND; break;
+    case Verdict::Busy: code = PJSIP_SC_BUSY_HERE; break;
+    case Verdict::Draining: code = PJSIP_SC_SERVICE_UNAVAILABLE; break;
     case Verdict::RateLimited: {
       code = PJSIP_SC_SERVICE_UNAVAILABLE;
       pjsip_retry_after_hdr* ra = pjsip_retry_after_hdr_create(rdata->tp_info.pool, static_cast<int>(d.retryAfterSec));
@@ -271,5 +275,7 @@ void MessageGuard::reset() {
 void MessageGuard::configureAdmission(AdmissionPolicy policy) { g_admission.configure(std::move(policy)); }
 
 AdmissionStats MessageGuard::admissionStats() { return g_admission.stats(); }
+
+void MessageGuard::setCallRefusal(int code) { g_admission.setCallRefusal(code); }
 
 }  // namespace sipai

@@ -51,6 +51,8 @@ class MessageGuard {
   static void configureAdmission(AdmissionPolicy policy);
   /** Refusal counters (any thread). */
   static AdmissionStats admissionStats();
+  /** Answer admitted INVITEs with 486 (full) or 503 (draining) here; 0 lets them through (any thread). */
+  static void setCallRefusal(int code);
 };
 
 }  // namespace sipai

@@ -115,6 +115,8 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
   #idleWaiters: (() => void)[] = [];
 
   readonly #refusalReports = new ReportLimiter({ intervalMs: REFUSAL_LOG_INTERVAL_MS });
+  /** What the SIP layer answers new INVITEs with on our behalf (0: it offers them to us). */
+  #refusalCode: 0 | 486 | 503 = 0;
   readonly #m = {
     callsTotal: 0,
     callsInbound: 0,
@@ -202,6 +204,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
   /** Use new options for calls that start from now on (live calls keep theirs). @throws like the constructor. */
   reload(options: CallManagerOptions): void {
     this.#opts = this.#resolve(options);
+    this.#updateRefusal();
     this.#log.info('call options reloaded (new calls only)');
   }
 
@@ -219,11 +222,13 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
     const account = opts.account ?? o.outboundAccount;
     if (!account) throw new InvalidStateError(`placeCall() needs an account (calls.outboundAccount or options.account) [uri:${uri}]`);
     this.#placing++;
+    this.#updateRefusal();
     let leg: CallLeg;
     try {
       leg = await this.#agent.call(account, uri, opts.headers ? { headers: opts.headers } : {});
     } finally {
       this.#placing--;
+      this.#updateRefusal();
     }
     const session = this.#startSession(leg, {
       ...(opts.instructions !== undefined ? { instructions: opts.instructions } : {}),
@@ -240,6 +245,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
    */
   async drain(timeoutMs: number = this.#opts.drainTimeoutMs): Promise<void> {
     this.#draining = true;
+    this.#updateRefusal();
     if (this.#sessions.size > 0) {
       this.#log.info({ active: this.#sessions.size, timeoutMs }, 'draining: waiting for calls to finish');
       if (timeoutMs > 0) await Promise.race([this.#whenIdle(), sleep(timeoutMs)]);
@@ -275,6 +281,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#draining = true;
+      this.#updateRefusal();
       await Promise.all([...this.#sessions.values()].map((s) => s.close()));
       this.#agent.off('incomingCall', this.#onIncoming);
       this.#agent.off('tick', this.#onTick);
@@ -327,6 +334,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
       return undefined;
     }
     this.#sessions.set(id, session);
+    this.#updateRefusal();
     this.#m.callsTotal++;
     if (call.info.direction === 'inbound') this.#m.callsInbound++;
     else this.#m.callsOutbound++;
@@ -351,12 +359,30 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
 
   #onEnded(id: string, summary: CallSummary): void {
     this.#sessions.delete(id);
+    this.#updateRefusal();
     const reason = summary.endReason ?? 'error';
     this.#m.callsEnded[reason]++;
     addCounters(this.#m.endedCounters, summary.counters);
     this.#remember(summary);
     this.emit('callEnded', summary);
     if (this.#sessions.size === 0) for (const w of this.#idleWaiters.splice(0)) w();
+  }
+
+  /**
+   * Keep the SIP layer's answer to new INVITEs in step with what we would say: while full (and no
+   * busy prompt is configured) or draining, a flood of INVITEs is refused there, before any call
+   * object exists, instead of one by one here.
+   */
+  #updateRefusal(): void {
+    const o = this.#opts;
+    const code = this.#draining ? 503 : this.#sessions.size + this.#placing >= o.maxConcurrent && !o.prompts.busy ? 486 : 0;
+    if (code === this.#refusalCode) return;
+    this.#refusalCode = code;
+    try {
+      this.#agent.setCallRefusal?.(code);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'could not pass the call refusal to the SIP layer');
+    }
   }
 
   #refuse(id: string, call: CallLeg, reason: EndReason, status: number): void {

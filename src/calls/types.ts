@@ -48,6 +48,11 @@ export interface CallAgent {
   off(event: 'tick', listener: () => void): unknown;
   /** Place an outgoing call from `account` (UserAgent.call). */
   call(account: SipAccount, uri: string, options?: { headers?: Record<string, string> }): Promise<CallLeg>;
+  /**
+   * Have the SIP layer answer new INVITEs itself while the manager cannot take them: 486 (full),
+   * 503 (draining) or 0 (offer them again). Optional: without it every INVITE reaches the manager.
+   */
+  setCallRefusal?(code: 0 | 486 | 503): void;
 }
 
 /** A fixed audio prompt (greeting, fallback, goodbye, busy): mono PCM with its rate. */

@@ -310,8 +310,8 @@ export class Daemon {
           not_found: n.notFound,
           rate_limited: n.rateLimited,
           dropped: n.dropped,
-          busy: c.busy,
-          draining: c.draining,
+          busy: n.busy + c.busy,
+          draining: n.draining + c.draining,
         };
       });
       const finish = (s: CallSummary): void => {

@@ -229,6 +229,10 @@ export interface NativeAdmissionStats {
   rateLimited: number;
   /** Not answered: a source that is not admitted, over its limit (or the source table full). */
   dropped: number;
+  /** 486 from the guard while the call layer was full. */
+  busy: number;
+  /** 503 from the guard while the agent was draining. */
+  draining: number;
   /** Sources tracked now. */
   sources: number;
 }
@@ -259,6 +263,8 @@ export interface NativeUserAgent {
   setAdmission(policy: NativeAdmissionPolicy | null): void;
   /** The message guard's refusal counters. */
   admissionStats(): NativeAdmissionStats;
+  /** Answer admitted INVITEs in the guard with 486 (full) or 503 (draining); 0 lets them through. */
+  setCallRefusal(code: 0 | 486 | 503): void;
   readonly running: boolean;
 }
 

@@ -55,6 +55,7 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
     ua.#clockRate = cfg.clockRate ?? 8000;
     // Process-wide, like the library: in force before the transports open.
     ua.#native.setAdmission(options.admission ?? null);
+    ua.#native.setCallRefusal(0);
     try {
       ua.#transports = await ua.#native.start(cfg);
     } catch (err) {
@@ -151,6 +152,11 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
    */
   setAdmission(policy: NativeAdmissionPolicy | null): void {
     this.#native.setAdmission(policy);
+  }
+
+  /** Answer admitted INVITEs before they become calls: 486 (full), 503 (draining), 0 (let them in). */
+  setCallRefusal(code: 0 | 486 | 503): void {
+    if (!this.#closed) this.#native.setCallRefusal(code);
   }
 
   /** Requests the message guard refused, by reason. */

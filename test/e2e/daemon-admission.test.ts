@@ -55,6 +55,13 @@ async function inviteStatus(client: RawSipClient, at: SipHostPort, user = 'agent
   return status;
 }
 
+/** How many log lines match, once the first has arrived (the log is written asynchronously). */
+async function linesOf(d: Daemon, re: RegExp): Promise<number> {
+  await d.waitForMsg(re, 5_000);
+  await delay(300);
+  return d.logsWithMsg(re).length;
+}
+
 /** Send one request once (no retransmission) and collect what answers it within `waitMs`. */
 async function sendOnce(client: RawSipClient, at: SipHostPort, method: string, waitMs = 1_500): Promise<SipMessage | undefined> {
   const callId = `${sipToken()}@${client.host}`;
@@ -75,8 +82,7 @@ describe('admission by default', () => {
     // The daemon still answers what is not a call.
     expect((await trusted.transact({ method: 'OPTIONS', target: at })).status).toBe(200);
     expect(listRecords(setup.recordsDir)).toEqual([]);
-    const logged = d.logsWithMsg(/guard: INVITE from 127\.0\.0\.1:\d+ refused \(403/);
-    expect(logged).toHaveLength(1);
+    expect(await linesOf(d, /guard: INVITE from 127\.0\.0\.1:\d+ refused \(403/)).toBe(1);
     const m = await scrape(d);
     expect(sampleValue(m, 'sip_ai_agent_refused_total', { reason: 'forbidden' })).toBe(4);
     expect(sampleValue(m, 'sip_ai_agent_calls_total')).toBe(0);
@@ -132,8 +138,8 @@ describe('per-source rate limits', () => {
     expect(sampleValue(m, 'sip_ai_agent_refused_total', { reason: 'rate_limited' })).toBe(4);
     expect(sampleValue(m, 'sip_ai_agent_refused_total', { reason: 'dropped' })).toBe(3);
     // One report per source, however many were refused.
-    expect(d.logsWithMsg(/guard: OPTIONS from 127\.0\.0\.1:\d+ refused \(503/)).toHaveLength(1);
-    expect(d.logsWithMsg(/guard: OPTIONS from 127\.0\.0\.2:\d+ refused \(dropped/)).toHaveLength(1);
+    expect(await linesOf(d, /guard: OPTIONS from 127\.0\.0\.1:\d+ refused \(503/)).toBe(1);
+    expect(await linesOf(d, /guard: OPTIONS from 127\.0\.0\.2:\d+ refused \(dropped/)).toBe(1);
   });
 
   test('INVITEs have their own limit: past the burst an admitted source gets 503 Retry-After and no record is written', async () => {
@@ -169,6 +175,8 @@ describe('a flood of refused calls', () => {
     expect(new Set(busy)).toEqual(new Set([486]));
     await holder.bye(5_000);
     holder.close();
+    // The slot is free once the call has ended (its record written): then the next caller gets in.
+    await eventually(async () => ((await d.http('GET', '/calls')).json as { active: unknown[] }).active.length === 0, 10_000, 'the held call to end');
     expect(await inviteStatus(trusted, at)).toBe(200);
     await delay(500);
     // Two admitted calls, two records; nothing for the 360 refused ones.
@@ -176,8 +184,10 @@ describe('a flood of refused calls', () => {
     const m = await scrape(d);
     expect(sampleValue(m, 'sip_ai_agent_refused_total', { reason: 'forbidden' })).toBe(300);
     expect(sampleValue(m, 'sip_ai_agent_refused_total', { reason: 'busy' })).toBe(60);
-    // One log line per source for each kind of refusal, not one per INVITE.
-    expect(d.logsWithMsg(/call refused \[reason:rejected_busy/).length).toBe(1);
-    expect(d.logsWithMsg(/guard: INVITE from 127\.0\.0\.2:\d+ refused/).length).toBe(1);
+    // While full, the SIP layer answers 486 itself: no call object for any of the 60. One log
+    // line per source for each kind of refusal, not one per INVITE.
+    expect(await linesOf(d, /guard: INVITE from 127\.0\.0\.1:\d+ refused \(486/)).toBe(1);
+    expect(await linesOf(d, /guard: INVITE from 127\.0\.0\.2:\d+ refused/)).toBe(1);
+    expect(d.logsWithMsg(/call refused \[reason:rejected_busy/).length).toBe(0);
   });
 });

@@ -164,7 +164,7 @@ describe('SIGTERM mid-call', () => {
     const r = await waitForRecord(setup.recordsDir, (x) => x.record.direction === 'inbound' && x.record.endReason === 'shutdown', 5_000);
     expect(r.record.status).toBe('completed');
     // The latecomer was never admitted: logged, but no record of it.
-    expect(d.logsWithMsg(/call refused \[reason:rejected_draining, status:503\]/, mark)).toHaveLength(1);
+    expect(d.logsWithMsg(/guard: INVITE from 127\.0\.0\.1:\d+ refused \(503, the agent is shutting down\)/, mark)).toHaveLength(1);
     expect(listRecords(setup.recordsDir).map((x) => x.record.endReason)).toEqual(['shutdown']);
   });
 });

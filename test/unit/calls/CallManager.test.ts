@@ -42,6 +42,30 @@ describe('CallManager: admission', () => {
     expect(manager.metrics().callsRejected.busy).toBe(1);
   });
 
+  test('while full, and while draining, has the SIP layer refuse new INVITEs before they become calls', async () => {
+    const { agent, manager } = setup({ calls: { maxConcurrent: 2 } });
+    const calls = [new FakeCall(), new FakeCall()];
+    agent.ring(calls[0]);
+    await flush();
+    expect(agent.refusals).toEqual([]);
+    agent.ring(calls[1]);
+    await flush();
+    expect(agent.refusals).toEqual([486]);
+    calls[0].remoteHangup();
+    await flush();
+    expect(agent.refusals).toEqual([486, 0]);
+    void manager.drain(0);
+    await flush();
+    expect(agent.refusals).toEqual([486, 0, 503]);
+  });
+
+  test('with a busy prompt, the SIP layer keeps offering calls over capacity (they hear the prompt)', async () => {
+    const { agent } = setup({ calls: { maxConcurrent: 1 }, prompts: { busy: { sampleRate: 8000, pcm: tone(450, 100, 8000) } } });
+    agent.ring(new FakeCall());
+    await flush();
+    expect(agent.refusals).toEqual([]);
+  });
+
   test('plays the busy prompt instead of 486 when one is configured', async () => {
     const { agent, manager, rejected } = setup({ calls: { maxConcurrent: 1 }, prompts: { busy: { sampleRate: 8000, pcm: tone(450, 100, 8000) } } });
     agent.ring(new FakeCall());

@@ -220,6 +220,11 @@ export class FakeCall extends TypedEmitter<SipCallEvents> {
 /** The user agent: the test emits incoming calls and ticks. */
 export class FakeAgent extends TypedEmitter<{ incomingCall: [CallLeg]; tick: [] }> implements CallAgent {
   readonly placed: { uri: string; headers?: Record<string, string>; call: FakeCall }[] = [];
+  /** Every setCallRefusal() code, in order. */
+  readonly refusals: number[] = [];
+  setCallRefusal(code: 0 | 486 | 503): void {
+    this.refusals.push(code);
+  }
   ring(call: FakeCall): void {
     this.emit('incomingCall', call);
   }
