@@ -1,4 +1,5 @@
 import { TypedEmitter } from '../util/TypedEmitter';
+import { ReportLimiter } from '../util/ReportLimiter';
 import { InvalidStateError, SipError } from '../util/errors';
 import type { Logger } from '../logging/logger';
 import type {
@@ -35,6 +36,7 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
   readonly #log: Logger;
   readonly #accounts = new Map<number, SipAccount>();
   readonly #calls = new Map<number, SipCall>();
+  readonly #pjFloodLimiter = new ReportLimiter({ intervalMs: PJ_FLOOD_LOG_INTERVAL_MS });
   #transports: Record<string, string> = {};
   #clockRate = 8000;
   #closing: Promise<void> | null = null;
@@ -204,7 +206,7 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
         return;
       }
       case 'log':
-        logPj(this.#log, ev.level, ev.message);
+        logPj(this.#log, ev.level, ev.message, this.#pjFloodLimiter);
         return;
       case 'incomingCall': {
         const account = this.#accounts.get(ev.account);
@@ -339,14 +341,37 @@ export function toNativeConfig(o: UserAgentOptions): NativeEndpointConfig {
 /** A whole SIP message PJSIP logs when message logging is on (`logging.sipMessages`). */
 const SIP_MESSAGE_DUMP = /\b(?:RX|TX) \d+ bytes (?:Request|Response) msg /;
 
+/** Once per source (or kind) per this interval: PJSIP lines that outside packets trigger. */
+export const PJ_FLOOD_LOG_INTERVAL_MS = 60_000;
+
+/** The rate-limit key of a PJSIP line that outside input triggers, or undefined for any other line. */
+export function floodKey(msg: string): string | undefined {
+  const bad = /Error processing packet from (\[[^\]]+\]|[\d.]+|[0-9a-fA-F:]+?)(?::\d+)?:/.exec(msg);
+  if (bad) return `bad-packet ${bad[1]}`;
+  if (/\bsip_parser\.c\b/.test(msg)) return 'parser';
+  if (/\bsip_transport\.c\b.*(?:Dropping|dropped|too long|overflow)/i.test(msg)) return 'transport-drop';
+  return undefined;
+}
+
 /**
  * PJSIP level -> pino level: 1 error, 2 warn, 3 info, 4 debug, 5-6 trace. Whole SIP messages
  * (PJSIP's level 4) are logged at info: they only appear when the operator turned message logging
  * on, so they must not vanish under the default log level.
  */
-export function logPj(log: Logger, level: number, message: string): void {
-  const msg = message.trim();
-  const fields = { src: 'pjsip' };
+export function logPj(log: Logger, level: number, message: string, limiter?: ReportLimiter): void {
+  let msg = message.trim();
+  const fields: Record<string, unknown> = { src: 'pjsip' };
+  // What a stranger's packets make PJSIP say (a bad packet, an unparseable value) is said at most
+  // once per source and kind per interval: a flood of garbage must not become a flood of logs.
+  const key = limiter ? floodKey(msg) : undefined;
+  if (key !== undefined && limiter) {
+    const r = limiter.check(key);
+    if (!r.report) return;
+    if (r.suppressed > 0) {
+      fields.heldBack = r.suppressed;
+      msg = `${msg}\n(${r.suppressed} more like this since the last report)`;
+    }
+  }
   if (level === 4 && SIP_MESSAGE_DUMP.test(msg)) log.info({ ...fields, sipMessage: true }, msg);
   else if (level <= 1) log.error(fields, msg);
   else if (level === 2) log.warn(fields, msg);
