@@ -95,19 +95,31 @@ interface ToolBatch {
   generation: number;
   calls: PendingCall[];
   reason: string | undefined;
+  /** #flushBatch has started on it (once). */
+  flushing?: boolean;
   resolveFollowUp: (o: ResponseOutcome | undefined) => void;
   followUp: Promise<ResponseOutcome | undefined>;
 }
 
 interface HistoryEntry {
   key: string;
-  role: 'user' | 'assistant' | 'system';
+  role: 'user' | 'assistant' | 'system' | 'tool';
   text: string;
   /** Decoded output audio bytes received for this (assistant) item. */
   audioBytes: number;
   /** Set by truncate(): how much of the item the caller heard. */
   heardMs?: number;
+  /** A tool call (role 'tool'): what the model asked for and, once it finished, the output. */
+  call?: { callId: string; name: string; arguments: string; output?: string };
+  /** Generation of the server session this tool call's pair was last sent to. */
+  sentGeneration?: number;
 }
+
+/** Item ids of one server session remembered for truncate() at most. */
+const SESSION_ITEMS_CAP = 4096;
+
+/** History key of a tool call. */
+const toolKey = (callId: string): string => `tool_${callId}`;
 
 interface PendingUpdate {
   eventId: string;
@@ -164,6 +176,10 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
   #rotationTimer: NodeJS.Timeout | undefined;
   #rotationDue = false;
   #reconnectsUsed = 0;
+  /** Item ids the current server session knows (cleared when a new one opens): truncate only these. */
+  readonly #sessionItems = new Set<string>();
+  /** Waiting for the session to be ready again after a reconnect (or to end). */
+  #readyWaiters: (() => void)[] = [];
   #dropping = false;
   #droppedInStreak = 0;
 
@@ -227,6 +243,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
   #setState(next: AiSessionState): void {
     const prev = this.#state;
     this.#state = next;
+    if (next.name === 'ready' || next.name === 'closed' || next.name === 'died') for (const w of this.#readyWaiters.splice(0)) w();
     this.#log.debug({ from: prev.name, to: next.name }, `AI session ${prev.name} -> ${next.name}`);
     this.emit('stateChange', next, prev);
   }
@@ -320,6 +337,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     const client = new RealtimeClient(this.#connection, this.#log);
     this.#client = client;
     this.#generation += 1;
+    this.#sessionItems.clear();
     client.on('event', (ev) => {
       if (this.#client === client) this.#onEvent(ev);
     });
@@ -617,6 +635,14 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
       this.#inFlight.resolve({ responseId: undefined, status: 'failed', reason, requested: true, error });
       this.#inFlight = undefined;
     }
+    // Their response.done will never come: tool calls they carried are flushed when they finish.
+    if (reason === 'session_lost') {
+      for (const batch of this.#batches.values()) {
+        if (batch.flushing) continue;
+        batch.reason = reason;
+        void this.#flushBatch(batch);
+      }
+    }
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -633,6 +659,14 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     if (entry) entry.heardMs = ms;
     if (this.#state.name !== 'ready') {
       this.#log.debug({ itemId, audioEndMs: ms }, 'truncate skipped: session not ready');
+      return;
+    }
+    // Audio of a session lost to a reconnect can still be playing when the caller barges in: that
+    // item is not in this session (the server would answer item_truncate_invalid_item_id). What the
+    // caller heard of it is kept in the history for the next re-seed.
+    if (!this.#sessionItems.has(itemId)) {
+      this.#stats.truncatesSkipped += 1;
+      this.#log.debug({ itemId, audioEndMs: ms }, 'truncate skipped: the item belongs to an earlier server session');
       return;
     }
     const id = this.#trySend({ type: 'conversation.item.truncate', item_id: itemId, content_index: 0, audio_end_ms: ms });
@@ -667,7 +701,19 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     }
   }
 
+  /** Send a finished tool call as its pair of items (function_call, function_call_output) to this session. */
+  #sendToolPair(e: HistoryEntry): boolean {
+    const c = e.call;
+    if (!c || c.output === undefined || e.sentGeneration === this.#generation) return false;
+    const a = this.#trySend({ type: 'conversation.item.create', item: { type: 'function_call', call_id: c.callId, name: c.name, arguments: c.arguments } });
+    const b = this.#trySend({ type: 'conversation.item.create', item: { type: 'function_call_output', call_id: c.callId, output: c.output } });
+    if (a === undefined || b === undefined) return false;
+    e.sentGeneration = this.#generation;
+    return true;
+  }
+
   #sendTextItem(e: HistoryEntry, text: string = e.text): boolean {
+    if (e.role === 'tool') return this.#sendToolPair(e);
     const item: WireNewItem =
       e.role === 'assistant'
         ? { type: 'message', role: 'assistant', content: [{ type: 'output_text', text }] }
@@ -708,6 +754,9 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
       batch = { responseId, generation: this.#generation, calls: [], reason: undefined, resolveFollowUp, followUp };
       this.#batches.set(responseId, batch);
     }
+    const entry = this.#remember(toolKey(callId), 'tool');
+    entry.call = { callId, name: item.name ?? '', arguments: item.arguments ?? '' };
+    entry.sentGeneration = this.#generation;
     const abort = new AbortController();
     const result = this.#runTool(item.name ?? '', callId, item.arguments ?? '', abort, batch.followUp);
     batch.calls.push({ callId, result, abort });
@@ -767,18 +816,34 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
 
   /** After the carrying response is done: every output, then at most one response.create. */
   async #flushBatch(batch: ToolBatch): Promise<void> {
+    if (batch.flushing) return;
+    batch.flushing = true;
     this.#toolsFlushing += 1;
     try {
       const results = await Promise.all(batch.calls.map((c) => c.result));
       this.#batches.delete(batch.responseId);
-      if (batch.generation !== this.#generation || this.#state.name !== 'ready') {
-        this.#log.warn({ responseId: batch.responseId, calls: results.length }, 'tool outputs discarded: server session changed');
+      batch.calls.forEach((c, i) => {
+        const e = this.#history.get(toolKey(c.callId));
+        if (e?.call) e.call.output = results[i].output;
+      });
+      // Lost mid-call: the new session gets the finished pairs (from the re-seed, or here), then the follow-up.
+      if (this.#state.name === 'reconnecting') await new Promise<void>((r) => this.#readyWaiters.push(r));
+      if (this.#state.name !== 'ready') {
         batch.resolveFollowUp(undefined);
         return;
       }
-      batch.calls.forEach((c, i) => {
-        this.#trySend({ type: 'conversation.item.create', item: { type: 'function_call_output', call_id: c.callId, output: results[i].output } });
-      });
+      if (batch.generation === this.#generation) {
+        batch.calls.forEach((c, i) => {
+          this.#trySend({ type: 'conversation.item.create', item: { type: 'function_call_output', call_id: c.callId, output: results[i].output } });
+        });
+      } else {
+        let carried = 0;
+        for (const c of batch.calls) {
+          const e = this.#history.get(toolKey(c.callId));
+          if (e && this.#sendToolPair(e)) carried += 1;
+        }
+        this.#log.info({ responseId: batch.responseId, calls: results.length, carried }, 'tool calls carried over to the new server session');
+      }
       const instructions = results.flatMap((r) => (typeof r.followUp === 'object' && r.followUp !== null ? [r.followUp.instructions] : []));
       let wanted = !results.every((r) => r.followUp === 'none');
       // A barge-in cancelled the carrying response: the caller's new turn brings its own reply.
@@ -804,7 +869,17 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
   // -------------------------------------------------------------------------------------------------
   // Server events
 
+  /** Note an item id this server session has told us about (bounded). */
+  #sawItem(id: unknown): void {
+    if (typeof id !== 'string' || id === '') return;
+    this.#sessionItems.add(id);
+    if (this.#sessionItems.size > SESSION_ITEMS_CAP) this.#sessionItems.delete(this.#sessionItems.values().next().value as string);
+  }
+
   #onEvent(ev: ServerEvent): void {
+    const e = ev as { item_id?: unknown; item?: { id?: unknown } };
+    this.#sawItem(e.item_id);
+    this.#sawItem(e.item?.id);
     switch (ev.type) {
       case 'session.updated':
         if (this.#pendingUpdate) this.#pendingUpdate.resolve(ev);
@@ -996,7 +1071,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     this.#rotationDue = false;
     this.#userSpeaking = false;
     this.#loseResponses('session_lost');
-    this.#dropBatches('session_lost');
+    // Tool calls keep running: their results go to the new session (#flushBatch).
     let reseeded = 0;
     try {
       await this.#openClient();
@@ -1016,14 +1091,15 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     this.#pump();
   }
 
-  /** Replay the transcript so far as text items, oldest first, within the item and character caps. */
+  /** Replay the transcript so far as text items (tool calls as their pairs), oldest first, within the item and character caps. */
   #reseed(): number {
     const picked: { entry: HistoryEntry; text: string }[] = [];
     let chars = 0;
     const entries = [...this.#history.values()];
     for (let i = entries.length - 1; i >= 0 && picked.length < this.#limits.reseedMaxItems; i--) {
       const e = entries[i];
-      const text = this.#heardText(e).trim();
+      // A finished tool call goes back as its pair (a running one is carried over when it finishes).
+      const text = e.role === 'tool' ? (e.call?.output !== undefined ? `${e.call.arguments}${e.call.output}` : '') : this.#heardText(e).trim();
       if (text === '') continue;
       if (chars + text.length > this.#limits.reseedMaxChars) break;
       chars += text.length;

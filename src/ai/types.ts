@@ -224,6 +224,8 @@ export interface AiSessionStats {
   /** response.create requests refused because the queue was full. */
   responsesDropped: number;
   truncates: number;
+  /** Truncates not sent: the item belonged to a server session lost to a reconnect. */
+  truncatesSkipped: number;
   truncateErrors: number;
   toolCalls: number;
   toolErrors: number;
@@ -247,6 +249,7 @@ export function emptySessionStats(): AiSessionStats {
     responsesRequested: 0,
     responsesDropped: 0,
     truncates: 0,
+    truncatesSkipped: 0,
     truncateErrors: 0,
     toolCalls: 0,
     toolErrors: 0,

@@ -366,8 +366,15 @@ describe('responses', () => {
 });
 
 describe('truncate', () => {
+  /** The server announces the item first (only items of the current session are truncated). */
+  async function announced(s: RealtimeSession, peer: Peer, itemId: string): Promise<void> {
+    peer.send({ type: 'response.output_item.added', response_id: 'resp_x', item: { id: itemId, type: 'message', role: 'assistant' } });
+    await sync(s, peer);
+  }
+
   it('floors and clamps audio_end_ms and always sends content_index 0', async () => {
     const { s, peer } = await started();
+    await announced(s, peer, 'item_a1');
     s.truncate('item_a1', 1234.9);
     s.truncate('item_a1', -50);
     s.truncate('item_a1', Number.NaN);
@@ -388,6 +395,7 @@ describe('truncate', () => {
     await p;
     const errors: unknown[] = [];
     s.on('error', (e) => errors.push(e));
+    await announced(s, peer, 'item_a1');
     s.truncate('item_a1', 57340);
     const t = await peer.next('conversation.item.truncate');
     peer.send({
@@ -645,28 +653,81 @@ describe('resilience', () => {
     await expect(queued).resolves.toMatchObject({ responseId: 'resp_2', status: 'completed' });
   });
 
-  it('aborts tool calls of a lost server session and resolves their follow-up as undefined', async () => {
+  it('carries a tool call that was running when the socket dropped over to the new session: its pair, then the follow-up response', async () => {
     const { s, peer } = await started();
     let ctxSignal: AbortSignal | undefined;
-    let followUp: Promise<ResponseOutcome | undefined> | undefined;
+    let finish!: (out: { output: string }) => void;
     s.registerTool({
-      name: 'slow',
+      name: 'lookup_order',
       description: 'x',
       parameters: {},
       handler: (_a, ctx) => {
         ctxSignal = ctx.signal;
-        followUp = ctx.followUp;
-        return new Promise(() => undefined);
+        return new Promise((r) => (finish = r));
       },
     });
     peer.send({ type: 'response.created', response: { id: 'resp_1', status: 'in_progress' } });
-    functionCall(peer, 'resp_1', 'call_1', 'slow', '{}');
+    functionCall(peer, 'resp_1', 'call_1', 'lookup_order', '{"order_id":"A1"}');
     await sync(s, peer);
     peer.ws.terminate();
-    await (await server.peer(2)).acceptUpdate();
+    const peer2 = await server.peer(2);
+    await peer2.acceptUpdate();
     await s.waitFor('reconnected', 2000);
-    expect(ctxSignal?.aborted).toBe(true);
-    await expect(followUp).resolves.toBeUndefined();
+    // Still running: not aborted by the reconnect.
+    expect(ctxSignal?.aborted).toBe(false);
+    finish({ output: '{"status":"shipped"}' });
+    const a = await peer2.next('conversation.item.create');
+    const b = await peer2.next('conversation.item.create');
+    expect([a.item, b.item]).toEqual([
+      { type: 'function_call', call_id: 'call_1', name: 'lookup_order', arguments: '{"order_id":"A1"}' },
+      { type: 'function_call_output', call_id: 'call_1', output: '{"status":"shipped"}' },
+    ]);
+    await peer2.next('response.create');
+    // Nothing of the call went to the old socket after it dropped.
+    expect(peer.received.filter((m) => m.type === 'conversation.item.create')).toEqual([]);
+  });
+
+  it('re-seeds a finished tool call as its function_call / function_call_output pair, in order with the transcript', async () => {
+    const { s, peer } = await started();
+    s.registerTool({ name: 'lookup_order', description: 'x', parameters: {}, handler: async () => ({ output: '{"status":"shipped"}', followUp: 'none' }) });
+    peer.send({ type: 'response.created', response: { id: 'resp_1', status: 'in_progress' } });
+    functionCall(peer, 'resp_1', 'call_7', 'lookup_order', '{"order_id":"B2"}');
+    responseDone(peer, 'resp_1');
+    const out = await peer.next('conversation.item.create');
+    expect(out.item).toEqual({ type: 'function_call_output', call_id: 'call_7', output: '{"status":"shipped"}' });
+    s.sendUserText('The caller pressed 4');
+    await peer.next('conversation.item.create');
+    peer.ws.terminate();
+    const peer2 = await server.peer(2);
+    await peer2.acceptUpdate();
+    const [info] = await s.waitFor('reconnected', 2000);
+    expect(info.reseededItems).toBe(2);
+    const seeded = [await peer2.next('conversation.item.create'), await peer2.next('conversation.item.create'), await peer2.next('conversation.item.create')];
+    expect(seeded.map((m) => m.item)).toEqual([
+      { type: 'function_call', call_id: 'call_7', name: 'lookup_order', arguments: '{"order_id":"B2"}' },
+      { type: 'function_call_output', call_id: 'call_7', output: '{"status":"shipped"}' },
+      { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'The caller pressed 4' }] },
+    ]);
+  });
+
+  it('does not truncate an item of a server session lost to a reconnect (its audio may still be playing)', async () => {
+    const { s, peer } = await started();
+    peer.send({ type: 'response.created', response: { id: 'resp_1', status: 'in_progress' } });
+    peer.send({ type: 'response.output_item.added', response_id: 'resp_1', item: { id: 'item_old', type: 'message', role: 'assistant' } });
+    await sync(s, peer);
+    peer.ws.terminate();
+    const peer2 = await server.peer(2);
+    await peer2.acceptUpdate();
+    await s.waitFor('reconnected', 2000);
+    peer2.send({ type: 'response.created', response: { id: 'resp_2', status: 'in_progress' } });
+    peer2.send({ type: 'response.output_item.added', response_id: 'resp_2', item: { id: 'item_new', type: 'message', role: 'assistant' } });
+    await sync(s, peer2);
+    s.truncate('item_old', 800);
+    s.truncate('item_new', 300);
+    const t = await peer2.next('conversation.item.truncate');
+    expect(t).toMatchObject({ item_id: 'item_new', audio_end_ms: 300 });
+    expect(s.stats).toMatchObject({ truncates: 1, truncatesSkipped: 1 });
+    expect(peer2.received.filter((m) => m.type === 'conversation.item.truncate').map((m) => m.item_id)).toEqual(['item_new']);
   });
 
   it('reconnects on session_expired', async () => {

@@ -294,6 +294,7 @@ export class FakeAiSession extends TypedEmitter<AiSessionEvents> implements AiSe
       responsesRequested: this.responses.length,
       responsesDropped: 0,
       truncates: this.truncates.length,
+      truncatesSkipped: 0,
       truncateErrors: 0,
       toolCalls: 0,
       toolErrors: 0,
