@@ -4,10 +4,17 @@
  *  - kill -9 mid-call: the next start rebuilds the call's record from its journal (answer time,
  *    duration up to the last entry, both sides of the transcript) and finishes the recording;
  *    the record is compared with what the caller and the fake server saw.
+ *  - the Realtime socket dropped after a reply arrived but while it still plays: the agent
+ *    reconnects, and when the caller barges in on that reply it stops at once and no truncate
+ *    goes to the new session for an item of the old one.
+ *  - the socket dropped while a webhook tool runs: the tool finishes, and its function_call /
+ *    function_call_output pair goes to the new session, which answers with the follow-up reply.
  */
 import * as fs from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { readWav } from '../helpers/audio-analysis';
+import { findToneSpans, readWav } from '../helpers/audio-analysis';
 import { makeSequence, makeTone } from '../helpers/fixtures';
 import { startPjsuaCaller } from '../helpers/pjsua';
 import { delay, useHarnessCleanup } from '../helpers/proc';
@@ -108,4 +115,132 @@ test('kill -9 mid-call: the restarted daemon rebuilds the record from the journa
 
   await caller.quit();
   await d.close();
+});
+
+test('the Realtime socket drops while a reply still plays: reconnect, the caller barges in, the reply stops, nothing is truncated in the wrong session', async () => {
+  // Replies arrive 8x faster than they play, so most of one is still queued when the socket drops.
+  const fake8 = new FakeRealtimeServer({ apiKey: API_KEY, burstFactor: 8, respond: toneReply({ toneHz: 1000, ms: 4000 }) });
+  await fake8.listen();
+  try {
+    const setup = await prepareDaemon('echo');
+    const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 600, { sampleRate: RATE, amplitude: 0.4 });
+    setup.write({
+      ai: { provider: 'openai', url: `${fake8.baseUrl}/v1/realtime`, apiKey: API_KEY, model: 'gpt-realtime', turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 } },
+      greeting: { file: greeting, interruptible: false },
+    });
+    const d = await startDaemon(setup, { name: 'faults-drop' });
+    const play = await makeSequence(
+      path.join(setup.dir, 'caller-play.wav'),
+      [{ silenceMs: 1200 }, { toneHz: 700, ms: 600 }, { silenceMs: 2400 }, { toneHz: 700, ms: 800 }, { silenceMs: 6000 }],
+      { sampleRate: RATE },
+    );
+    const rec = path.join(setup.dir, 'caller-rec.wav');
+    const caller = await startPjsuaCaller({ name: 'caller-drop', target: setup.sipUri, playFile: play, recordFile: rec, durationSec: 10, clockRate: RATE, codecs: ['PCMU'] });
+    const first = await eventually(() => fake8.sessions[0], 10_000, 'the first Realtime session');
+    // The whole reply is delivered (it plays for 4 s): drop the socket now.
+    await eventually(() => first.items.some((i) => i.role === 'assistant' && i.status === 'completed'), 10_000, 'the first reply delivered');
+    first.drop();
+    const second = await eventually(() => fake8.sessions[1], 10_000, 'the reconnected session');
+    const disc = await caller.waitForDisconnect(20_000);
+    expect(disc.status).toBe(200);
+    await caller.quit();
+
+    // The new session never heard of the old items: no truncate aimed at one of them.
+    const oldIds = new Set(first.items.map((i) => i.id));
+    expect(second.errors.map((e) => e['code'])).not.toContain('item_truncate_invalid_item_id');
+    expect(second.truncations.filter((t) => oldIds.has(t.itemId))).toEqual([]);
+    // It was re-seeded with what was said before the drop.
+    expect(second.items.some((i) => i.role === 'assistant' && JSON.stringify(i.content).includes('Reply 1'))).toBe(true);
+
+    // What the caller heard: the old reply, cut short by the barge-in (4.2 s into the call), not played to its end.
+    const wav = readWav(rec);
+    const replies = findToneSpans(wav.pcm, wav.sampleRate, 1000, { frameMs: 10, maxGapMs: 60, minDurationMs: 100, minLevel: 0.02 });
+    expect(replies.length).toBeGreaterThanOrEqual(1);
+    const firstReply = replies[0]!;
+    expect(firstReply.endMs - firstReply.startMs).toBeLessThan(3600);
+    const r = await waitForRecord(setup.recordsDir, (x) => x.record.status === 'completed', 10_000);
+    expect((r.record.counters as Record<string, number>).bargeIns).toBeGreaterThanOrEqual(1);
+    expect((r.record.counters as Record<string, number>).aiReconnects).toBe(1);
+    expect(d.logsWithMsg(/truncate failed/)).toEqual([]);
+      await d.close();
+  } finally {
+    await fake8.close();
+  }
+});
+
+test('the Realtime socket drops while a webhook tool runs: the result reaches the new session as a call/output pair and the caller hears the follow-up', async () => {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const requests: unknown[] = [];
+  const hook: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      requests.push(JSON.parse(body));
+      void released.then(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"status":"shipped"}');
+      });
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  const fakeT = new FakeRealtimeServer({
+    apiKey: API_KEY,
+    respond: (ctx) =>
+      ctx.functionOutputs.length > 0
+        ? [{ audio: { toneHz: 1000, ms: 800, amplitude: 0.3 }, transcript: 'It has shipped.' }]
+        : [{ functionCall: { name: 'lookup_order', arguments: { order_id: 'A-17' } } }],
+  });
+  await fakeT.listen();
+  try {
+    const setup = await prepareDaemon('echo');
+    const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 400, { sampleRate: RATE, amplitude: 0.4 });
+    setup.write({
+      ai: { provider: 'openai', url: `${fakeT.baseUrl}/v1/realtime`, apiKey: API_KEY, model: 'gpt-realtime', turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 } },
+      greeting: { file: greeting, interruptible: false },
+      tools: {
+        webhooks: [
+          {
+            name: 'lookup_order',
+            description: 'Look up an order by id',
+            parameters: { type: 'object', properties: { order_id: { type: 'string' } } },
+            url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/orders`,
+            timeoutMs: 20_000,
+          },
+        ],
+      },
+    });
+    const d = await startDaemon(setup, { name: 'faults-tool-drop' });
+    const play = await makeSequence(path.join(setup.dir, 'caller-play.wav'), [{ silenceMs: 1000 }, { toneHz: 700, ms: 500 }, { silenceMs: 8000 }], { sampleRate: RATE });
+    const rec = path.join(setup.dir, 'caller-rec.wav');
+    const caller = await startPjsuaCaller({ name: 'caller-tool-drop', target: setup.sipUri, playFile: play, recordFile: rec, durationSec: 9, clockRate: RATE, codecs: ['PCMU'] });
+    const first = await eventually(() => fakeT.sessions[0], 10_000, 'the first Realtime session');
+    await eventually(() => requests.length > 0, 10_000, 'the webhook request');
+    const call = first.items.find((i) => i.type === 'function_call');
+    expect(call).toBeDefined();
+    first.drop();
+    const second = await eventually(() => fakeT.sessions[1], 10_000, 'the reconnected session');
+    await delay(300);
+    release();
+    await eventually(() => second.items.some((i) => i.role === 'assistant' && i.status === 'completed'), 10_000, 'the follow-up reply');
+    const disc = await caller.waitForDisconnect(20_000);
+    expect(disc.status).toBe(200);
+    await caller.quit();
+
+    // The new session got the pair (same call id), and no output ever went to a call it did not know.
+    const pair = second.items.filter((i) => i.type === 'function_call' || i.type === 'function_call_output');
+    expect(pair.map((i) => i.type)).toEqual(['function_call', 'function_call_output']);
+    expect(second.errors.map((e) => e['code'])).toEqual([]);
+    expect(requests).toEqual([{ order_id: 'A-17' }]);
+    // The caller heard the follow-up after the reconnect.
+    const wav = readWav(rec);
+    expect(findToneSpans(wav.pcm, wav.sampleRate, 1000, { frameMs: 10, maxGapMs: 60, minDurationMs: 100, minLevel: 0.02 })).toHaveLength(1);
+    const r = await waitForRecord(setup.recordsDir, (x) => x.record.status === 'completed', 10_000);
+    expect(r.record.tools).toEqual([expect.objectContaining({ name: 'lookup_order', error: null })]);
+    await d.close();
+  } finally {
+    release();
+    await fakeT.close();
+    hook.close();
+  }
 });
