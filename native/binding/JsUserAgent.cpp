@@ -446,6 +446,8 @@ Napi::Value JsUserAgent::AudioStats(const Napi::CallbackInfo& info) {
   num("txPlayedSamples", static_cast<double>(a->txPlayedSamples.load()));
   num("txUnderruns", static_cast<double>(a->txUnderruns.load()));
   num("txSilentFrames", static_cast<double>(a->txSilentFrames.load()));
+  num("txHeldFrames", static_cast<double>(a->txHeldFrames.load()));
+  num("rxHeldFrames", static_cast<double>(a->rxHeldFrames.load()));
   num("txOverflowSamples", static_cast<double>(a->txOverflowSamples));
   num("txClearedSamples", static_cast<double>(a->txClearedSamples));
   num("txQueuedSamples", static_cast<double>(a->tx.size()));
@@ -453,6 +455,7 @@ Napi::Value JsUserAgent::AudioStats(const Napi::CallbackInfo& info) {
   num("txReadIndex", static_cast<double>(a->tx.readIndex()));
   num("txWriteIndex", static_cast<double>(a->tx.writeIndex()));
   o.Set("connected", Napi::Boolean::New(env, a->connected.load()));
+  o.Set("held", Napi::Boolean::New(env, a->held.load()));
   return o;
 }
 

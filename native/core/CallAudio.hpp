@@ -39,6 +39,8 @@ struct CallAudio {
   std::atomic<uint64_t> txPlayedSamples{0}; // samples sent to the call from the TX ring
   std::atomic<uint64_t> txUnderruns{0};     // ticks that found a partial frame (padded with silence)
   std::atomic<uint64_t> txSilentFrames{0};  // ticks with an empty TX ring
+  std::atomic<uint64_t> txHeldFrames{0};    // ticks skipped while the call is on hold (ring left alone)
+  std::atomic<uint64_t> rxHeldFrames{0};    // caller frames dropped while on hold (hold music is not the caller)
   // JS thread counters.
   uint64_t txOverflowSamples = 0;  // samples write() could not fit
   uint64_t txClearedSamples = 0;   // samples discarded by clear()
@@ -46,6 +48,10 @@ struct CallAudio {
   std::atomic<bool> rxEnabled{true};
   // Set when the call's media is connected to the bridge.
   std::atomic<bool> connected{false};
+  // The remote put the call on hold (its SDP is sendonly or inactive): nothing we send is heard, so
+  // the TX ring is not drained (the agent's reply waits for the resume), and what arrives (hold
+  // music) is not the caller, so it is not passed on. Written by the loop thread on each media update.
+  std::atomic<bool> held{false};
 };
 
 }  // namespace sipai

@@ -118,6 +118,10 @@ void AgentCall::connectMedia(CallMediaEvent& ev) {
       am.startTransmit(*port_);
       port_->startTransmit(am);
       audio_->connected.store(true);
+      // Remote hold (sendonly or inactive offer): our direction has no encoding.
+      bool held = (m.dir & PJMEDIA_DIR_ENCODING) == 0;
+      if (held != audio_->held.load()) core_.logCall(3, handle_, held ? "the remote party put the call on hold" : "the call was resumed");
+      audio_->held.store(held);
       ev.active = true;
       pj::StreamInfo si = getStreamInfo(i);
       ev.codec = si.codecName;

@@ -8,6 +8,12 @@ namespace sipai {
 
 void pcmFrameRequested(CallAudio& a, int16_t* out, pjmedia_frame_type& type, std::size_t& bytes) {
   const std::size_t spf = a.samplesPerFrame;
+  if (a.held.load(std::memory_order_relaxed)) {
+    a.txHeldFrames.fetch_add(1, std::memory_order_relaxed);
+    type = PJMEDIA_FRAME_TYPE_NONE;
+    bytes = 0;
+    return;
+  }
   uint64_t start = 0;
   std::size_t n = a.tx.read(out, spf, &start);
   // The bridge encodes and sends this frame's RTP within the same tick: this is when it leaves.
@@ -30,6 +36,10 @@ void pcmFrameRequested(CallAudio& a, int16_t* out, pjmedia_frame_type& type, std
 
 bool pcmFrameReceived(CallAudio& a, const int16_t* in, std::size_t samples, bool audio) {
   if (!audio || samples == 0 || !a.rxEnabled.load(std::memory_order_relaxed)) return false;
+  if (a.held.load(std::memory_order_relaxed)) {
+    a.rxHeldFrames.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   uint64_t dropped = 0;
   std::size_t n = std::min<std::size_t>(samples, a.rx.capacity());
   uint64_t start = a.rx.writeIndex();

@@ -177,6 +177,10 @@ export interface NativeAudioStats {
   txPlayedSamples: number;
   txUnderruns: number;
   txSilentFrames: number;
+  /** Ticks skipped while on hold (the TX ring is left for the resume). */
+  txHeldFrames: number;
+  /** Caller frames dropped while on hold. */
+  rxHeldFrames: number;
   txOverflowSamples: number;
   txClearedSamples: number;
   txQueuedSamples: number;
@@ -184,6 +188,8 @@ export interface NativeAudioStats {
   txReadIndex: number;
   txWriteIndex: number;
   connected: boolean;
+  /** The remote party has the call on hold (sendonly or inactive). */
+  held: boolean;
 }
 
 /**

@@ -9,6 +9,8 @@
  *    goes to the new session for an item of the old one.
  *  - the socket dropped while a webhook tool runs: the tool finishes, and its function_call /
  *    function_call_output pair goes to the new session, which answers with the follow-up reply.
+ *  - the caller holds the call (pjsua's hold: a re-INVITE with a=sendonly) while the agent's reply
+ *    arrives, then resumes: the whole reply plays after the resume, not into the held stream.
  */
 import * as fs from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -242,5 +244,57 @@ test('the Realtime socket drops while a webhook tool runs: the result reaches th
     release();
     await fakeT.close();
     hook.close();
+  }
+});
+
+test('the caller puts the call on hold while the reply arrives, then resumes: the whole reply plays after the resume', async () => {
+  // The model thinks for 2 s: its reply arrives while the call is held.
+  const fakeH = new FakeRealtimeServer({ apiKey: API_KEY, responseLatencyMs: 2000, burstFactor: 8, respond: toneReply({ toneHz: 1000, ms: 1500 }) });
+  await fakeH.listen();
+  try {
+    const setup = await prepareDaemon('echo');
+    const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 400, { sampleRate: RATE, amplitude: 0.4 });
+    setup.write({
+      ai: { provider: 'openai', url: `${fakeH.baseUrl}/v1/realtime`, apiKey: API_KEY, model: 'gpt-realtime', turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 } },
+      greeting: { file: greeting, interruptible: false },
+    });
+    const d = await startDaemon(setup, { name: 'faults-hold' });
+    const play = await makeSequence(path.join(setup.dir, 'caller-play.wav'), [{ silenceMs: 1000 }, { toneHz: 700, ms: 500 }, { silenceMs: 14_000 }], { sampleRate: RATE });
+    const rec = path.join(setup.dir, 'caller-rec.wav');
+    const caller = await startPjsuaCaller({ name: 'caller-hold', target: setup.sipUri, playFile: play, recordFile: rec, durationSec: 12, clockRate: RATE, codecs: ['PCMU'] });
+    await caller.waitForCallState('CONFIRMED', 10_000);
+    const t0 = Date.now();
+    const session = await eventually(() => fakeH.sessions[0], 10_000, 'the Realtime session');
+    // The caller has spoken and the model is thinking: hold.
+    await eventually(() => session.responses.length > 0, 10_000, 'the response to start');
+    caller.command('H');
+    await d.waitForMsg(/put the call on hold/, 5_000);
+    // The reply arrives and is delivered in full while the call is held.
+    await eventually(() => session.items.some((i) => i.role === 'assistant' && i.status === 'completed'), 10_000, 'the reply delivered');
+    await delay(2000);
+    const resumedAt = Date.now() - t0;
+    caller.command('v');
+    await d.waitForMsg(/the call was resumed/, 5_000);
+    const disc = await caller.waitForDisconnect(20_000);
+    expect(disc.status).toBe(200);
+    await caller.quit();
+
+    // pjsua records nothing while it holds the call (it receives nothing then), so what its
+    // recording holds is what reached it outside the hold: the reply, whole, once.
+    const wav = readWav(rec);
+    const opts = { frameMs: 10, maxGapMs: 60, minDurationMs: 100, minLevel: 0.02 };
+    const greet = findToneSpans(wav.pcm, wav.sampleRate, 500, opts);
+    const replies = findToneSpans(wav.pcm, wav.sampleRate, 1000, opts);
+    expect(greet).toHaveLength(1);
+    expect(replies).toHaveLength(1);
+    expect(replies[0]!.startMs).toBeGreaterThan(greet[0]!.endMs);
+    expect(replies[0]!.endMs - replies[0]!.startMs).toBeGreaterThan(1300);
+    expect(d.logsWithMsg(/put the call on hold/)).toHaveLength(1);
+    expect(resumedAt).toBeGreaterThan(0);
+    const r = await waitForRecord(setup.recordsDir, (x) => x.record.status === 'completed', 10_000);
+    expect(r.record.endReason).toBe('caller_hangup');
+    await d.close();
+  } finally {
+    await fakeH.close();
   }
 });
