@@ -205,6 +205,15 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
     this.#ai.on('toolCall', (r) => this.#onToolCall(r));
     this.#ai.on('error', (e) => this.#onAiServerError(e));
     this.#ai.on('died', (err) => this.#onAiFailure(err));
+    // The reply watchdog: a turn ended or a response started, and the model must show signs of life.
+    this.#ai.on('speechStopped', () => {
+      if (this.#opts.ai.turnDetection?.createResponse !== false) this.#armReplyWatchdog('the caller finished speaking');
+    });
+    this.#ai.on('responseCreated', () => this.#armReplyWatchdog('a response started'));
+    this.#ai.on('audio', this.#disarmReplyWatchdog);
+    this.#ai.on('responseDone', this.#disarmReplyWatchdog);
+    this.#ai.on('speechStarted', this.#disarmReplyWatchdog);
+    this.#ai.on('reconnecting', this.#disarmReplyWatchdog);
     this.#ai.on('reconnected', (r) => this.#log.info({ reason: r.reason, durationMs: r.durationMs, reseeded: r.reseededItems }, 'AI session reconnected; the call goes on'));
 
     this.call.on('ended', this.#onCallEnded);
@@ -493,6 +502,24 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
     return true;
   }
 
+  #replyTimer: NodeJS.Timeout | undefined;
+
+  #armReplyWatchdog(after: string): void {
+    const ms = this.#opts.aiReplyTimeoutMs;
+    if (!(ms > 0) || this.#aiError || this.#ending) return;
+    if (this.#replyTimer) clearTimeout(this.#replyTimer);
+    this.#replyTimer = setTimeout(() => {
+      this.#replyTimer = undefined;
+      this.#onAiFailure(new AiSessionError(`the model sent nothing for ${ms} ms after ${after} (ai.replyTimeoutMs)`, 'ai_stalled'));
+    }, ms);
+    this.#replyTimer.unref();
+  }
+
+  readonly #disarmReplyWatchdog = (): void => {
+    if (this.#replyTimer) clearTimeout(this.#replyTimer);
+    this.#replyTimer = undefined;
+  };
+
   #onAiFailure(err: AiSessionError): void {
     // Failures after we started ending are the session being closed by us.
     if (this.#aiError || this.#ending) return;
@@ -520,6 +547,7 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
 
   #end(reason: EndReason, plan: EndPlan = {}): Promise<void> {
     if (this.#ending) return this.#ending;
+    this.#disarmReplyWatchdog();
     this.#endReason = reason;
     if (plan.error && !this.#error) this.#error = plan.error;
     let done!: () => void;

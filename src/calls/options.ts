@@ -77,6 +77,12 @@ export interface CallManagerOptions {
     drainTimeoutMs?: number;
     /** ai.connectTimeoutMs plus the session.update wait: start() failing later counts as an AI failure (default 15000). */
     aiStartTimeoutMs?: number;
+    /**
+     * ai.replyTimeoutMs: after the caller ends a turn (or a response starts), the model must send
+     * audio or finish a response within this long, else it counts as an AI failure (fallback
+     * prompt, then onAiFailure); 0 disables (default 10000).
+     */
+    aiReplyTimeoutMs?: number;
     /** Account placeCall() uses when none is given. */
     outboundAccount?: SipAccount;
     /** placeCall(): give up when the callee has not answered after this long, ms (default 60000). */
@@ -122,6 +128,7 @@ export interface ResolvedCallOptions {
   failureTransferTo: string | undefined;
   drainTimeoutMs: number;
   aiStartTimeoutMs: number;
+  aiReplyTimeoutMs: number;
   outboundAccount: SipAccount | undefined;
   outboundAnswerTimeoutMs: number;
   audio: AudioBridgeOptions;
@@ -171,6 +178,7 @@ export function resolveCallOptions(o: CallManagerOptions): ResolvedCallOptions {
     failureTransferTo: c.failureTransferTo,
     drainTimeoutMs: c.drainTimeoutMs ?? 30_000,
     aiStartTimeoutMs: c.aiStartTimeoutMs ?? 15_000,
+    aiReplyTimeoutMs: c.aiReplyTimeoutMs ?? 10_000,
     outboundAccount: c.outboundAccount,
     outboundAnswerTimeoutMs: c.outboundAnswerTimeoutMs ?? 60_000,
     audio: {
@@ -200,6 +208,7 @@ export function resolveCallOptions(o: CallManagerOptions): ResolvedCallOptions {
   const nonNegative: [string, number][] = [
     ['calls.ringingMs', r.ringingMs],
     ['calls.drainTimeoutMs', r.drainTimeoutMs],
+    ['calls.aiReplyTimeoutMs', r.aiReplyTimeoutMs],
     ['audio.hangupTailMs', r.hangupTailMs],
   ];
   for (const [name, v] of nonNegative) if (!(v >= 0) || !Number.isFinite(v)) throw new RangeError(`call option must be >= 0 [option:${name}, value:${v}]`);

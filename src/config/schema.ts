@@ -306,6 +306,13 @@ export const SCHEMA = obj({
         noiseReduction: oneOf({ doc: 'input noise reduction: near_field (handsets), far_field (speakerphones) or off', values: ['near_field', 'far_field', 'off'], default: 'near_field' }),
         transcription,
         connectTimeoutMs: num({ doc: 'give up connecting to the backend after this long (then prompts.fallbackFile)', unit: 'ms', default: 5000, min: 500, max: 60000 }),
+        replyTimeoutMs: num({
+          doc: 'after the caller ends a turn, the model must start answering within this long, or the call gets prompts.fallbackFile and calls.onAiFailure (0: wait forever)',
+          unit: 'ms',
+          default: 10000,
+          min: 0,
+          max: 120000,
+        }),
         maxSessionMinutes: num({ doc: 'rotate the backend session after this long (the API ends sessions at 60 minutes)', unit: 'min', default: 55, min: 1, max: 59 }),
         prices,
         openingLine: str({

@@ -93,6 +93,7 @@ export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): C
       failureTransferTo: failureTarget,
       drainTimeoutMs: cfg.calls.drainTimeoutSec * 1000,
       aiStartTimeoutMs: ai.connectTimeoutMs + 10_000,
+      aiReplyTimeoutMs: ai.replyTimeoutMs,
       outboundAccount: ctx.outboundAccount,
     },
     recorder: ctx.recorder,

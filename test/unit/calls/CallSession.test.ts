@@ -212,6 +212,45 @@ describe('CallSession: AI failures', () => {
     expect(summary()?.endReason).toBe('ai_failure');
   });
 
+  test('a model that sends nothing after the caller spoke: after aiReplyTimeoutMs the fallback plays and the call ends (ai_stalled)', async () => {
+    const { call, session, ai, summary } = make({ prompts: { fallback }, calls: { aiReplyTimeoutMs: 60 } });
+    const errors: { code: string; fatal: boolean }[] = [];
+    session.on('aiError', (e) => errors.push(e));
+    void session.start();
+    ai().ready();
+    await clockUntil(call, session, () => session.state.name === 'conversing');
+    ai().emit('speechStopped', { itemId: 'item_u1', audioEndMs: 900 });
+    await flush(150);
+    await clockUntil(call, session, () => call.ended);
+    await flush();
+    expect(summary()).toMatchObject({ endReason: 'ai_failure', error: expect.stringContaining('ai.replyTimeoutMs') });
+    expect(errors).toEqual([expect.objectContaining({ code: 'ai_stalled', fatal: true })]);
+  });
+
+  test('the reply watchdog is quiet while the model answers, when the caller speaks again, and with aiReplyTimeoutMs 0', async () => {
+    const { call, session, ai, summary } = make({ calls: { aiReplyTimeoutMs: 60 } });
+    void session.start();
+    ai().ready();
+    await clockUntil(call, session, () => session.state.name === 'conversing');
+    ai().emit('speechStopped', { itemId: 'item_u1', audioEndMs: 900 });
+    ai().emit('responseCreated', { responseId: 'resp_1', requested: false });
+    ai().emit('audio', { responseId: 'resp_1', itemId: 'item_a1', data: Buffer.alloc(480) });
+    ai().emit('speechStopped', { itemId: 'item_u2', audioEndMs: 1900 });
+    ai().emit('speechStarted', { itemId: 'item_u3', audioStartMs: 2000 });
+    await flush(150);
+    expect(call.ended).toBe(false);
+    expect(summary()).toBeUndefined();
+    const off = make({ calls: { aiReplyTimeoutMs: 0 } });
+    void off.session.start();
+    off.ai().ready();
+    await clockUntil(off.call, off.session, () => off.session.state.name === 'conversing');
+    off.ai().emit('speechStopped', { itemId: 'item_u1', audioEndMs: 900 });
+    await flush(150);
+    expect(off.call.ended).toBe(false);
+    await session.close();
+    await off.session.close();
+  });
+
   test('onAiFailure transfer: the fallback plays, then REFER to the configured URI, then BYE', async () => {
     const { call, session, ai, summary } = make({
       greeting: { prompt: greeting },
