@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { AiSessionError, InvalidStateError } from '../util/errors';
 import { TypedEmitter } from '../util/TypedEmitter';
+import { ReportLimiter } from '../util/ReportLimiter';
 import type { Logger } from '../logging/logger';
 import { aiAudioFormatInfo, wireAudioFormat, type AiAudioFormatInfo } from './audioFormat';
 import type {
@@ -176,6 +177,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
   #rotationTimer: NodeJS.Timeout | undefined;
   #rotationDue = false;
   #reconnectsUsed = 0;
+  readonly #errorReports = new ReportLimiter({ intervalMs: 60_000, maxKeys: 64 });
   /** Item ids the current server session knows (cleared when a new one opens): truncate only these. */
   readonly #sessionItems = new Set<string>();
   /** Waiting for the session to be ready again after a reconnect (or to end). */
@@ -998,7 +1000,14 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
       const t = cause.event as { item_id?: string; audio_end_ms?: number };
       this.#log.warn({ code, itemId: t.item_id, audioEndMs: t.audio_end_ms }, `truncate failed [itemId:${t.item_id}, audioEndMs:${t.audio_end_ms}, code:${code}]: ${e.message}`);
     } else {
-      this.#log.warn({ code, param: e.param, causeType: cause?.type }, `Realtime error [code:${code}, cause:${cause?.type ?? 'none'}]: ${e.message}`);
+      // An error storm is counted in full but logged once per code per minute.
+      const r = this.#errorReports.check(code);
+      if (r.report) {
+        this.#log.warn(
+          { code, param: e.param, causeType: cause?.type, heldBack: r.suppressed || undefined },
+          `Realtime error [code:${code}, cause:${cause?.type ?? 'none'}]: ${e.message}${r.suppressed ? ` (+${r.suppressed} more since the last report)` : ''}`,
+        );
+      }
     }
     this.emit('error', info);
   }

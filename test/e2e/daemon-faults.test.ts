@@ -11,6 +11,9 @@
  *    function_call_output pair goes to the new session, which answers with the follow-up reply.
  *  - the caller holds the call (pjsua's hold: a re-INVITE with a=sendonly) while the agent's reply
  *    arrives, then resumes: the whole reply plays after the resume, not into the held stream.
+ *  - a model that answers with nothing: after ai.replyTimeoutMs the caller hears the fallback
+ *    prompt and the call ends; a storm of server errors and a session_expired in the same call
+ *    are survived (reconnect, and the next reply is heard).
  */
 import * as fs from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -296,5 +299,87 @@ test('the caller puts the call on hold while the reply arrives, then resumes: th
     await d.close();
   } finally {
     await fakeH.close();
+  }
+});
+
+test('a model that sends nothing: after ai.replyTimeoutMs the caller hears the fallback prompt and gets BYE (the call is not stuck)', async () => {
+  const fakeS = new FakeRealtimeServer({ apiKey: API_KEY, respond: () => [{ delayMs: 60_000 }] });
+  await fakeS.listen();
+  try {
+    const setup = await prepareDaemon('echo');
+    const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 400, { sampleRate: RATE, amplitude: 0.4 });
+    const fallback = await makeTone(path.join(setup.dir, 'fallback-300.wav'), 300, 800, { sampleRate: RATE, amplitude: 0.4 });
+    setup.write({
+      ai: {
+        provider: 'openai',
+        url: `${fakeS.baseUrl}/v1/realtime`,
+        apiKey: API_KEY,
+        model: 'gpt-realtime',
+        replyTimeoutMs: 3000,
+        turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 },
+      },
+      greeting: { file: greeting, interruptible: false },
+      prompts: { fallbackFile: fallback },
+    });
+    const d = await startDaemon(setup, { name: 'faults-silent' });
+    const play = await makeSequence(path.join(setup.dir, 'caller-play.wav'), [{ silenceMs: 1000 }, { toneHz: 700, ms: 500 }, { silenceMs: 15_000 }], { sampleRate: RATE });
+    const rec = path.join(setup.dir, 'caller-rec.wav');
+    const caller = await startPjsuaCaller({ name: 'caller-silent', target: setup.sipUri, playFile: play, recordFile: rec, durationSec: 15, clockRate: RATE, codecs: ['PCMU'] });
+    // The agent hangs up (not the caller, whose call would last 15 s).
+    const disc = await caller.waitForDisconnect(14_000);
+    expect(disc.status).toBe(200);
+    await caller.quit();
+    const wav = readWav(rec);
+    const heard = findToneSpans(wav.pcm, wav.sampleRate, 300, { frameMs: 10, maxGapMs: 60, minDurationMs: 100, minLevel: 0.02 });
+    expect(heard).toHaveLength(1);
+    expect(heard[0]!.endMs - heard[0]!.startMs).toBeGreaterThan(600);
+    const r = await waitForRecord(setup.recordsDir, (x) => x.record.status === 'completed', 10_000);
+    expect(r.record).toMatchObject({ endReason: 'ai_failure' });
+    expect(String(r.record.error)).toMatch(/replyTimeoutMs/);
+    await d.close();
+  } finally {
+    await fakeS.close();
+  }
+});
+
+test('a storm of server errors and then session_expired in one call: logged once per code, the session comes back, the next reply is heard', async () => {
+  const fakeE = new FakeRealtimeServer({ apiKey: API_KEY, respond: toneReply({ toneHz: 1000, ms: 600 }) });
+  await fakeE.listen();
+  try {
+    const setup = await prepareDaemon('echo');
+    const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 400, { sampleRate: RATE, amplitude: 0.4 });
+    setup.write({
+      ai: { provider: 'openai', url: `${fakeE.baseUrl}/v1/realtime`, apiKey: API_KEY, model: 'gpt-realtime', turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 } },
+      greeting: { file: greeting, interruptible: false },
+    });
+    const d = await startDaemon(setup, { name: 'faults-storm' });
+    // Two phrases: one before the storm and the expiry, one after.
+    const play = await makeSequence(
+      path.join(setup.dir, 'caller-play.wav'),
+      [{ silenceMs: 1000 }, { toneHz: 700, ms: 500 }, { silenceMs: 4500 }, { toneHz: 700, ms: 500 }, { silenceMs: 3000 }],
+      { sampleRate: RATE },
+    );
+    const rec = path.join(setup.dir, 'caller-rec.wav');
+    const caller = await startPjsuaCaller({ name: 'caller-storm', target: setup.sipUri, playFile: play, recordFile: rec, durationSec: 9, clockRate: RATE, codecs: ['PCMU'] });
+    const first = await eventually(() => fakeE.sessions[0], 10_000, 'the Realtime session');
+    await eventually(() => first.items.some((i) => i.role === 'assistant' && i.status === 'completed'), 10_000, 'the first reply');
+    for (let i = 0; i < 200; i++) first.send({ type: 'error', error: { type: 'server_error', code: 'server_error', message: `The server had an error (${i})`, param: null, event_id: null } });
+    await delay(300);
+    first.expire();
+    await eventually(() => fakeE.sessions[1], 10_000, 'the session after expiry');
+    const disc = await caller.waitForDisconnect(20_000);
+    expect(disc.status).toBe(200);
+    await caller.quit();
+    const wav = readWav(rec);
+    const replies = findToneSpans(wav.pcm, wav.sampleRate, 1000, { frameMs: 10, maxGapMs: 60, minDurationMs: 100, minLevel: 0.02 });
+    expect(replies).toHaveLength(2);
+    expect(d.logsWithMsg(/Realtime error \[code:server_error/)).toHaveLength(1);
+    const r = await waitForRecord(setup.recordsDir, (x) => x.record.status === 'completed', 10_000);
+    expect(r.record.endReason).toBe('caller_hangup');
+    expect((r.record.counters as Record<string, number>).aiErrors).toBeGreaterThanOrEqual(200);
+    expect((r.record.counters as Record<string, number>).aiReconnects).toBe(1);
+    await d.close();
+  } finally {
+    await fakeE.close();
   }
 });

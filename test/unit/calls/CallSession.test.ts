@@ -219,7 +219,7 @@ describe('CallSession: AI failures', () => {
     void session.start();
     ai().ready();
     await clockUntil(call, session, () => session.state.name === 'conversing');
-    ai().emit('speechStopped', { itemId: 'item_u1', audioEndMs: 900 });
+    ai().speechStopped('item_u1');
     await flush(150);
     await clockUntil(call, session, () => call.ended);
     await flush();
@@ -232,11 +232,11 @@ describe('CallSession: AI failures', () => {
     void session.start();
     ai().ready();
     await clockUntil(call, session, () => session.state.name === 'conversing');
-    ai().emit('speechStopped', { itemId: 'item_u1', audioEndMs: 900 });
-    ai().emit('responseCreated', { responseId: 'resp_1', requested: false });
-    ai().emit('audio', { responseId: 'resp_1', itemId: 'item_a1', data: Buffer.alloc(480) });
-    ai().emit('speechStopped', { itemId: 'item_u2', audioEndMs: 1900 });
-    ai().emit('speechStarted', { itemId: 'item_u3', audioStartMs: 2000 });
+    ai().speechStopped('item_u1');
+    ai().responseCreated('resp_1');
+    ai().audio('item_a1', new Int16Array(240));
+    ai().speechStopped('item_u2');
+    ai().speechStarted('item_u3');
     await flush(150);
     expect(call.ended).toBe(false);
     expect(summary()).toBeUndefined();
@@ -244,7 +244,7 @@ describe('CallSession: AI failures', () => {
     void off.session.start();
     off.ai().ready();
     await clockUntil(off.call, off.session, () => off.session.state.name === 'conversing');
-    off.ai().emit('speechStopped', { itemId: 'item_u1', audioEndMs: 900 });
+    off.ai().speechStopped('item_u1');
     await flush(150);
     expect(off.call.ended).toBe(false);
     await session.close();

@@ -370,6 +370,9 @@ export class FakeAiSession extends TypedEmitter<AiSessionEvents> implements AiSe
   speechStarted(itemId = 'user_1'): void {
     this.emit('speechStarted', { itemId, audioStartMs: 0 });
   }
+  responseCreated(responseId = 'resp_1', requested = false): void {
+    this.emit('responseCreated', { responseId, requested });
+  }
   speechStopped(itemId = 'user_1'): void {
     this.emit('speechStopped', { itemId, audioEndMs: 0 });
   }
