@@ -14,6 +14,7 @@
  *  - a model that answers with nothing: after ai.replyTimeoutMs the caller hears the fallback
  *    prompt and the call ends; a storm of server errors and a session_expired in the same call
  *    are survived (reconnect, and the next reply is heard).
+ *  - SIGTERM with 50 live calls: each gets the goodbye and BYE, 50 complete records, exit 0.
  */
 import * as fs from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -22,8 +23,9 @@ import * as path from 'node:path';
 import { findToneSpans, readWav } from '../helpers/audio-analysis';
 import { makeSequence, makeTone } from '../helpers/fixtures';
 import { startPjsuaCaller } from '../helpers/pjsua';
-import { delay, useHarnessCleanup } from '../helpers/proc';
-import { assertBuilt, eventually, listRecords, prepareDaemon, startDaemon, waitForRecord } from '../helpers/daemon';
+import { delay, spawnManaged, useHarnessCleanup } from '../helpers/proc';
+import { EXIT, REPO_ROOT, assertBuilt, eventually, listRecords, prepareDaemon, startDaemon, waitForRecord } from '../helpers/daemon';
+import { freePort, freePortRange } from '../helpers/ports';
 import { FakeRealtimeServer, toneReply } from '../fakes/FakeRealtimeServer';
 
 jest.setTimeout(90_000);
@@ -382,4 +384,42 @@ test('a storm of server errors and then session_expired in one call: logged once
   } finally {
     await fakeE.close();
   }
+});
+
+test('SIGTERM with 50 live calls: every call ends with BYE, 50 complete records (shutdown), exit 0', async () => {
+  const rtpStart = await freePortRange(120);
+  const setup = await prepareDaemon('echo', {}, { ports: { sip: await freePort('udp'), rtpStart, admin: await freePort('tcp') } });
+  const goodbye = await makeTone(path.join(setup.dir, 'goodbye-900.wav'), 900, 400, { sampleRate: RATE, amplitude: 0.4 });
+  setup.write({
+    media: { rtpPortStart: rtpStart, rtpPortRange: 120 },
+    calls: { maxConcurrent: 50, drainTimeoutSec: 1 },
+    sip: { limits: { invitesPerSecond: 1000, inviteBurst: 1000 } },
+    prompts: { goodbyeFile: goodbye },
+    records: { recordAudio: false },
+  });
+  const d = await startDaemon(setup, { name: 'faults-sigterm-50' });
+  const loadRtp = await freePortRange(120);
+  const loadgen = spawnManaged({
+    name: 'loadgen-50',
+    command: process.execPath,
+    args: [path.join(REPO_ROOT, 'dist/bench/capacity/loadgen.js'), '--target', setup.sipUri, '--calls', '50', '--rtp-start', String(loadRtp)],
+    stdin: 'pipe',
+    lifetimeMs: 120_000,
+  });
+  const ready = await loadgen.waitForLog(/"ev":"ready".*"connected":(\d+)/, 60_000);
+  expect(Number(ready.match[1])).toBe(50);
+  await eventually(async () => ((await d.http('GET', '/calls')).json as { active: unknown[] }).active.length === 50, 10_000, '50 calls up');
+  d.signal('SIGTERM');
+  const exit = await d.proc.waitForExit(60_000);
+  expect(exit.code).toBe(EXIT.ok);
+  const records = listRecords(setup.recordsDir);
+  expect(records).toHaveLength(50);
+  expect(records.filter((r) => r.record.status === 'completed' && r.record.endReason === 'shutdown')).toHaveLength(50);
+  expect(records.every((r) => r.record.answeredAt && r.record.endedAt)).toBe(true);
+  // Every caller saw the agent hang up.
+  loadgen.write('report\n');
+  const rep = await loadgen.waitForLog(/"ev":"report".*"callsUp":(\d+)/, 10_000);
+  expect(Number(rep.match[1])).toBe(0);
+  loadgen.write('hangup\n');
+  await loadgen.kill();
 });
