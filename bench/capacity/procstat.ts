@@ -105,3 +105,12 @@ export function threadCpuPercent(a: Map<string, number>, b: Map<string, number>,
   for (const [name, sec] of b) rows.push([name, ((sec - (a.get(name) ?? 0)) / seconds) * 100]);
   return rows.sort((x, y) => y[1] - x[1]);
 }
+
+/** Open file descriptors of a process; null when it is gone. */
+export function fdCount(pid: number): number | null {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return null;
+  }
+}

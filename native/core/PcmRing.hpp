@@ -24,7 +24,9 @@ class PcmRing {
     while (cap < minCapacity) cap <<= 1;
     capacity_ = cap;
     mask_ = cap - 1;
-    buf_.reset(new int16_t[cap]());
+    // Not zeroed: read() only returns what write() put there, and untouched pages stay out of RSS,
+    // so a 60 s ring costs the memory of the audio actually queued through it.
+    buf_.reset(new int16_t[cap]);
   }
   PcmRing(const PcmRing&) = delete;
   PcmRing& operator=(const PcmRing&) = delete;
