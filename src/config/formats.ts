@@ -148,9 +148,13 @@ export function timeZone(s: string): string | undefined {
   }
 }
 
-/** A currency code (`USD`). */
+/**
+ * The currency of ai.prices: costs are reported as USD (record field `usage.costUsd`, metric
+ * `sip_ai_agent_cost_usd_total`), so a price table in another currency would be mislabelled.
+ */
 export function currency(s: string): string | undefined {
-  return /^[A-Z]{3}$/.test(s) ? undefined : `not an ISO-4217 currency code (got "${s}")`;
+  if (!/^[A-Z]{3}$/.test(s)) return `not an ISO-4217 currency code (got "${s}")`;
+  return s === 'USD' ? undefined : `only USD is supported: costs are recorded and exported as USD (got "${s}"; convert the prices to USD)`;
 }
 
 /** A printable one-line string: SIP header values and the User-Agent must not break the message. */

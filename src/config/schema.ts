@@ -148,7 +148,7 @@ const transcription = nullable({
 const prices = obj({
   doc: 'model prices used for the cost in call records, per 1M tokens',
   fields: {
-    currency: str({ doc: 'currency of the prices below', default: 'USD', check: f.currency }),
+    currency: str({ doc: 'currency of the prices below: USD (costs are recorded and exported as USD)', default: 'USD', check: f.currency }),
     audioInput: num({ doc: 'audio input', unit: 'per 1M tokens', default: 32, min: 0, max: 100000, integer: false }),
     audioCachedInput: num({ doc: 'cached audio input', unit: 'per 1M tokens', default: 0.4, min: 0, max: 100000, integer: false }),
     audioOutput: num({ doc: 'audio output', unit: 'per 1M tokens', default: 64, min: 0, max: 100000, integer: false }),

@@ -205,6 +205,14 @@ describe('formats', () => {
     ]);
   });
 
+  it('refuses a price currency the costs would be mislabelled in', () => {
+    expect(problems(withBase({ ai: { prices: { currency: 'EUR' } } }))).toEqual([
+      'ai.prices.currency: only USD is supported: costs are recorded and exported as USD (got "EUR"; convert the prices to USD)',
+    ]);
+    expect(problems(withBase({ ai: { prices: { currency: 'usd' } } }))).toEqual(['ai.prices.currency: not an ISO-4217 currency code (got "usd")']);
+    expect(problems(withBase({ ai: { prices: { currency: 'USD' } } }))).toEqual([]);
+  });
+
   it('checks allow-list entries', () => {
     expect(problems(withBase({ calls: { allow: ['10.0.0.0/8', '2001:db8::/129', 'pbx.example.com', 'sip:*@pbx'] } }))).toEqual([
       'calls.allow[1]: not a SIP URI pattern, IP address or CIDR (got "2001:db8::/129"; expected e.g. sip:*@pbx.example.com, 192.0.2.0/24 or any)',
