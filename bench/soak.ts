@@ -74,7 +74,7 @@ function sample(pid: number, calls: number): SoakSample {
 }
 
 /** Start a daemon for soaking (echo backend, limits raised, records without audio). */
-export async function startSoakDaemon(concurrency: number): Promise<Daemon> {
+export async function startSoakDaemon(concurrency: number, calls: number): Promise<Daemon> {
   const setup = await prepareDaemon('echo', {
     // Room for calls still ending in the daemon while the next ones start.
     calls: { maxConcurrent: Math.max(4, 2 * concurrency), maxDurationSec: 60 },
@@ -82,7 +82,8 @@ export async function startSoakDaemon(concurrency: number): Promise<Daemon> {
     sip: { limits: { invitesPerSecond: 100000, inviteBurst: 100000, requestsPerSecond: 100000, requestBurst: 100000 } },
     records: { recordAudio: false },
   });
-  return startDaemon(setup, { name: 'soak' });
+  // The harness kills a peer at the end of its lifetime: give the daemon room for every call.
+  return startDaemon(setup, { name: 'soak', lifetimeMs: Math.max(120_000, calls * 60) });
 }
 
 /** Run the soak against a running daemon. */
@@ -102,6 +103,7 @@ export async function runSoak(d: Daemon, o: SoakOptions): Promise<SoakResult> {
   const t0 = Date.now();
   const worker = async (c: RawSipClient): Promise<void> => {
     while (started < o.calls) {
+      if (d.closed) throw new Error(`the daemon exited after ${done} calls: ${d.tail(30)}`);
       started++;
       try {
         const dlg = await c.invite({ target, timeoutMs: 15_000 });
@@ -162,7 +164,7 @@ function arg(name: string, def: number): number {
 async function main(): Promise<void> {
   const calls = arg('calls', 10_000);
   const concurrency = arg('concurrency', 20);
-  const d = await startSoakDaemon(concurrency);
+  const d = await startSoakDaemon(concurrency, calls);
   try {
     const r = await runSoak(d, { calls, concurrency, holdMs: arg('hold-ms', 200) });
     const { samples, ...rest } = r;

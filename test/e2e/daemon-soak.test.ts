@@ -14,7 +14,7 @@ useHarnessCleanup();
 beforeAll(() => assertBuilt());
 
 test('600 short calls: all complete and recorded; open file descriptors and threads are back where they started', async () => {
-  const d = await startSoakDaemon(10);
+  const d = await startSoakDaemon(10, 600);
   try {
     const r = await runSoak(d, { calls: 600, concurrency: 10, holdMs: 100, warmup: 50 });
     expect(r.statuses).toEqual({});
