@@ -4,7 +4,9 @@
  * RecordStore, AdminServer).
  *
  * Start: prompts (a bad WAV is a config error) -> AI backend -> records (recovers what a crash
- * left) -> SIP user agent (a port in use fails here) -> accounts -> call manager -> admin API.
+ * left) -> admission (registrars and proxies resolved) -> SIP user agent (a port in use fails
+ * here; the admission policy holds from its first packet) -> accounts -> call manager, with the
+ * call records (callRecords.ts) and metrics (callMetrics.ts) following it -> admin API.
  * Stop (SIGTERM): no new calls (503) -> active calls finish up to calls.drainTimeoutSec, then the
  * goodbye prompt and BYE -> admin closed -> every record written -> unregister -> libDestroy.
  */
@@ -17,9 +19,11 @@ import { OpenAiBackend } from '../ai/AiBackend';
 import { EchoBackend } from '../ai/EchoBackend';
 import type { AiBackend } from '../ai/AiBackend';
 import { CallManager } from '../calls/CallManager';
-import type { CallAgent, CallCounters, CallInfo, CallSummary, CallRecorderSink } from '../calls/types';
-import { RecordStore, type CallRecorder } from '../records';
+import type { CallAgent, CallInfo, CallSummary, CallRecorderSink } from '../calls/types';
+import { RecordStore } from '../records';
 import { AdmissionRelay, SourceAdmission } from './admission';
+import { CallRecords } from './callRecords';
+import { trackCallMetrics } from './callMetrics';
 import { writeLocalToken } from '../admin/localToken';
 import { AdminServer, Metrics, type AdminCalls, type CallEvent, type CallView } from '../admin';
 import { diffReloadable, loadConfig, redactConfig, type AgentConfig } from '../config';
@@ -120,7 +124,6 @@ export class Daemon {
   readonly #metrics: Metrics;
   readonly #resamplerKernel: ResamplerKernelFactory;
   readonly #admin: AdminServer | undefined;
-  readonly #recorders = new Map<string, CallRecorder>();
   readonly #sink: (info: CallInfo) => CallRecorderSink | undefined;
   /** Settings the recording hook reads per call (live-reloadable). */
   readonly #live: { recordAudio: boolean };
@@ -218,182 +221,25 @@ export class Daemon {
           acc.on('registration', (s) => metrics.setRegistration(acc.uri, s.registered));
         }
       }
-      // Records and calls meet through these hooks (set up before the first call can arrive).
-      const recorders = new Map<string, CallRecorder>();
-      const recorderFor = (info: CallInfo): CallRecorder => {
-        let r = recorders.get(info.callId);
-        if (!r) {
-          r = records.open({
-            callId: info.callId,
-            sipCallId: info.sipCallId,
-            direction: info.direction,
-            from: info.from,
-            to: info.to,
-            account: info.account,
-            remoteAddress: info.remoteAddress,
-            startedAt: info.startedAt,
-            ai: { backend: backend.name, model: current.cfg.ai.model, voice: current.cfg.ai.voice },
-          });
-          recorders.set(info.callId, r);
-        }
-        return r;
-      };
-      // records.recordAudio is live-reloadable: the sink reads the current setting per call.
-      const sink = (info: CallInfo): CallRecorderSink | undefined => {
-        if (!live.recordAudio) return undefined;
-        const r = recorderFor(info);
-        let caller: Int16Array | null = null;
-        return {
-          caller: (pcm) => {
-            caller = pcm.slice();
-          },
-          agent: (pcm) => {
-            r.audio(caller, pcm);
-            caller = null;
-          },
-        };
-      };
-      sinkRef = sink;
+      // Records and metrics follow the calls from before the first one can arrive.
+      const callRecords = new CallRecords({ records, current, backendName: () => backend.name, live });
+      sinkRef = callRecords.sink;
       calls = new CallManager({
         agent: ua as unknown as CallAgent,
         backend,
-        options: callManagerOptions(cfg, { prompts, outboundAccount: accounts[0], recorder: sink, resamplerKernel, trustedSource: (a) => admission.trusts(a) }),
+        options: callManagerOptions(cfg, {
+          prompts,
+          outboundAccount: accounts[0],
+          recorder: callRecords.sink,
+          resamplerKernel,
+          trustedSource: (a) => admission.trusts(a),
+        }),
         logger: log.child({ mod: 'calls' }),
       });
-      metrics.trackAudioLatency(calls.audioLatency);
-      // Underruns and dropped agent audio reach /metrics while calls are up (growth since the
-      // last scrape), not only when a call ends; dropped samples are counted in 20 ms frames.
-      const reported = new Map<string, { underruns: number; overflowFrames: number }>();
-      const reportCounters = (callId: string, c: CallCounters): void => {
-        const prev = reported.get(callId) ?? { underruns: 0, overflowFrames: 0 };
-        const now = { underruns: c.underruns, overflowFrames: Math.ceil(c.playoutDroppedSamples / (clockRate / 50)) };
-        metrics.underruns(now.underruns - prev.underruns);
-        metrics.overflows(now.overflowFrames - prev.overflowFrames);
-        reported.set(callId, now);
-      };
-      const callsRef = calls;
-      metrics.beforeScrape(() => {
-        for (const [callId, c] of callsRef.liveCounters()) reportCounters(callId, c);
-      });
-      const daemonLog = log;
-      calls.on('callStarted', (info) => {
-        recorderFor(info);
-        metrics.callStarted();
-        metrics.setActiveCalls(calls!.active);
-        daemonLog.info({ callId: info.callId, from: info.from, to: info.to, direction: info.direction }, 'call started');
-      });
-      // What happens during the call reaches its journal as it happens (a crash loses at most a second).
-      calls.on('transcript', ({ callId, entry }) => {
-        recorders.get(callId)?.addTranscript({ speaker: entry.speaker, text: entry.text, at: entry.at });
-      });
-      calls.on('toolUse', ({ callId, use }) => {
-        recorders.get(callId)?.addTool({ name: use.name, args: use.args, durationMs: use.durationMs, error: use.error, at: use.at });
-      });
-      const answered = new Set<string>();
-      calls.on('stateChange', ({ callId }) => {
-        if (answered.has(callId)) return;
-        const at = calls!.get(callId)?.info().answeredAt;
-        if (!at) return;
-        answered.add(callId);
-        recorders.get(callId)?.update({ answeredAt: at });
-      });
-      calls.on('timing', ({ metric, valueMs }) => {
-        if (metric === 'ai_connect_ms') metrics.observeConnect(valueMs);
-        else if (metric === 'turn_latency_ms') metrics.observeResponseLatency(valueMs);
-      });
-      const uaRef = ua;
-      metrics.trackRefusals(() => {
-        const n = uaRef.admissionStats();
-        const c = callsRef.metrics().callsRejected;
-        return {
-          forbidden: n.forbidden + c.forbidden,
-          not_found: n.notFound,
-          rate_limited: n.rateLimited,
-          dropped: n.dropped,
-          busy: n.busy + c.busy,
-          draining: n.draining + c.draining,
-        };
-      });
-      const finish = (s: CallSummary): void => {
-        const r = recorders.get(s.callId);
-        recorders.delete(s.callId);
-        answered.delete(s.callId);
-        metrics.callEnded(s.endReason ?? 'unknown');
-        metrics.setActiveCalls(calls!.active);
-        metrics.bargeIn(s.counters.bargeIns);
-        metrics.truncate(s.counters.truncates);
-        reportCounters(s.callId, s.counters);
-        reported.delete(s.callId);
-        metrics.aiReconnect(s.counters.aiReconnects);
-        metrics.addUsage({
-          inputAudioTokens: s.usage.inputAudioTokens,
-          inputTextTokens: s.usage.inputTextTokens,
-          cachedTokens: s.usage.cachedTokens,
-          outputAudioTokens: s.usage.outputAudioTokens,
-          outputTextTokens: s.usage.outputTextTokens,
-          costUsd: s.usage.costUsd,
-        });
-        if (s.error) metrics.aiError(s.endReason === 'ai_failure' ? 'ai_failure' : 'error');
-        daemonLog.info(
-          { callId: s.callId, endReason: s.endReason, sipStatus: s.sipStatus, durationMs: s.durationMs, costUsd: s.usage.costUsd },
-          'call ended',
-        );
-        void r?.finish({
-          endedAt: s.endedAt,
-          answeredAt: s.answeredAt,
-          sipCallId: s.sipCallId,
-          endReason: s.endReason,
-          sipStatus: s.sipStatus,
-          sipReason: s.sipReason,
-          ai: { backend: s.ai.backend, model: s.ai.model, voice: s.ai.voice },
-          tools: s.tools.map((t) => ({ name: t.name, args: t.args, durationMs: t.durationMs, error: t.error })),
-          usage: s.usage,
-          counters: { ...s.counters } as Record<string, number>,
-          transcript: s.transcript.map((t) => ({ speaker: t.speaker, text: t.text, at: t.at })),
-          error: s.error,
-        });
-      };
-      // A refused call was never admitted: counted (trackRefusals) and logged by the call
-      // manager at most once per source per interval, but it writes no record, so a flood of
-      // refused INVITEs cannot fill the disk.
-      calls.on('callEnded', (s) => finish(s));
+      callRecords.attach(calls);
+      trackCallMetrics({ metrics, calls, ua, clockRate, log });
 
-      if (cfg.admin.enabled) {
-        // Transcripts and call control always need a token: without a configured one, a token
-        // is generated for the local CLI, readable only by users who may read the records.
-        const token = cfg.admin.token ?? (await writeLocalToken(cfg.records.dir));
-        admin = new AdminServer({
-          host: cfg.admin.listen,
-          port: cfg.admin.port,
-          token,
-          openPaths: cfg.admin.token ? [] : ['/metrics'],
-          calls: adminCalls(calls),
-          metrics,
-          logger: log.child({ mod: 'admin' }),
-          health: () => ({
-            accounts: accounts.map((a) => ({
-              name: a.uri,
-              registers: a.registers,
-              registered: a.registration.registered,
-              status: a.registration.sipCode || undefined,
-              reason: a.registration.reason || undefined,
-            })),
-            aiConfigured: current.cfg.ai.provider === 'echo' || Boolean(current.cfg.ai.url && current.cfg.ai.model && current.cfg.ai.apiKey),
-          }),
-          status: () => ({
-            version: VERSION,
-            pjsip: binding.pjVersion,
-            node: process.version,
-            uptimeSec: Math.round(process.uptime()),
-            transports: ua.transports,
-            accounts: accounts.map((a) => ({ uri: a.uri, registers: a.registers, ...a.registration })),
-            calls: { active: calls!.active, draining: calls!.draining },
-            ai: { provider: current.cfg.ai.provider, model: current.cfg.ai.model, url: current.cfg.ai.url },
-            config: redactConfig(current.cfg),
-          }),
-        });
-        await admin.listen();
-      }
+      if (cfg.admin.enabled) admin = await startAdmin({ cfg, current, calls, metrics, ua, accounts, binding, log });
     } catch (err) {
       admission.close();
       await admin?.close().catch(() => undefined);
@@ -478,7 +324,6 @@ export class Daemon {
         this.#admission.close();
         await this.#admin?.close().catch(() => undefined);
         this.#metrics.close();
-        for (const r of this.#recorders.values()) await r.close().catch(() => undefined);
         await this.#records.flushAll().catch(() => undefined);
         await this.#records.close().catch(() => undefined);
         await this.#ua.close();
@@ -487,6 +332,55 @@ export class Daemon {
     }
     return this.#stopping;
   }
+}
+
+/** The admin API of a started daemon (listening when this resolves). */
+async function startAdmin(o: {
+  cfg: AgentConfig;
+  current: { cfg: AgentConfig };
+  calls: CallManager;
+  metrics: Metrics;
+  ua: UserAgent;
+  accounts: SipAccount[];
+  binding: NativeBinding;
+  log: Logger;
+}): Promise<AdminServer> {
+  const { cfg, current, calls, metrics, ua, accounts, binding, log } = o;
+  // Transcripts and call control always need a token: without a configured one, a token is
+  // generated for the local CLI, readable only by users who may read the records.
+  const token = cfg.admin.token ?? (await writeLocalToken(cfg.records.dir));
+  const admin = new AdminServer({
+    host: cfg.admin.listen,
+    port: cfg.admin.port,
+    token,
+    openPaths: cfg.admin.token ? [] : ['/metrics'],
+    calls: adminCalls(calls),
+    metrics,
+    logger: log.child({ mod: 'admin' }),
+    health: () => ({
+      accounts: accounts.map((a) => ({
+        name: a.uri,
+        registers: a.registers,
+        registered: a.registration.registered,
+        status: a.registration.sipCode || undefined,
+        reason: a.registration.reason || undefined,
+      })),
+      aiConfigured: current.cfg.ai.provider === 'echo' || Boolean(current.cfg.ai.url && current.cfg.ai.model && current.cfg.ai.apiKey),
+    }),
+    status: () => ({
+      version: VERSION,
+      pjsip: binding.pjVersion,
+      node: process.version,
+      uptimeSec: Math.round(process.uptime()),
+      transports: ua.transports,
+      accounts: accounts.map((a) => ({ uri: a.uri, registers: a.registers, ...a.registration })),
+      calls: { active: calls.active, draining: calls.draining },
+      ai: { provider: current.cfg.ai.provider, model: current.cfg.ai.model, url: current.cfg.ai.url },
+      config: redactConfig(current.cfg),
+    }),
+  });
+  await admin.listen();
+  return admin;
 }
 
 /** The call manager as the admin API sees it. */
