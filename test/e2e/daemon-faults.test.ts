@@ -15,6 +15,10 @@
  *    prompt and the call ends; a storm of server errors and a session_expired in the same call
  *    are survived (reconnect, and the next reply is heard).
  *  - SIGTERM with 50 live calls: each gets the goodbye and BYE, 50 complete records, exit 0.
+ *  - the caller's RTP changes SSRC, sequence and timestamp mid-call (an SBC failing over): what the
+ *    caller says after the change still reaches the agent (the echo backend says it back).
+ *  - hold with a=inactive (a raw re-INVITE), then resume: nothing of the reply is sent while
+ *    held, all of it after the resume.
  */
 import * as fs from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -27,6 +31,8 @@ import { delay, spawnManaged, useHarnessCleanup } from '../helpers/proc';
 import { EXIT, REPO_ROOT, assertBuilt, eventually, listRecords, prepareDaemon, startDaemon, waitForRecord } from '../helpers/daemon';
 import { freePort, freePortRange } from '../helpers/ports';
 import { FakeRealtimeServer, toneReply } from '../fakes/FakeRealtimeServer';
+import { RawSipClient, pcmuOffer } from '../helpers/rawsip';
+import { RtpPeer, newSource, pcmTone } from '../helpers/rtp';
 
 jest.setTimeout(90_000);
 useHarnessCleanup();
@@ -422,4 +428,78 @@ test('SIGTERM with 50 live calls: every call ends with BYE, 50 complete records 
   expect(Number(rep.match[1])).toBe(0);
   loadgen.write('hangup\n');
   await loadgen.kill();
+});
+
+test("the caller's RTP stream changes SSRC mid-call (an SBC failover): audio after the change still gets through", async () => {
+  const setup = await prepareDaemon('echo');
+  const d = await startDaemon(setup, { name: 'faults-ssrc' });
+  const sip = await RawSipClient.open();
+  const rtp = await RtpPeer.open();
+  try {
+    const dlg = await sip.invite({ target: { host: '127.0.0.1', port: setup.ports.sip }, body: pcmuOffer(rtp.port), contentType: 'application/sdp' });
+    expect(dlg.final.status).toBe(200);
+    const m = /^m=audio (\d+) /m.exec(dlg.final.bodyText);
+    const c = /^c=IN IP4 (\S+)/m.exec(dlg.final.bodyText);
+    const agent = { host: c![1]!, port: Number(m![1]) };
+    // One stream says 700 Hz, then another (new SSRC, sequence and timestamp) says 900 Hz.
+    const a = newSource();
+    await rtp.play(a, pcmTone(0, 800), agent);
+    await rtp.play(a, pcmTone(700, 600), agent);
+    await rtp.play(a, pcmTone(0, 1500), agent);
+    const b = newSource();
+    await rtp.play(b, pcmTone(0, 300), agent);
+    await rtp.play(b, pcmTone(900, 600), agent);
+    await rtp.play(b, pcmTone(0, 2000), agent);
+    await dlg.bye(5_000);
+    dlg.close();
+    const heard = rtp.heard();
+    const opts = { frameMs: 10, maxGapMs: 60, minDurationMs: 200, minLevel: 0.02 };
+    expect(findToneSpans(heard, 8000, 700, opts)).toHaveLength(1);
+    expect(findToneSpans(heard, 8000, 900, opts)).toHaveLength(1);
+    const r = await waitForRecord(setup.recordsDir, (x) => x.record.status === 'completed', 10_000);
+    expect(r.record.endReason).toBe('caller_hangup');
+  } finally {
+    rtp.close();
+    sip.close();
+    await d.close();
+  }
+});
+
+test('hold with a=inactive, then resume: the echo of what the caller said is sent after the resume, none of it while held', async () => {
+  const setup = await prepareDaemon('echo');
+  const d = await startDaemon(setup, { name: 'faults-inactive' });
+  const sip = await RawSipClient.open();
+  const rtp = await RtpPeer.open();
+  try {
+    const dlg = await sip.invite({ target: { host: '127.0.0.1', port: setup.ports.sip }, body: pcmuOffer(rtp.port), contentType: 'application/sdp' });
+    expect(dlg.final.status).toBe(200);
+    const m = /^m=audio (\d+) /m.exec(dlg.final.bodyText);
+    const c = /^c=IN IP4 (\S+)/m.exec(dlg.final.bodyText);
+    const agent = { host: c![1]!, port: Number(m![1]) };
+    const a = newSource();
+    await rtp.play(a, pcmTone(0, 800), agent);
+    await rtp.play(a, pcmTone(700, 800), agent);
+    // Hold at once, before the echo can start.
+    const held = await dlg.request('INVITE', { body: pcmuOffer(rtp.port).replace('a=sendrecv', 'a=inactive'), contentType: 'application/sdp' });
+    expect(held.status).toBe(200);
+    expect(held.bodyText).toMatch(/^a=inactive/m);
+    const heldAt = Date.now();
+    await delay(3000);
+    const resumed = await dlg.request('INVITE', { body: pcmuOffer(rtp.port), contentType: 'application/sdp' });
+    expect(resumed.status).toBe(200);
+    const resumedAt = Date.now();
+    await rtp.play(a, pcmTone(0, 3000), agent);
+    await dlg.bye(5_000);
+    dlg.close();
+    const opts = { frameMs: 10, maxGapMs: 60, minDurationMs: 200, minLevel: 0.02 };
+    expect(findToneSpans(rtp.heard(heldAt + 100, resumedAt), 8000, 700, opts)).toEqual([]);
+    const after = findToneSpans(rtp.heard(resumedAt), 8000, 700, opts);
+    expect(after).toHaveLength(1);
+    expect(after[0]!.endMs - after[0]!.startMs).toBeGreaterThan(600);
+    expect(d.logsWithMsg(/put the call on hold/)).toHaveLength(1);
+  } finally {
+    rtp.close();
+    sip.close();
+    await d.close();
+  }
 });

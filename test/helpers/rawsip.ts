@@ -819,8 +819,15 @@ export class UacDialog {
   async request(method: string, opts: { headers?: readonly SipHeader[]; body?: string; contentType?: string; timeoutMs?: number } = {}): Promise<SipMessage> {
     if (!this.established) throw new PeerError(`rawsip: ${method} outside an established dialog [Call-ID:${this.callId}]`);
     const m = method.toUpperCase();
-    const r = this.#inDialog(m, ++this.#cseq, opts);
-    return this.client.sendAndAwaitFinal(r.bytes, r.to, { callId: this.callId, cseq: this.#cseq, method: m }, opts.timeoutMs ?? 5_000);
+    const cseq = ++this.#cseq;
+    const r = this.#inDialog(m, cseq, opts);
+    const final = await this.client.sendAndAwaitFinal(r.bytes, r.to, { callId: this.callId, cseq, method: m }, opts.timeoutMs ?? 5_000);
+    // A re-INVITE's 2xx is acknowledged like the first one's (RFC 3261 13.2.2.4), with its CSeq.
+    if (m === 'INVITE' && (final.status ?? 0) >= 200 && (final.status ?? 0) < 300) {
+      const ack = this.#inDialog('ACK', cseq);
+      await this.client.sendRaw(ack.bytes, ack.to);
+    }
+    return final;
   }
 
   /** Hang up: BYE, resolving with its final response. */
