@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeMuLaw, encodeMuLaw } from '../../src/audio/g711';
 import { LOOPBACK } from './ports';
 import { delay } from './proc';
+import { sine } from './agent';
 
 const RATE = 8000;
 const FRAME = 160;
@@ -102,8 +103,5 @@ export class RtpPeer {
 
 /** `ms` of a sine at `freq` (8 kHz), or silence when freq is 0. */
 export function pcmTone(freq: number, ms: number, amplitude = 0.4): Int16Array {
-  const n = Math.round((RATE * ms) / 1000);
-  const out = new Int16Array(n);
-  if (freq > 0) for (let i = 0; i < n; i++) out[i] = Math.round(Math.sin((2 * Math.PI * freq * i) / RATE) * amplitude * 32767);
-  return out;
+  return sine(freq, ms, RATE, amplitude);
 }
