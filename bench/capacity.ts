@@ -348,7 +348,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
       name: 'loadgen',
       ...peer(process.execPath, [
         path.join(DIST, 'bench/capacity/loadgen.js'), '--target', targetUri, '--calls', String(calls), '--rtp-start', String(loadRtp),
-        '--barge-every', arg('--barge-every', '3'),
+        '--barge-every', arg('--barge-every', '3'), '--spacing-ms', arg('--spacing-ms', '25'),
       ]),
       cwd: ROOT,
       stdin: 'pipe',

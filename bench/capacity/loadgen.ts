@@ -33,7 +33,7 @@ const BURST_HZ = 440;
 const BARGE_AFTER_MS = 300;
 const BARGE_MS = 400;
 const BARGE_HZ = 660;
-/** Placing rate: one INVITE every this many ms. */
+/** Placing rate: one INVITE every this many ms (default; --spacing-ms). */
 const CALL_SPACING_MS = 25;
 
 /** Options from argv. */
@@ -44,6 +44,8 @@ interface Options {
   connectTimeoutMs: number;
   /** Interrupt every K-th reply (0: never). */
   bargeEvery: number;
+  /** One INVITE every this many ms. */
+  spacingMs: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -56,10 +58,12 @@ function parseArgs(argv: string[]): Options {
   const rtpStart = Number(get('--rtp-start') ?? 30000);
   const connectTimeoutMs = Number(get('--connect-timeout-ms') ?? 60000);
   const bargeEvery = Number(get('--barge-every') ?? 0);
+  const spacingMs = Number(get('--spacing-ms') ?? CALL_SPACING_MS);
   if (!Number.isInteger(bargeEvery) || bargeEvery < 0) throw new TypeError(`--barge-every must be an integer >= 0 [value:${bargeEvery}]`);
   if (!target || !/^sips?:/.test(target)) throw new TypeError(`--target must be a SIP URI [target:${target ?? ''}]`);
   if (!Number.isInteger(calls) || calls < 1 || calls > 500) throw new TypeError(`--calls must be 1..500 [calls:${calls}]`);
-  return { target, calls, rtpStart, connectTimeoutMs, bargeEvery };
+  if (!(spacingMs >= 0)) throw new TypeError(`--spacing-ms must be >= 0 [value:${spacingMs}]`);
+  return { target, calls, rtpStart, connectTimeoutMs, bargeEvery, spacingMs };
 }
 
 /** A burst the caller says: `ms` of a tone with 10 ms ramps. */
@@ -263,7 +267,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < o.calls; i++) {
     pending.push(place(i));
     if (i % 10 === 9) out({ ev: 'progress', placed: i + 1, connected: legs.length, failed });
-    await sleep(CALL_SPACING_MS);
+    await sleep(o.spacingMs);
   }
   await Promise.all(pending);
   out({ ev: 'ready', connected: legs.length, failed, setupMs: Date.now() - t0, failures });
