@@ -132,7 +132,33 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
     } as Record<CallTimingMetric, TimingStats>,
   };
 
-  readonly #onIncoming = (call: CallLeg): void => this.#admitIncoming(call);
+  // Calls are set up one per event-loop turn: a burst of INVITEs arrives as one batch of events,
+  // and setting them all up in one go (a few ms each) would hold up the audio of the calls
+  // already up for as long. Between two set-ups the loop runs its I/O: audio ticks, AI sockets.
+  readonly #incoming: CallLeg[] = [];
+  #incomingScheduled = false;
+  readonly #onIncoming = (call: CallLeg): void => {
+    this.#incoming.push(call);
+    this.#scheduleIncoming();
+  };
+
+  #scheduleIncoming(): void {
+    if (this.#incomingScheduled || this.#incoming.length === 0) return;
+    this.#incomingScheduled = true;
+    setImmediate(() => {
+      this.#incomingScheduled = false;
+      const call = this.#incoming.shift();
+      if (call) {
+        try {
+          this.#admitIncoming(call);
+        } catch (err) {
+          this.#log.error({ err }, 'incoming call set-up failed');
+          void call.reject(500).catch(() => undefined);
+        }
+      }
+      this.#scheduleIncoming();
+    });
+  }
   readonly #onTick = (): void => {
     for (const s of this.#sessions.values()) s.tick();
   };

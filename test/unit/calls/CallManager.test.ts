@@ -140,6 +140,7 @@ describe('CallManager: registry, events and metrics', () => {
       const c = new FakeCall();
       calls.push(c);
       agent.ring(c);
+      await flush();
       backend.last.ready();
       await flush();
       expect(manager.get(`call-${i + 1}`)).toBeDefined();
@@ -159,6 +160,7 @@ describe('CallManager: registry, events and metrics', () => {
   test('list() shows live calls; hangup(id) ends one as admin_hangup', async () => {
     const { agent, backend, manager, ended } = setup();
     agent.ring(new FakeCall());
+    await flush();
     backend.last.ready();
     await flush();
     expect(manager.list()).toEqual([expect.objectContaining({ callId: 'call-1', direction: 'inbound' })]);
@@ -174,6 +176,7 @@ describe('CallManager: registry, events and metrics', () => {
     manager.on('timing', (t) => timings.push(t.metric));
     const c1 = new FakeCall();
     agent.ring(c1);
+    await flush();
     backend.last.ready();
     await runClock(agent, [c1], 200);
     const ai1 = backend.last;
@@ -186,6 +189,7 @@ describe('CallManager: registry, events and metrics', () => {
     await flush();
     const c2 = new FakeCall();
     agent.ring(c2);
+    await flush();
     backend.last.failStart(new AiSessionError('refused', 'invalid_api_key'));
     // The greeting plays out before the hang-up.
     await runClock(agent, [c2], 300);
@@ -201,9 +205,11 @@ describe('CallManager: registry, events and metrics', () => {
   test('reload() applies to new calls only', async () => {
     const { agent, backend, manager } = setup();
     agent.ring(new FakeCall());
+    await flush();
     expect(backend.last.options.instructions).toBe('Be brief.');
     manager.reload({ ai: { ...AI, voice: 'cedar' }, instructions: 'Be chatty.' });
     agent.ring(new FakeCall());
+    await flush();
     expect(backend.sessions.map((s) => [s.options.instructions, s.options.voice])).toEqual([
       ['Be brief.', 'marin'],
       ['Be chatty.', 'cedar'],
@@ -239,6 +245,7 @@ describe('CallManager: outbound, drain, close', () => {
     const { agent, backend, manager, ended } = setup();
     const c = new FakeCall();
     agent.ring(c);
+    await flush();
     backend.last.ready();
     await flush();
     const drained = manager.drain(1000);
@@ -252,6 +259,7 @@ describe('CallManager: outbound, drain, close', () => {
     const { agent, backend, manager, ended } = setup({ prompts: { goodbye: { sampleRate: 8000, pcm: tone(400, 100, 8000) } } });
     const c = new FakeCall();
     agent.ring(c);
+    await flush();
     backend.last.ready();
     await runClock(agent, [c], 200);
     const drained = manager.drain(30);
@@ -268,6 +276,7 @@ describe('CallManager: outbound, drain, close', () => {
     const { agent, backend, manager, ended } = setup();
     const c = new FakeCall();
     agent.ring(c);
+    await flush();
     backend.last.ready();
     await flush();
     await Promise.all([manager.close(), manager.close()]);

@@ -424,8 +424,10 @@ export function tone(freq: number, ms: number, sampleRate: number, amplitude = 0
 }
 
 /** Resolve after all queued microtasks and `ms` of timers. */
-export function flush(ms = 0): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+export async function flush(ms = 0): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+  // Work queued one item per loop turn (incoming call set-up) gets those turns too.
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
 }
 
 /**

@@ -1,0 +1,121 @@
+/**
+ * Burst benchmark: N calls are up and talking (capacity load generator A), then a second load
+ * generator (B) places M more calls at a fixed rate. The window is the burst: from B's first
+ * INVITE until all of B's calls are up. Reported for that window, from the daemon's own /metrics
+ * histograms (differenced): the audio it adds each way (uplink: caller frame off the media clock
+ * -> its append written to the AI socket; downlink: model audio in -> first sample sent), the
+ * event-loop delay, and underruns; and A's view (gaps inside replies). The same figures for a
+ * quiet window of the same length before the burst are the baseline.
+ *
+ * Run:   npx tsc -p tsconfig.json && node dist/bench/burst.js [--up 50] [--burst 150] [--rate 100]
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnManaged, killAllProcesses, type ManagedProcess } from '../test/helpers/proc';
+import { freePort, freePortRange } from '../test/helpers/ports';
+import { API_KEY, DIST, ROOT, agentYaml, httpGet, metric, peer, sleep, waitJson, windowQuantiles, type WindowQuantiles } from './capacity';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+interface Window {
+  ms: number;
+  uplink: WindowQuantiles | null;
+  downlink: WindowQuantiles | null;
+  eventLoop: WindowQuantiles | null;
+  underruns: number | null;
+  gapEvents: unknown;
+}
+
+async function main(): Promise<void> {
+  const up = arg('up', 50);
+  const burst = arg('burst', 150);
+  const rate = arg('rate', 100);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'burst-'));
+  const procs: ManagedProcess[] = [];
+  const lifetimeMs = 300_000;
+  try {
+    const fake = spawnManaged({
+      name: 'fake-realtime',
+      ...peer(process.execPath, [path.join(DIST, 'test/fakes/fake-realtime-cli.js'), '--port', '0', '--key', API_KEY, '--burst', '4', '--tone-hz', '1000', '--reply-ms', '1500']),
+      cwd: ROOT,
+      lifetimeMs,
+    });
+    procs.push(fake);
+    const { match } = await fake.waitForLog(/^listening (\S+)/, 15000);
+    const sipPort = await freePort('udp');
+    const adminPort = await freePort('tcp');
+    const rtpRange = 2 * 256 + 8;
+    const rtpStart = await freePortRange(rtpRange);
+    const cfg = path.join(tmp, 'agent.yaml');
+    fs.writeFileSync(cfg, agentYaml({ sipPort, adminPort, rtpStart, rtpRange, aiUrl: match[1]!.replace(/^http/, 'ws'), format: 'pcm', dir: tmp, appendMs: 20 }));
+    const sut = spawnManaged({ name: 'sip-ai-agent', command: process.execPath, args: [path.join(ROOT, 'bin/sip-ai-agent.js'), '--config', cfg], cwd: ROOT, lifetimeMs });
+    procs.push(sut);
+    const admin = `http://127.0.0.1:${adminPort}`;
+    for (let t = Date.now(); ; await sleep(250)) {
+      if ((await httpGet(`${admin}/healthz`, 1000).catch(() => null))?.status === 200) break;
+      if (Date.now() - t > 20000) throw new Error('daemon not healthy after 20 s');
+    }
+    const target = `sip:agent@127.0.0.1:${sipPort}`;
+    const gen = async (name: string, calls: number, spacingMs: number): Promise<ManagedProcess> => {
+      const rtp = await freePortRange(2 * calls + 20);
+      const p = spawnManaged({
+        name,
+        ...peer(process.execPath, [path.join(DIST, 'bench/capacity/loadgen.js'), '--target', target, '--calls', String(calls), '--rtp-start', String(rtp), '--barge-every', '0', '--spacing-ms', String(spacingMs)]),
+        cwd: ROOT,
+        stdin: 'pipe',
+        lifetimeMs,
+      });
+      procs.push(p);
+      return p;
+    };
+    const a = await gen('loadgen-up', up, 25);
+    const readyA = await waitJson(a, 'ready', 90000, 0);
+    await sleep(5000);
+    let seq = readyA.seq;
+    const window = async (run: () => Promise<number>): Promise<Window> => {
+      const m0 = (await httpGet(`${admin}/metrics`)).body;
+      a.write('mark\n');
+      const marked = await waitJson(a, 'marked', 10000, seq);
+      const ms = await run();
+      const m1 = (await httpGet(`${admin}/metrics`)).body;
+      a.write('report\n');
+      const rep = await waitJson(a, 'report', 10000, marked.seq);
+      seq = rep.seq;
+      const u = (m: string): number => metric(m, 'sip_ai_agent_audio_underruns_total') ?? 0;
+      return {
+        ms,
+        uplink: windowQuantiles(m0, m1, 'sip_ai_agent_audio_uplink_latency_seconds', 1000),
+        downlink: windowQuantiles(m0, m1, 'sip_ai_agent_audio_downlink_latency_seconds', 1000),
+        eventLoop: windowQuantiles(m0, m1, 'sip_ai_agent_event_loop_delay_seconds', 1000),
+        underruns: u(m1) - u(m0),
+        gapEvents: rep.obj.gapEvents,
+      };
+    };
+    const burstMs = Math.round((burst * 1000) / rate) + 1000;
+    const quiet = await window(async () => {
+      await sleep(burstMs);
+      return burstMs;
+    });
+    const busy = await window(async () => {
+      const t0 = Date.now();
+      const b = await gen('loadgen-burst', burst, 1000 / rate);
+      await waitJson(b, 'ready', 120000, 0);
+      return Date.now() - t0;
+    });
+    process.stdout.write(`${JSON.stringify({ up, burst, rate, quiet, busy }, null, 2)}\n`);
+  } finally {
+    await killAllProcesses();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`burst: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
