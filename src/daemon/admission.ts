@@ -17,6 +17,17 @@ const MIN_TTL_SEC = 30;
 const MAX_TTL_SEC = 3600;
 /** TTL assumed for names answered from /etc/hosts (no TTL there). */
 const HOSTS_TTL_SEC = 300;
+/** Longest wait for one host's addresses. */
+const RESOLVE_TIMEOUT_MS = 5000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
 
 /** The host of a SIP URI (`sip:pbx.example.com:5080;transport=tcp` -> `pbx.example.com`; IPv6 unbracketed). */
 export function sipUriHost(uri: string): string | undefined {
@@ -179,7 +190,8 @@ export class SourceAdmission {
     await Promise.all(
       this.#hosts.map(async ({ host, path }) => {
         try {
-          const r = await this.#resolve(host);
+          // A dead DNS server must not hold up the start (or a reload) for long.
+          const r = await withTimeout(this.#resolve(host), RESOLVE_TIMEOUT_MS, `no answer within ${RESOLVE_TIMEOUT_MS} ms`);
           const before = this.#resolved.get(host);
           this.#resolved.set(host, r.addresses);
           if (before && before.join() !== r.addresses.join()) this.#log.info({ host, addresses: r.addresses }, `trusted source ${host} now resolves to ${r.addresses.join(', ')} [${path}]`);

@@ -110,6 +110,28 @@ describe('SourceAdmission', () => {
     adm.close();
   });
 
+  it('does not wait more than 5 s for a host that gets no answer (it is retried in 30 s)', async () => {
+    jest.useFakeTimers();
+    const policies: AdmissionPolicy[] = [];
+    let calls = 0;
+    const adm = new SourceAdmission({
+      target: { setAdmission: (p) => policies.push(p) },
+      log,
+      resolve: () => {
+        calls += 1;
+        return calls === 1 ? new Promise<Resolved>(() => undefined) : Promise.resolve({ addresses: ['192.0.2.40'], ttlSec: 300 });
+      },
+    });
+    const configured = adm.configure(valid(withBase({ accounts: [{ uri: 'sip:1@a', registrar: 'sip:pbx.example.com' }] })));
+    await jest.advanceTimersByTimeAsync(5000);
+    await configured;
+    expect(policies).toHaveLength(1);
+    expect(adm.trusts('192.0.2.40')).toBe(false);
+    await jest.advanceTimersByTimeAsync(30_000);
+    expect(adm.trusts('192.0.2.40')).toBe(true);
+    adm.close();
+  });
+
   it('admits any source only with calls.allow: [any]', async () => {
     const { adm, policies } = setup({});
     await adm.configure(valid(withBase({ calls: { allow: ['any'] } })));
