@@ -57,6 +57,7 @@ Napi::Function JsUserAgent::Init(Napi::Env env) {
                          InstanceMethod<&JsUserAgent::SetAdmission>("setAdmission"),
                          InstanceMethod<&JsUserAgent::AdmissionStats>("admissionStats"),
                          InstanceMethod<&JsUserAgent::SetCallRefusal>("setCallRefusal"),
+                         InstanceMethod<&JsUserAgent::JitterDelay>("jitterDelay"),
                          InstanceAccessor<&JsUserAgent::GetRunning>("running"),
                      });
 }
@@ -456,6 +457,7 @@ Napi::Value JsUserAgent::AudioStats(const Napi::CallbackInfo& info) {
   num("txWriteIndex", static_cast<double>(a->tx.writeIndex()));
   o.Set("connected", Napi::Boolean::New(env, a->connected.load()));
   o.Set("held", Napi::Boolean::New(env, a->held.load()));
+  num("jitterBufferMs", static_cast<double>(a->jbDelayMs.load()));
   return o;
 }
 
@@ -478,6 +480,14 @@ Napi::Value JsUserAgent::SetAdmission(const Napi::CallbackInfo& info) {
 
 Napi::Value JsUserAgent::AdmissionStats(const Napi::CallbackInfo& info) {
   return convert::admissionStats(info.Env(), MessageGuard::admissionStats());
+}
+
+// A plain number per call (-1 unknown, null for an unknown call): cheap enough for every batch.
+Napi::Value JsUserAgent::JitterDelay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto a = audioOf(convert::handle(info, 0, "call"));
+  if (!a) return env.Null();
+  return Napi::Number::New(env, a->jbDelayMs.load(std::memory_order_relaxed));
 }
 
 Napi::Value JsUserAgent::SetCallRefusal(const Napi::CallbackInfo& info) {

@@ -52,6 +52,10 @@ struct CallAudio {
   // the TX ring is not drained (the agent's reply waits for the resume), and what arrives (hold
   // music) is not the caller, so it is not passed on. Written by the loop thread on each media update.
   std::atomic<bool> held{false};
+  // Audio waiting in the stream's jitter buffer, ms (frames queued x ptime; -1 before the first
+  // reading). Written by the loop thread about once a second; the uplink latency JS reports
+  // starts where the RTP packet arrived, so it adds this.
+  std::atomic<int32_t> jbDelayMs{-1};
 };
 
 }  // namespace sipai

@@ -99,6 +99,14 @@ void AgentCall::onCallTsxState(pj::OnCallTsxStateParam& prm) {
   });
 }
 
+void AgentCall::pollJitter(unsigned ptimeMs) noexcept {
+  if (disconnected_ || ackTimedOut_ || mediaIdx_ < 0) return;
+  pjsua_stream_stat st;
+  if (pjsua_call_get_stream_stat(getId(), static_cast<unsigned>(mediaIdx_), &st) != PJ_SUCCESS) return;
+  unsigned frameMs = jbFrameMs_ > 0 ? jbFrameMs_ : ptimeMs;
+  audio_->jbDelayMs.store(static_cast<int32_t>(st.jbuf.size * frameMs), std::memory_order_relaxed);
+}
+
 void AgentCall::connectMedia(CallMediaEvent& ev) {
   pj::CallInfo ci;
   if (!info(ci)) return;
@@ -118,6 +126,7 @@ void AgentCall::connectMedia(CallMediaEvent& ev) {
       am.startTransmit(*port_);
       port_->startTransmit(am);
       audio_->connected.store(true);
+      mediaIdx_ = static_cast<int>(i);
       // Remote hold (sendonly or inactive offer): our direction has no encoding.
       bool held = (m.dir & PJMEDIA_DIR_ENCODING) == 0;
       if (held != audio_->held.load()) core_.logCall(3, handle_, held ? "the remote party put the call on hold" : "the call was resumed");
@@ -125,6 +134,8 @@ void AgentCall::connectMedia(CallMediaEvent& ev) {
       ev.active = true;
       pj::StreamInfo si = getStreamInfo(i);
       ev.codec = si.codecName;
+      // The jitter buffer counts decoder frames (10 ms for G.711, whatever the packet holds).
+      jbFrameMs_ = si.audCodecParam.info.frameLen > 0 ? si.audCodecParam.info.frameLen : 0;
       ev.codecClockRate = si.codecClockRate;
     } catch (const pj::Error& e) {
       core_.logCall(1, handle_, "media connect failed: " + e.reason);

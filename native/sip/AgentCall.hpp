@@ -19,6 +19,8 @@ class AgentCall : public pj::Call {
 
   uint32_t handle() const { return handle_; }
   bool disconnected() const { return disconnected_; }
+  /** Loop thread: read the audio stream's jitter-buffer occupancy into the call's audio state. */
+  void pollJitter(unsigned ptimeMs) noexcept;
   const pj::Account* account() const { return account_; }
 
   /** The call's info, or false when PJSIP no longer has it (the call is being torn down). */
@@ -43,7 +45,9 @@ class AgentCall : public pj::Call {
   std::shared_ptr<CallAudio> audio_;
   std::unique_ptr<PcmPort> port_;
   bool disconnected_ = false;
-  bool ackTimedOut_ = false;  // our 2xx was never ACKed: reported ended while PJSIP's BYE runs
+  bool ackTimedOut_ = false;
+  int mediaIdx_ = -1;      // the audio stream's index, once connected
+  unsigned jbFrameMs_ = 0;  // its decoder frame length (the jitter buffer's unit)  // our 2xx was never ACKed: reported ended while PJSIP's BYE runs
 };
 
 }  // namespace sipai

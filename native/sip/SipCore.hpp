@@ -8,6 +8,7 @@
 #include <pjsua2.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -47,6 +48,7 @@ struct SipThread::Impl {
   std::condition_variable qCv;
   std::deque<std::function<void()>> queue;
   bool stopLoop = false;      // loop thread only
+  std::chrono::steady_clock::time_point nextJitterPoll{};  // loop thread only
   bool shuttingDown = false;  // loop thread only
 
   // Handles are allocated where the request starts (JS thread for makeCall/addAccount, loop thread

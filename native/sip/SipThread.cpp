@@ -193,6 +193,12 @@ void SipThread::Impl::loopOnce() {
   } catch (...) {
     logCall(1, 0, "deleting ended calls threw");
   }
+  // Once a second: each call's jitter-buffer occupancy (a stream lock per call, nothing more).
+  auto now = std::chrono::steady_clock::now();
+  if (now >= nextJitterPoll) {
+    nextJitterPoll = now + std::chrono::seconds(1);
+    for (auto& kv : calls) kv.second->pollJitter(cfg.ptimeMs);
+  }
 }
 
 void SipThread::Impl::teardown() {

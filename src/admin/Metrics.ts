@@ -27,6 +27,7 @@ export interface TokenUsage {
 /** The audio path's latency histograms (in ms; frames for the stale count), as the call manager keeps them. */
 export interface AudioLatencySource {
   readonly uplinkMs: CumulativeHistogram;
+  readonly jitterBufferMs: CumulativeHistogram;
   readonly downlinkMs: CumulativeHistogram;
   readonly bargeInCutoffMs: CumulativeHistogram;
   readonly bargeInStaleFrames: CumulativeHistogram;
@@ -184,7 +185,8 @@ export class Metrics {
   trackAudioLatency(src: AudioLatencySource): void {
     const h = (suffix: string, help: string, pick: (s: AudioLatencySource) => CumulativeHistogram, scale = 1e-3): void =>
       this.#register(externalHistogram(`${METRIC_PREFIX}${suffix}`, help, () => pick(src), scale));
-    h('audio_uplink_latency_seconds', 'Caller frame leaving the media clock to its input_audio_buffer.append written to the AI socket, seconds', (s) => s.uplinkMs);
+    h('audio_uplink_latency_seconds', 'Caller RTP packet arriving (jitter buffer included) to its input_audio_buffer.append written to the AI socket, seconds', (s) => s.uplinkMs);
+    h('audio_jitter_buffer_seconds', 'Caller audio waiting in a call jitter buffer, sampled once a second per call, seconds', (s) => s.jitterBufferMs);
     h('audio_downlink_latency_seconds', 'Agent audio arriving (nothing queued before it) to its first sample sent in RTP, seconds', (s) => s.downlinkMs);
     h('barge_in_cutoff_seconds', 'speech_started to the first frame sent without the interrupted reply, seconds', (s) => s.bargeInCutoffMs);
     h('barge_in_stale_frames', 'Frames of the interrupted reply still sent after speech_started', (s) => s.bargeInStaleFrames, 1);

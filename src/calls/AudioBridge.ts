@@ -33,7 +33,7 @@ import { monotonicUs } from '../util/clock';
 
 /** The part of a call the bridge touches. */
 export type BridgeCall = Pick<CallLeg, 'sampleRate' | 'writeAudio' | 'clearAudio' | 'txIndex' | 'on' | 'off'> &
-  Partial<Pick<CallLeg, 'txTicks'>>;
+  Partial<Pick<CallLeg, 'txTicks' | 'jitterDelayMs'>>;
 
 /** Tunables of an {@link AudioBridge}. */
 export interface AudioBridgeOptions {
@@ -240,7 +240,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     });
     const txTicks = call.txTicks?.bind(call);
     if (o.latency && txTicks) {
-      this.#probe = new LatencyProbe(o.latency, Math.round(this.sampleRate / 50), txTicks);
+      this.#probe = new LatencyProbe(o.latency, Math.round(this.sampleRate / 50), txTicks, call.jitterDelayMs?.bind(call));
     }
     call.on('audio', this.#onCallAudio);
     this.#attach(init.session);

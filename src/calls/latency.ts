@@ -2,9 +2,11 @@
  * What the bridge adds to the audio path, measured per call from clock-thread tick times
  * (CLOCK_MONOTONIC, stamped natively) and JS times on the same clock:
  *
- * - **uplink**: a caller frame leaves the clock thread -> the `input_audio_buffer.append` holding it
- *   is written to the Realtime socket (batching included: with `ai.appendMs` 40 the first frame of a batch waits
- *   for the second).
+ * - **uplink**: the caller's RTP packet arrives -> the `input_audio_buffer.append` holding its audio
+ *   is written to the Realtime socket: the jitter buffer's delay at the time (read natively about
+ *   once a second) plus the frame leaving the clock thread -> the append (batching included: with
+ *   `ai.appendMs` 40 the first frame of a batch waits for the second).
+ * - **jitter buffer**: that delay on its own, sampled once a second per call.
  * - **downlink**: model audio arrives while nothing is queued for the caller -> its first sample
  *   leaves in RTP (the tick that sent it). Audio arriving behind queued audio is not "added"
  *   latency (it waits for what plays before it), so only arrivals to an idle playout are timed.
@@ -29,8 +31,10 @@ export const STALE_FRAME_BOUNDS: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 8, 10
 
 /** The process-wide audio latency histograms (one instance shared by every call of a manager). */
 export class AudioLatency {
-  /** Caller frame off the clock thread -> its append written to the socket, ms. */
+  /** Caller RTP packet in (jitter buffer included) -> its append written to the socket, ms. */
   readonly uplinkMs = new Histogram(LATENCY_BOUNDS_MS);
+  /** Audio waiting in a call's jitter buffer, ms, once a second per call. */
+  readonly jitterBufferMs = new Histogram(LATENCY_BOUNDS_MS);
   /** Model audio arrival (to an idle playout) -> its first sample sent, ms. */
   readonly downlinkMs = new Histogram(LATENCY_BOUNDS_MS);
   /** speech_started -> first tick sending none of the old response, ms. */
@@ -78,10 +82,28 @@ export class LatencyProbe {
    * @param frameSamples samples per 20 ms frame at the bridge rate
    * @param txTicks the call's TX tick history: flat [start, end, timeUs] per tick, oldest first
    */
-  constructor(sink: AudioLatency, frameSamples: number, txTicks: () => Float64Array | null) {
+  constructor(sink: AudioLatency, frameSamples: number, txTicks: () => Float64Array | null, jitterMs?: () => number) {
     this.#sink = sink;
     this.#frameSamples = frameSamples;
     this.#txTicks = txTicks;
+    this.#jitterMs = jitterMs;
+  }
+
+  readonly #jitterMs: (() => number) | undefined;
+  #jitter = 0;
+  #jitterReadUs = -Infinity;
+
+  // The native reading changes once a second: ask for it (and sample it) at most that often.
+  #jitterNow(nowUs: number): number {
+    if (this.#jitterMs && nowUs - this.#jitterReadUs >= 1_000_000) {
+      this.#jitterReadUs = nowUs;
+      const ms = this.#jitterMs();
+      if (ms >= 0) {
+        this.#jitter = ms;
+        this.#sink.jitterBufferMs.observe(ms);
+      }
+    }
+    return this.#jitter;
   }
 
   /** True while a downlink or barge-in measurement waits for ticks. */
@@ -117,9 +139,10 @@ export class LatencyProbe {
   /** Caller audio up to stream position `end` was just written to the socket (observe it) or not sent (forget it). */
   callerAudioSent(end: number, sent: boolean): void {
     const now = sent ? monotonicUs() : 0;
+    const jb = sent ? this.#jitterNow(now) : 0;
     let h = this.#upHead;
     while (h < this.#upEnd.length && this.#upEnd[h] <= end) {
-      if (sent) this.#sink.uplinkMs.observe((now - this.#upUs[h]) / 1000);
+      if (sent) this.#sink.uplinkMs.observe(jb + (now - this.#upUs[h]) / 1000);
       h++;
     }
     if (h >= this.#upEnd.length) {

@@ -36,6 +36,7 @@ export type CallLegActions = Pick<
   | 'clearAudio'
   | 'txIndex'
   | 'txTicks'
+  | 'jitterDelayMs'
   | 'audioStats'
   | 'waitForState'
 >;

@@ -190,6 +190,8 @@ export interface NativeAudioStats {
   connected: boolean;
   /** The remote party has the call on hold (sendonly or inactive). */
   held: boolean;
+  /** Audio waiting in the jitter buffer at the last reading (about once a second), ms; -1 before it. */
+  jitterBufferMs: number;
 }
 
 /**
@@ -269,6 +271,8 @@ export interface NativeUserAgent {
   setAdmission(policy: NativeAdmissionPolicy | null): void;
   /** The message guard's refusal counters. */
   admissionStats(): NativeAdmissionStats;
+  /** Audio waiting in the call's jitter buffer, ms (-1 before the first reading, null for an unknown call). */
+  jitterDelay(call: number): number | null;
   /** Answer admitted INVITEs in the guard with 486 (full) or 503 (draining); 0 lets them through. */
   setCallRefusal(code: 0 | 486 | 503): void;
   readonly running: boolean;

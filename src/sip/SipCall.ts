@@ -184,6 +184,11 @@ export class SipCall extends TypedEmitter<SipCallEvents> {
     return this.#native.txTicks(this.handle);
   }
 
+  /** Audio waiting in the jitter buffer, ms, read about once a second (-1 unknown or closed). */
+  jitterDelayMs(): number {
+    return this.#native.jitterDelay(this.handle) ?? -1;
+  }
+
   /** Audio counters of the native port (null once closed). */
   audioStats(): NativeAudioStats | null {
     return this.#native.audioStats(this.handle);

@@ -231,6 +231,9 @@ describe('admin API', () => {
     const total = samples.get('sip_ai_agent_calls_total') ?? [];
     expect(total.reduce((s, x) => s + x.value, 0)).toBeGreaterThanOrEqual(1);
     expect(total.some((x) => Object.values(x.labels).includes('admin_hangup') && x.value >= 1)).toBe(true);
+    // The callee spoke: its jitter buffer was sampled and the uplink includes it.
+    expect((samples.get('sip_ai_agent_audio_jitter_buffer_seconds_count') ?? [])[0]?.value).toBeGreaterThan(0);
+    expect((samples.get('sip_ai_agent_audio_uplink_latency_seconds_count') ?? [])[0]?.value).toBeGreaterThan(0);
   });
 });
 

@@ -175,6 +175,12 @@ export class FakeCall extends TypedEmitter<SipCallEvents> {
     return Float64Array.from(this.#ticks.flat());
   }
 
+  /** The jitter buffer's delay the native layer would report (tests set it). */
+  jitterMs = -1;
+  jitterDelayMs(): number {
+    return this.jitterMs;
+  }
+
   /** Caller audio arriving (one or more frames). */
   speak(pcm: Int16Array, leftClockUs = Number.NaN): void {
     this.emit('audio', pcm, leftClockUs, leftClockUs);

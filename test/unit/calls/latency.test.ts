@@ -48,6 +48,23 @@ describe('LatencyProbe through the AudioBridge', () => {
     expect(counts.findIndex((c) => c > 0)).toBeLessThan(counts.length - 1);
   });
 
+  test('uplink starts where the RTP packet arrived: the jitter buffer delay is added, and sampled on its own', () => {
+    const { call, latency } = setup(20);
+    call.jitterMs = 60;
+    const now = monotonicUs();
+    call.speak(new Int16Array(FRAME), now - 5_000);
+    expect(latency.uplinkMs.count).toBe(1);
+    expect(latency.uplinkMs.max).toBeGreaterThanOrEqual(65);
+    expect(latency.uplinkMs.max).toBeLessThan(65 + 5_000);
+    expect(latency.jitterBufferMs.count).toBe(1);
+    expect(latency.jitterBufferMs.max).toBe(60);
+    // Read again at most once a second: the next batch reuses the reading.
+    call.jitterMs = 100;
+    call.speak(new Int16Array(FRAME), monotonicUs() - 5_000);
+    expect(latency.jitterBufferMs.count).toBe(1);
+    expect(latency.uplinkMs.count).toBe(2);
+  });
+
   test('uplink: frames without a clock stamp are counted as unmeasured, not as zero', () => {
     const { call, latency } = setup(20);
     call.speak(new Int16Array(FRAME));
