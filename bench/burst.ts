@@ -2,9 +2,10 @@
  * Burst benchmark: N calls are up and talking (capacity load generator A), then a second load
  * generator (B) places M more calls at a fixed rate. The window is the burst: from B's first
  * INVITE until all of B's calls are up. Reported for that window, from the daemon's own /metrics
- * histograms (differenced): the audio it adds each way (uplink: caller frame off the media clock
- * -> its append written to the AI socket; downlink: model audio in -> first sample sent), the
- * event-loop delay, and underruns; and A's view (gaps inside replies). The same figures for a
+ * histograms (differenced): the audio it adds each way (uplink: caller RTP packet in, the jitter
+ * buffer's delay included -> its append written to the AI socket; the jitter buffer on its own;
+ * downlink: model audio in -> first sample sent), the event-loop delay, and underruns; and A's
+ * view (gaps inside replies). The same figures for a
  * quiet window of the same length before the burst are the baseline.
  *
  * Run:   npx tsc -p tsconfig.json && node dist/bench/burst.js [--up 50] [--burst 150] [--rate 100]
@@ -24,6 +25,7 @@ function arg(name: string, dflt: number): number {
 interface Window {
   ms: number;
   uplink: WindowQuantiles | null;
+  jitterBuffer: WindowQuantiles | null;
   downlink: WindowQuantiles | null;
   eventLoop: WindowQuantiles | null;
   underruns: number | null;
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
       return {
         ms,
         uplink: windowQuantiles(m0, m1, 'sip_ai_agent_audio_uplink_latency_seconds', 1000),
+        jitterBuffer: windowQuantiles(m0, m1, 'sip_ai_agent_audio_jitter_buffer_seconds', 1000),
         downlink: windowQuantiles(m0, m1, 'sip_ai_agent_audio_downlink_latency_seconds', 1000),
         eventLoop: windowQuantiles(m0, m1, 'sip_ai_agent_event_loop_delay_seconds', 1000),
         underruns: u(m1) - u(m0),
