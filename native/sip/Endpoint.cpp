@@ -66,12 +66,14 @@ void SipThread::Impl::startLibrary() {
   ec.medConfig.jbMinPre = cfg.jbMinPreMs;
   ec.medConfig.jbMaxPre = cfg.jbMaxPreMs;
   ec.medConfig.jbMax = cfg.jbMaxMs;
-  // RTP is read by the SIP ioqueue our loop thread polls every 2 ms. pjmedia's own media thread
-  // polls with a 500 ms timeout, and a socket registered while it waits (every new call) is not
-  // read until that poll returns: the first ~480 ms of RTP then arrives as one burst, the
-  // jitter buffer jumps to its maximum and progressive discard spends seconds draining it.
+  // RTP has an ioqueue of its own, polled every 2 ms by our RTP thread (startRtpThread), so the
+  // SIP work of a burst of new calls on the loop thread cannot delay the packets of calls already
+  // up (late packets arrive in clumps and grow their adaptive jitter buffers). pjmedia's own media
+  // thread is not used: it polls with a 500 ms timeout, and a socket registered while it waits
+  // (every new call) was not read until that poll returned, so a call's first ~480 ms of RTP
+  // arrived as one burst and the jitter buffer started at its maximum.
   ec.medConfig.threadCnt = 0;
-  ec.medConfig.hasIoqueue = false;
+  ec.medConfig.hasIoqueue = true;
   // Keep the clock running while idle so the first call starts on a warm bridge.
   ec.medConfig.sndAutoCloseTime = -1;
   ep->libInit(ec);
@@ -127,6 +129,30 @@ void SipThread::Impl::startLibrary() {
     }
     ep->codecSetPriority(id, static_cast<pj_uint8_t>(prio));
   }
+  startRtpThread();
+}
+
+void SipThread::Impl::startRtpThread() {
+  pj_ioqueue_t* ioq = pjmedia_endpt_get_ioqueue(pjsua_get_pjmedia_endpt());
+  if (!ioq) throw NativeException(ErrorKind::Generic, "the media endpoint has no ioqueue", 0, 0);
+  rtpStop.store(false);
+  rtpThread = std::thread([this, ioq] {
+    try {
+      ep->libRegisterThread("rtp");
+    } catch (...) {
+      logCall(1, 0, "the RTP thread could not register with pjlib");
+      return;
+    }
+    while (!rtpStop.load(std::memory_order_acquire)) {
+      pj_time_val timeout = {0, 2};
+      pj_ioqueue_poll(ioq, &timeout);
+    }
+  });
+}
+
+void SipThread::Impl::stopRtpThread() noexcept {
+  rtpStop.store(true, std::memory_order_release);
+  if (rtpThread.joinable()) rtpThread.join();
 }
 
 }  // namespace sipai

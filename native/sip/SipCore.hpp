@@ -49,6 +49,9 @@ struct SipThread::Impl {
   std::deque<std::function<void()>> queue;
   bool stopLoop = false;      // loop thread only
   std::chrono::steady_clock::time_point nextJitterPoll{};  // loop thread only
+  // The RTP thread: polls the media ioqueue (sockets of every call's RTP/RTCP) every 2 ms.
+  std::thread rtpThread;
+  std::atomic<bool> rtpStop{false};
   bool shuttingDown = false;  // loop thread only
 
   // Handles are allocated where the request starts (JS thread for makeCall/addAccount, loop thread
@@ -85,6 +88,9 @@ struct SipThread::Impl {
   void teardown();
   // Endpoint.cpp: library, transports, codecs, the message guard.
   void startLibrary();
+  /** Start / stop the thread that reads RTP (the media ioqueue); stopped before libDestroy. */
+  void startRtpThread();
+  void stopRtpThread() noexcept;
 
   AgentCall* findCall(uint32_t h);
   AgentAccount* findAccount(uint32_t h);

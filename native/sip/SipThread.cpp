@@ -239,6 +239,7 @@ void SipThread::Impl::teardown() {
   }
   accounts.clear();
   MessageGuard::uninstall();
+  stopRtpThread();
   ep->libDestroy();
   ep.reset();
 }
@@ -258,6 +259,7 @@ void SipThread::Impl::loop(uint64_t startId) {
   if (failure.kind != ErrorKind::None) {
     try {
       MessageGuard::uninstall();
+      stopRtpThread();
       if (ep) ep->libDestroy();
     } catch (...) {
     }
