@@ -17,6 +17,9 @@
 //  - pjmedia clock thread (null sound device): drives the conference bridge every ptime for all
 //    calls and runs PcmPort's frame callbacks, which only copy between the bridge and the call's
 //    CallAudio rings and bump counters (no allocation, no lock, no log, no N-API, no pjsua).
+//  - RTP thread (Endpoint.cpp, startRtpThread): polls the media endpoint's ioqueue every 2 ms, so
+//    every call's RTP/RTCP is received there (pjmedia's transports and jitter buffers, under their
+//    own locks), never delayed by SIP work on the loop thread. Stopped and joined before libDestroy.
 //  - audio notifier thread (AudioClock): turns the clock thread's once-per-tick signal into
 //    EventSink::wakeAudio().
 //  - Foreign threads (JS, the notifier) never touch pj; the loop thread is registered by libCreate.
