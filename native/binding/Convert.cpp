@@ -58,21 +58,15 @@ Napi::Object asObject(const Napi::Value& v, const std::string& ctx) {
 
 }  // namespace
 
-AdmissionPolicy admissionPolicy(const Napi::Value& v) {
+AdmissionConfig admissionConfig(const Napi::Value& v) {
   const std::string ctx = "admission";
-  AdmissionPolicy p;
+  AdmissionConfig p;
   if (v.IsNull() || v.IsUndefined()) return p;  // no policy: everything passes
   Napi::Object o = asObject(v, ctx);
   p.enabled = true;
   p.anySource = getBool(o, "anySource", ctx, false);
   p.fromPatterns = getBool(o, "fromPatterns", ctx, false);
-  std::vector<std::string> trusted = getStrings(o, "trusted", ctx, {});
-  for (std::size_t i = 0; i < trusted.size(); ++i) {
-    AddressBlock b;
-    if (!AddressBlock::parse(trusted[i], &b))
-      typeError(o.Env(), ctx + ".trusted[" + std::to_string(i) + "] is not an IP address or CIDR (got \"" + trusted[i] + "\")");
-    p.trusted.push_back(b);
-  }
+  p.trusted = getStrings(o, "trusted", ctx, {});
   p.users = getStrings(o, "users", ctx, {});
   p.invitesPerSec = getNumber(o, "invitesPerSec", ctx, p.invitesPerSec, 0.01, 1e6);
   p.inviteBurst = getNumber(o, "inviteBurst", ctx, p.inviteBurst, 1, 1e6);

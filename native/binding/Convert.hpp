@@ -6,14 +6,13 @@
 
 #include "../core/Config.hpp"
 #include "../core/Events.hpp"
-#include "../sip/Admission.hpp"
 
 namespace sipai {
 namespace convert {
 
 EndpointConfig endpointConfig(const Napi::Value& v);
 AccountConfig accountConfig(const Napi::Value& v);
-AdmissionPolicy admissionPolicy(const Napi::Value& v);
+AdmissionConfig admissionConfig(const Napi::Value& v);
 Napi::Object admissionStats(Napi::Env env, const AdmissionStats& s);
 HeaderList headers(const Napi::Value& v, const char* what);
 uint32_t handle(const Napi::CallbackInfo& info, size_t i, const char* what);

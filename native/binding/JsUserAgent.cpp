@@ -1,6 +1,5 @@
 #include "JsUserAgent.hpp"
 
-#include "../sip/SipMessage.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -474,12 +473,13 @@ Napi::Value JsUserAgent::SetRxEnabled(const Napi::CallbackInfo& info) {
 // from the next request on. Any thread may set it: the guard reads it under its own lock.
 Napi::Value JsUserAgent::SetAdmission(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MessageGuard::configureAdmission(convert::admissionPolicy(info.Length() > 0 ? info[0] : env.Null()));
+  std::string problem = SipThread::setAdmission(convert::admissionConfig(info.Length() > 0 ? info[0] : env.Null()));
+  if (!problem.empty()) throw Napi::TypeError::New(env, "admission." + problem);
   return env.Undefined();
 }
 
 Napi::Value JsUserAgent::AdmissionStats(const Napi::CallbackInfo& info) {
-  return convert::admissionStats(info.Env(), MessageGuard::admissionStats());
+  return convert::admissionStats(info.Env(), SipThread::admissionStats());
 }
 
 // A plain number per call (-1 unknown, null for an unknown call): cheap enough for every batch.
@@ -494,7 +494,7 @@ Napi::Value JsUserAgent::SetCallRefusal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t code = convert::optionalInt(info, 0, 0, "code");
   if (code != 0 && code != 486 && code != 503) throw Napi::TypeError::New(env, "setCallRefusal(code): code must be 0, 486 or 503");
-  MessageGuard::setCallRefusal(code);
+  SipThread::setCallRefusal(code);
   return env.Undefined();
 }
 

@@ -1,6 +1,8 @@
 // Plain configuration structs passed from JS (via binding/Convert) to the SIP layer.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -50,6 +52,31 @@ struct AccountConfig {
   unsigned firstRetryIntervalSec = 5;
   std::string transport;  // "", udp, tcp, tls
   bool isDefault = false;
+};
+
+/** The admission policy as JS gives it (see sip/Admission.hpp); enabled = false lets everything pass. */
+struct AdmissionConfig {
+  bool enabled = false;
+  bool anySource = false;
+  bool fromPatterns = false;
+  std::vector<std::string> trusted;  // IPs or CIDRs
+  std::vector<std::string> users;
+  double invitesPerSec = 20, inviteBurst = 40;
+  double requestsPerSec = 50, requestBurst = 100;
+  unsigned retryAfterSec = 5;
+  unsigned logIntervalSec = 60;
+  std::size_t maxSources = 4096;
+};
+
+/** What the message guard refused, by reason. */
+struct AdmissionStats {
+  uint64_t forbidden = 0;    // 403: INVITE from a source that is not admitted
+  uint64_t notFound = 0;     // 404: Request-URI user names no account
+  uint64_t rateLimited = 0;  // 503 + Retry-After to a trusted source over its limit
+  uint64_t dropped = 0;      // no answer: an untrusted source over its limit, or the table full
+  uint64_t busy = 0;         // 486: the call layer is full
+  uint64_t draining = 0;     // 503: the agent is shutting down
+  uint64_t sources = 0;      // sources currently tracked
 };
 
 struct CallRequest {

@@ -46,6 +46,29 @@ bool AddressBlock::contains(const std::array<uint8_t, 16>& a) const {
   return (addr[full] & mask) == (a[full] & mask);
 }
 
+std::string admissionPolicyFrom(const AdmissionConfig& c, AdmissionPolicy* out) {
+  AdmissionPolicy p;
+  p.enabled = c.enabled;
+  p.anySource = c.anySource;
+  p.fromPatterns = c.fromPatterns;
+  for (std::size_t i = 0; i < c.trusted.size(); ++i) {
+    AddressBlock b;
+    if (!AddressBlock::parse(c.trusted[i], &b))
+      return "trusted[" + std::to_string(i) + "] is not an IP address or CIDR (got \"" + c.trusted[i] + "\")";
+    p.trusted.push_back(b);
+  }
+  p.users = c.users;
+  p.invitesPerSec = c.invitesPerSec;
+  p.inviteBurst = c.inviteBurst;
+  p.requestsPerSec = c.requestsPerSec;
+  p.requestBurst = c.requestBurst;
+  p.retryAfterSec = c.retryAfterSec;
+  p.logIntervalSec = c.logIntervalSec;
+  p.maxSources = c.maxSources;
+  *out = std::move(p);
+  return "";
+}
+
 std::size_t Admission::KeyHash::operator()(const Key& k) const noexcept {
   // FNV-1a over the 16 bytes.
   std::size_t h = 1469598103934665603ull;

@@ -25,6 +25,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../core/Config.hpp"
+
 namespace sipai {
 
 /** An address block: 16 bytes (IPv4 as ::ffff:a.b.c.d) and a prefix length over them. */
@@ -35,6 +37,10 @@ struct AddressBlock {
   static bool parse(const std::string& text, AddressBlock* out);
   bool contains(const std::array<uint8_t, 16>& a) const;
 };
+
+struct AdmissionPolicy;
+/** Build the policy from JS's config; returns "" or the problem (a bad address entry, named). */
+std::string admissionPolicyFrom(const AdmissionConfig& c, AdmissionPolicy* out);
 
 struct AdmissionPolicy {
   bool enabled = false;       // false: everything passes (no daemon policy)
@@ -49,15 +55,6 @@ struct AdmissionPolicy {
   std::size_t maxSources = 4096;
 };
 
-struct AdmissionStats {
-  uint64_t forbidden = 0;    // 403: INVITE from a source that is not admitted
-  uint64_t notFound = 0;     // 404: Request-URI user names no account
-  uint64_t rateLimited = 0;  // 503 + Retry-After to a trusted source over its limit
-  uint64_t dropped = 0;      // no answer: an untrusted source over its limit, or the table full
-  uint64_t busy = 0;         // 486: the call layer is full
-  uint64_t draining = 0;     // 503: the agent is shutting down
-  uint64_t sources = 0;      // sources currently tracked
-};
 
 enum class Verdict { Pass, Forbidden, NotFound, RateLimited, Drop, Busy, Draining };
 

@@ -470,4 +470,15 @@ bool SipThread::running() const { return impl_->running.load(); }
 
 std::string SipThread::pjVersion() { return pj_get_version(); }
 
+std::string SipThread::setAdmission(const AdmissionConfig& config) {
+  AdmissionPolicy policy;
+  std::string problem = admissionPolicyFrom(config, &policy);
+  if (problem.empty()) MessageGuard::configureAdmission(std::move(policy));
+  return problem;
+}
+
+AdmissionStats SipThread::admissionStats() { return MessageGuard::admissionStats(); }
+
+void SipThread::setCallRefusal(int code) { MessageGuard::setCallRefusal(code); }
+
 }  // namespace sipai

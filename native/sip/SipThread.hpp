@@ -76,6 +76,16 @@ class SipThread {
   /** Join the loop thread after StoppedEvent (quick). */
   void join();
 
+  /**
+   * The message guard's admission policy (process-wide, any thread; see Admission.hpp). Returns ""
+   * or the problem with the config, which is then not applied.
+   */
+  static std::string setAdmission(const AdmissionConfig& config);
+  /** What the message guard refused so far (any thread). */
+  static AdmissionStats admissionStats();
+  /** Answer admitted INVITEs in the guard with 486 (full) or 503 (draining); 0 lets them in. */
+  static void setCallRefusal(int code);
+
   /** The audio state of a call (JS thread), or null if unknown. */
   std::shared_ptr<CallAudio> callAudio(uint32_t call) const;
   /** The tick coalescer (JS thread acknowledges wakes). */

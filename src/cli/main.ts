@@ -5,7 +5,7 @@
  * sentence on stderr; stack traces only with --log-level debug.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { readLocalToken } from '../admin/localToken';
+import { readLocalToken } from '../daemon/adminToken';
 import { AdminClient, DEFAULT_ADMIN_URL } from '../admin/client';
 import { loadConfig, redactConfig } from '../config';
 import { ConfigError } from '../util/errors';

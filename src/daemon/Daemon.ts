@@ -24,7 +24,7 @@ import { RecordStore } from '../records';
 import { AdmissionRelay, SourceAdmission } from './admission';
 import { CallRecords } from './callRecords';
 import { trackCallMetrics } from './callMetrics';
-import { writeLocalToken } from '../admin/localToken';
+import { writeLocalToken } from './adminToken';
 import { AdminServer, Metrics, type AdminCalls, type CallEvent, type CallView } from '../admin';
 import { diffReloadable, loadConfig, redactConfig, type AgentConfig } from '../config';
 import type { Logger } from '../logging/logger';

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readLocalToken } from '../../src/admin/localToken';
+import { readLocalToken } from '../../src/daemon/adminToken';
 import { findToneSpans, readWav } from '../helpers/audio-analysis';
 import { makeSequence, makeTone } from '../helpers/fixtures';
 import { startKamailio } from '../helpers/kamailio';

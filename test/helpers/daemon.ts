@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readLocalToken } from '../../src/admin/localToken';
+import { readLocalToken } from '../../src/daemon/adminToken';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { LOOPBACK, freePort, freePortRange, releasePort } from './ports';
 import { makeTmpDir } from './fixtures';
