@@ -52,6 +52,18 @@ afterAll(async () => {
   await fake?.close();
 });
 
+/** The daemon's ai section for the openai backend on `server` (quick server VAD turns), plus `extra`. */
+function openaiVia(server: FakeRealtimeServer, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    provider: 'openai',
+    url: `${server.baseUrl}/v1/realtime`,
+    apiKey: API_KEY,
+    model: 'gpt-realtime',
+    turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 },
+    ...extra,
+  };
+}
+
 test('kill -9 mid-call: the restarted daemon rebuilds the record from the journal: answer, both sides of the transcript, duration, recording', async () => {
   const setup = await prepareDaemon('echo');
   const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 600, { sampleRate: RATE, amplitude: 0.4 });
@@ -138,7 +150,7 @@ test('the Realtime socket drops while a reply still plays: reconnect, the caller
     const setup = await prepareDaemon('echo');
     const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 600, { sampleRate: RATE, amplitude: 0.4 });
     setup.write({
-      ai: { provider: 'openai', url: `${fake8.baseUrl}/v1/realtime`, apiKey: API_KEY, model: 'gpt-realtime', turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 } },
+      ai: openaiVia(fake8),
       greeting: { file: greeting, interruptible: false },
     });
     const d = await startDaemon(setup, { name: 'faults-drop' });
@@ -209,7 +221,7 @@ test('the Realtime socket drops while a webhook tool runs: the result reaches th
     const setup = await prepareDaemon('echo');
     const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 400, { sampleRate: RATE, amplitude: 0.4 });
     setup.write({
-      ai: { provider: 'openai', url: `${fakeT.baseUrl}/v1/realtime`, apiKey: API_KEY, model: 'gpt-realtime', turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 } },
+      ai: openaiVia(fakeT),
       greeting: { file: greeting, interruptible: false },
       tools: {
         webhooks: [
@@ -266,7 +278,7 @@ test('the caller puts the call on hold while the reply arrives, then resumes: th
     const setup = await prepareDaemon('echo');
     const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 400, { sampleRate: RATE, amplitude: 0.4 });
     setup.write({
-      ai: { provider: 'openai', url: `${fakeH.baseUrl}/v1/realtime`, apiKey: API_KEY, model: 'gpt-realtime', turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 } },
+      ai: openaiVia(fakeH),
       greeting: { file: greeting, interruptible: false },
     });
     const d = await startDaemon(setup, { name: 'faults-hold' });
@@ -318,14 +330,7 @@ test('a model that sends nothing: after ai.replyTimeoutMs the caller hears the f
     const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 400, { sampleRate: RATE, amplitude: 0.4 });
     const fallback = await makeTone(path.join(setup.dir, 'fallback-300.wav'), 300, 800, { sampleRate: RATE, amplitude: 0.4 });
     setup.write({
-      ai: {
-        provider: 'openai',
-        url: `${fakeS.baseUrl}/v1/realtime`,
-        apiKey: API_KEY,
-        model: 'gpt-realtime',
-        replyTimeoutMs: 3000,
-        turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 },
-      },
+      ai: openaiVia(fakeS, { replyTimeoutMs: 3000 }),
       greeting: { file: greeting, interruptible: false },
       prompts: { fallbackFile: fallback },
     });
@@ -357,7 +362,7 @@ test('a storm of server errors and then session_expired in one call: logged once
     const setup = await prepareDaemon('echo');
     const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 400, { sampleRate: RATE, amplitude: 0.4 });
     setup.write({
-      ai: { provider: 'openai', url: `${fakeE.baseUrl}/v1/realtime`, apiKey: API_KEY, model: 'gpt-realtime', turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 } },
+      ai: openaiVia(fakeE),
       greeting: { file: greeting, interruptible: false },
     });
     const d = await startDaemon(setup, { name: 'faults-storm' });
