@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnManaged, killAllProcesses, type ManagedProcess } from '../test/helpers/proc';
 import { freePort, freePortRange } from '../test/helpers/ports';
-import { API_KEY, DIST, ROOT, agentYaml, httpGet, metric, peer, sleep, waitJson, windowQuantiles, type WindowQuantiles } from './capacity';
+import { DIST, ROOT, agentYaml, startBenchFake, httpGet, metric, peer, sleep, waitJson, windowQuantiles, type WindowQuantiles } from './capacity';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,20 +40,14 @@ async function main(): Promise<void> {
   const procs: ManagedProcess[] = [];
   const lifetimeMs = 300_000;
   try {
-    const fake = spawnManaged({
-      name: 'fake-realtime',
-      ...peer(process.execPath, [path.join(DIST, 'test/fakes/fake-realtime-cli.js'), '--port', '0', '--key', API_KEY, '--burst', '4', '--tone-hz', '1000', '--reply-ms', '1500']),
-      cwd: ROOT,
-      lifetimeMs,
-    });
+    const { fake, aiUrl } = await startBenchFake(lifetimeMs);
     procs.push(fake);
-    const { match } = await fake.waitForLog(/^listening (\S+)/, 15000);
     const sipPort = await freePort('udp');
     const adminPort = await freePort('tcp');
     const rtpRange = 2 * 256 + 8;
     const rtpStart = await freePortRange(rtpRange);
     const cfg = path.join(tmp, 'agent.yaml');
-    fs.writeFileSync(cfg, agentYaml({ sipPort, adminPort, rtpStart, rtpRange, aiUrl: match[1]!.replace(/^http/, 'ws'), format: 'pcm', dir: tmp, appendMs: 20 }));
+    fs.writeFileSync(cfg, agentYaml({ sipPort, adminPort, rtpStart, rtpRange, aiUrl, format: 'pcm', dir: tmp, appendMs: 20 }));
     const sut = spawnManaged({ name: 'sip-ai-agent', command: process.execPath, args: [path.join(ROOT, 'bin/sip-ai-agent.js'), '--config', cfg], cwd: ROOT, lifetimeMs });
     procs.push(sut);
     const admin = `http://127.0.0.1:${adminPort}`;

@@ -208,6 +208,18 @@ function writeWav(file: string, rate: number, seconds: number): void {
   fs.writeFileSync(file, buf);
 }
 
+/** Start the fake Realtime server for a bench run (a 1 kHz reply of 1.5 s, paced 4x); resolves with its ws:// URL. */
+export async function startBenchFake(lifetimeMs: number): Promise<{ fake: ManagedProcess; aiUrl: string }> {
+  const fake = spawnManaged({
+    name: 'fake-realtime',
+    ...peer(process.execPath, [path.join(DIST, 'test/fakes/fake-realtime-cli.js'), '--port', '0', '--key', API_KEY, '--burst', '4', '--tone-hz', '1000', '--reply-ms', '1500']),
+    cwd: ROOT,
+    lifetimeMs,
+  });
+  const { match } = await fake.waitForLog(/^listening (\S+)/, 15000);
+  return { fake, aiUrl: match[1]!.replace(/^http/, 'ws') };
+}
+
 /** The daemon's config for a bench run (echoing the fake's replies to the load generator's calls). */
 export function agentYaml(o: {
   sipPort: number;

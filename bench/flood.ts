@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnManaged, killAllProcesses, type ManagedProcess } from '../test/helpers/proc';
 import { freePort, freePortRange } from '../test/helpers/ports';
-import { API_KEY, DIST, ROOT, agentYaml, httpGet, metric, peer, sleep, waitJson, windowQuantiles } from './capacity';
+import { DIST, ROOT, agentYaml, startBenchFake, httpGet, metric, peer, sleep, waitJson, windowQuantiles } from './capacity';
 import { cpuPercent, cpuSample, rssMiB } from './capacity/procstat';
 
 function arg(name: string, dflt: number): number {
@@ -113,14 +113,8 @@ async function main(): Promise<void> {
   const strangers = await InviteFlood.open('127.0.0.2');
   const admitted = await InviteFlood.open('127.0.0.1');
   try {
-    const fake = spawnManaged({
-      name: 'fake-realtime',
-      ...peer(process.execPath, [path.join(DIST, 'test/fakes/fake-realtime-cli.js'), '--port', '0', '--key', API_KEY, '--burst', '4', '--tone-hz', '1000', '--reply-ms', '1500']),
-      cwd: ROOT,
-      lifetimeMs,
-    });
+    const { fake, aiUrl } = await startBenchFake(lifetimeMs);
     procs.push(fake);
-    const { match } = await fake.waitForLog(/^listening (\S+)/, 15000);
     const sipPort = await freePort('udp');
     const adminPort = await freePort('tcp');
     const rtpRange = 2 * calls + 8;
@@ -129,7 +123,7 @@ async function main(): Promise<void> {
     // The shipped rate limits (20 INVITEs/s, burst 40): the flood meets them as it would in the field.
     fs.writeFileSync(
       cfg,
-      agentYaml({ sipPort, adminPort, rtpStart, rtpRange, aiUrl: match[1]!.replace(/^http/, 'ws'), format: 'pcmu', dir: tmp, appendMs: 20, maxConcurrent: calls, invitesPerSecond: 20 }).replace(
+      agentYaml({ sipPort, adminPort, rtpStart, rtpRange, aiUrl, format: 'pcmu', dir: tmp, appendMs: 20, maxConcurrent: calls, invitesPerSecond: 20 }).replace(
         /inviteBurst: \d+/,
         'inviteBurst: 40',
       ),
