@@ -164,6 +164,7 @@ AccountConfig accountConfig(const Napi::Value& v) {
   a.expiresSec = static_cast<unsigned>(getNumber(o, "expiresSec", ctx, 300, 30, 86400));
   a.retryIntervalSec = static_cast<unsigned>(getNumber(o, "retryIntervalSec", ctx, 30, 1, 86400));
   a.firstRetryIntervalSec = static_cast<unsigned>(getNumber(o, "firstRetryIntervalSec", ctx, 5, 0, 86400));
+  a.keepaliveSec = static_cast<unsigned>(getNumber(o, "keepaliveSec", ctx, 0, 0, 3600));
   a.transport = getString(o, "transport", ctx);
   a.isDefault = getBool(o, "isDefault", ctx, false);
   return a;
@@ -272,6 +273,12 @@ Napi::Object event(Napi::Env env, const Event& ev) {
           o.Set("expiresSec", e.expiresSec);
           o.Set("registered", e.registered);
           o.Set("unregistering", e.unregistering);
+        } else if constexpr (std::is_same_v<T, RegistrarEvent>) {
+          o.Set("type", "registrar");
+          o.Set("account", e.account);
+          o.Set("reachable", e.reachable);
+          o.Set("sipCode", e.sipCode);
+          o.Set("reason", e.reason);
         } else if constexpr (std::is_same_v<T, LogEvent>) {
           o.Set("type", "log");
           o.Set("level", e.level);

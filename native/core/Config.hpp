@@ -50,6 +50,7 @@ struct AccountConfig {
   unsigned expiresSec = 300;
   unsigned retryIntervalSec = 30;
   unsigned firstRetryIntervalSec = 5;
+  unsigned keepaliveSec = 0;  // OPTIONS to the registrar this often (0 = never)
   std::string transport;  // "", udp, tcp, tls
   bool isDefault = false;
 };

@@ -75,6 +75,14 @@ struct RegStateEvent {
   bool unregistering = false;
 };
 
+/** The registrar stopped answering our OPTIONS keepalives, or answers again (we then re-register). */
+struct RegistrarEvent {
+  uint32_t account = 0;
+  bool reachable = true;
+  int sipCode = 0;  // its answer, or 408 / 503 when none came
+  std::string reason;
+};
+
 struct LogEvent {
   int level = 0;
   std::string message;
@@ -87,6 +95,6 @@ struct StoppedEvent {
 };
 
 using Event = std::variant<ReplyEvent, IncomingCallEvent, CallStateEvent, CallMediaEvent, DtmfEvent,
-                           TransferStatusEvent, CallClosedEvent, RegStateEvent, LogEvent, StoppedEvent>;
+                           TransferStatusEvent, CallClosedEvent, RegStateEvent, RegistrarEvent, LogEvent, StoppedEvent>;
 
 }  // namespace sipai

@@ -1,5 +1,7 @@
 #include "AgentAccount.hpp"
 
+#include <algorithm>
+
 #include "AgentCall.hpp"
 #include "SipMessage.hpp"
 
@@ -49,6 +51,95 @@ pj::AccountConfig AgentAccount::toPj(const SipThread::Impl& core, const AccountC
   // Presence is of no use to a phone agent: publish nothing, and (with the guard) accept no SUBSCRIBE.
   ac.presConfig.publishEnabled = false;
   return ac;
+}
+
+namespace {
+struct ProbeToken {
+  SipThread::Impl* core;
+  uint32_t account;
+  uint64_t seq;
+};
+}  // namespace
+
+void AgentAccount::setKeepalive(const std::string& registrar, unsigned sec) {
+  registrar_ = registrar;
+  keepaliveSec_ = registrar.empty() ? 0 : sec;
+  nextProbe_ = std::chrono::steady_clock::now() + std::chrono::seconds(keepaliveSec_);
+}
+
+void AgentAccount::keepaliveTick(std::chrono::steady_clock::time_point now) {
+  if (keepaliveSec_ == 0 || unregistering_ || core_.shuttingDown) return;
+  if (probePending_) {
+    auto limit = std::chrono::seconds(std::min(keepaliveSec_, 8u));
+    if (now - probeSentAt_ >= limit) {
+      probePending_ = false;
+      ++probeSeq_;  // a late answer to the abandoned probe is ignored
+      probeResult(false, PJSIP_SC_REQUEST_TIMEOUT, "no answer to OPTIONS");
+    }
+    return;
+  }
+  if (now >= nextProbe_) sendProbe(now);
+}
+
+void AgentAccount::sendProbe(std::chrono::steady_clock::time_point now) {
+  nextProbe_ = now + std::chrono::seconds(keepaliveSec_);
+  pj_str_t target = pj_str(const_cast<char*>(registrar_.c_str()));
+  pjsip_tx_data* tdata = nullptr;
+  pj_status_t st = pjsua_acc_create_request(getId(), &pjsip_options_method, &target, &tdata);
+  if (st != PJ_SUCCESS) {
+    core_.logCall(1, 0, "account " + std::to_string(handle_) + ": cannot build the registrar keepalive: " +
+                            pj::Endpoint::instance().utilStrError(st));
+    return;
+  }
+  uint64_t seq = ++probeSeq_;
+  auto* tok = new ProbeToken{&core_, handle_, seq};
+  probePending_ = true;
+  probeSentAt_ = now;
+  st = pjsip_endpt_send_request(pjsua_get_pjsip_endpt(), tdata, -1, tok, &AgentAccount::onProbeDone);
+  // A send that failed after the transaction existed has already run onProbeDone (which cleared
+  // probePending_ and freed the token); one that failed before never will.
+  if (st != PJ_SUCCESS && probePending_ && probeSeq_ == seq) {
+    delete tok;
+    probePending_ = false;
+    probeResult(false, PJSIP_SC_SERVICE_UNAVAILABLE, pj::Endpoint::instance().utilStrError(st));
+  }
+}
+
+void AgentAccount::onProbeDone(void* token, pjsip_event* e) {
+  auto* tok = static_cast<ProbeToken*>(token);
+  SipThread::Impl& core = *tok->core;
+  uint32_t account = tok->account;
+  uint64_t seq = tok->seq;
+  delete tok;
+  guarded(core, 0, "registrar keepalive", [&] {
+    auto it = core.accounts.find(account);
+    if (it == core.accounts.end()) return;
+    AgentAccount* acc = it->second;
+    if (!acc->probePending_ || seq != acc->probeSeq_) return;
+    acc->probePending_ = false;
+    const pjsip_transaction* tsx = e->body.tsx_state.tsx;
+    // Any response means the registrar is up, even 401 or 405: only silence or a transport error is not.
+    bool answered = e->body.tsx_state.type == PJSIP_EVENT_RX_MSG;
+    acc->probeResult(answered, tsx->status_code, std::string(tsx->status_text.ptr, tsx->status_text.slen));
+  });
+}
+
+void AgentAccount::probeResult(bool answered, int code, const std::string& reason) {
+  if (answered == !registrarDown_) return;  // no change
+  registrarDown_ = !answered;
+  RegistrarEvent ev;
+  ev.account = handle_;
+  ev.reachable = answered;
+  ev.sipCode = code;
+  ev.reason = reason;
+  core_.emit(std::move(ev));
+  if (!answered) return;
+  // Back after a silence: it may have restarted without our binding. Register now, not at the refresh.
+  try {
+    setRegistration(true);
+  } catch (const pj::Error& err) {
+    core_.logCall(1, 0, "account " + std::to_string(handle_) + ": re-registration after the registrar came back: " + err.reason);
+  }
 }
 
 void AgentAccount::onRegState(pj::OnRegStateParam& prm) {

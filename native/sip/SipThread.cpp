@@ -199,6 +199,7 @@ void SipThread::Impl::loopOnce() {
     nextJitterPoll = now + std::chrono::seconds(1);
     for (auto& kv : calls) kv.second->pollJitter(cfg.ptimeMs);
   }
+  for (auto& kv : accounts) kv.second->keepaliveTick(now);
 }
 
 void SipThread::Impl::teardown() {
@@ -322,6 +323,7 @@ uint32_t SipThread::addAccount(const AccountConfig& cfg, uint64_t requestId) {
     im->accounts[h] = acc;
     try {
       acc->create(ac, cfg.isDefault);
+      acc->setKeepalive(cfg.registrarUri, cfg.keepaliveSec);
     } catch (...) {
       im->accounts.erase(h);
       delete acc;

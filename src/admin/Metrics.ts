@@ -102,6 +102,7 @@ export class Metrics {
   readonly #activeCalls: Gauge;
   readonly #callsTotal: Counter<'outcome'>;
   readonly #registration: Gauge<'account'>;
+  readonly #registrarUp: Gauge<'account'>;
   readonly #connect: Histogram;
   readonly #latency: Histogram;
   readonly #bargeIns: Counter;
@@ -136,6 +137,12 @@ export class Metrics {
     this.#registration = new Gauge({
       name: `${METRIC_PREFIX}registration_state`,
       help: 'SIP registration per account: 1 registered, 0 not',
+      labelNames: ['account'],
+      registers,
+    });
+    this.#registrarUp = new Gauge({
+      name: `${METRIC_PREFIX}registrar_reachable`,
+      help: 'Registrar answers OPTIONS keepalives, per account: 1 yes, 0 not since the last probe (unset: never probed)',
       labelNames: ['account'],
       registers,
     });
@@ -257,9 +264,15 @@ export class Metrics {
     this.#registration.set({ account: this.#accounts.value(account) }, registered ? 1 : 0);
   }
 
+  /** The registrar of an account stopped answering keepalives, or answers again. */
+  setRegistrarReachable(account: string, up: boolean): void {
+    this.#registrarUp.set({ account: this.#accounts.value(account) }, up ? 1 : 0);
+  }
+
   /** An account was removed (config reload): drop its series. */
   removeAccount(account: string): void {
     this.#registration.remove({ account });
+    this.#registrarUp.remove({ account });
     this.#accounts.forget(account);
   }
 

@@ -99,6 +99,8 @@ export interface AccountHealth {
   /** Last REGISTER status code. */
   status?: number;
   reason?: string;
+  /** False while the registrar leaves OPTIONS keepalives unanswered. */
+  registrarReachable?: boolean;
 }
 
 /** What the daemon reports for /healthz. */

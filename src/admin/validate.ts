@@ -84,6 +84,8 @@ export function evaluateHealth(h: HealthInput): HealthReport {
     if (a.registers && !a.registered) {
       const why = [a.status ? `status ${a.status}` : '', a.reason ?? ''].filter(Boolean).join(' ');
       reasons.push(`account ${a.name} is not registered${why ? ` (${why})` : ''}`);
+    } else if (a.registers && a.registrarReachable === false) {
+      reasons.push(`account ${a.name}: the registrar does not answer OPTIONS`);
     }
   }
   if (!h.aiConfigured) reasons.push('the AI endpoint is not configured');

@@ -97,6 +97,13 @@ const account = obj({
     proxy: str({ doc: 'outbound proxy every request is routed through, e.g. sip:proxy.example.com;lr', check: f.sipUri, format: 'SIP URI' }),
     registerExpiresSec: num({ doc: 'registration lifetime asked for', unit: 's', default: 300, min: 60, max: 86400 }),
     retryIntervalSec: num({ doc: 'wait before retrying a failed registration', unit: 's', default: 60, min: 5, max: 3600 }),
+    keepaliveSec: num({
+      doc: 'send OPTIONS to the registrar this often; when it answers again after a silence, register at once (a restarted registrar may have lost us) (0: never)',
+      unit: 's',
+      default: 30,
+      min: 0,
+      max: 3600,
+    }),
     transport: oneOf({
       doc: 'transport for this account (auto: as the URI says, UDP otherwise)',
       values: ['auto', 'udp', 'tcp', 'tls'],

@@ -219,6 +219,7 @@ export class Daemon {
         if (acc.registers) {
           metrics.setRegistration(acc.uri, false);
           acc.on('registration', (s) => metrics.setRegistration(acc.uri, s.registered));
+          acc.on('registrar', (up) => metrics.setRegistrarReachable(acc.uri, up));
         }
       }
       // Records and metrics follow the calls from before the first one can arrive.
@@ -364,6 +365,7 @@ async function startAdmin(o: {
         registered: a.registration.registered,
         status: a.registration.sipCode || undefined,
         reason: a.registration.reason || undefined,
+        registrarReachable: a.registration.registrarReachable,
       })),
       aiConfigured: current.cfg.ai.provider === 'echo' || Boolean(current.cfg.ai.url && current.cfg.ai.model && current.cfg.ai.apiKey),
     }),

@@ -71,6 +71,7 @@ export function accountOptions(cfg: AgentConfig): AccountOptions[] {
     proxies: a.proxy ? [a.proxy] : undefined,
     expiresSec: a.registerExpiresSec,
     retryIntervalSec: a.retryIntervalSec,
+    keepaliveSec: a.keepaliveSec,
     transport: a.transport === 'auto' ? undefined : (a.transport as 'udp' | 'tcp' | 'tls'),
     isDefault: i === 0,
   }));

@@ -55,6 +55,8 @@ export interface NativeAccountConfig {
   expiresSec?: number;
   retryIntervalSec?: number;
   firstRetryIntervalSec?: number;
+  /** OPTIONS to the registrar this often, s (0: never). */
+  keepaliveSec?: number;
   transport?: string;
   isDefault?: boolean;
 }
@@ -129,6 +131,16 @@ export interface NativeRegStateEvent {
   unregistering: boolean;
 }
 
+/** The registrar stopped answering the OPTIONS keepalive, or answers again (a REGISTER follows). */
+export interface NativeRegistrarEvent {
+  type: 'registrar';
+  account: number;
+  reachable: boolean;
+  /** Its answer, or 408 / 503 when none came. */
+  sipCode: number;
+  reason: string;
+}
+
 /** A PJSIP log line (level 1 = error ... 6 = trace). */
 export interface NativeLogEvent {
   type: 'log';
@@ -162,6 +174,7 @@ export type NativeEvent =
   | NativeTransferStatusEvent
   | NativeCallClosedEvent
   | NativeRegStateEvent
+  | NativeRegistrarEvent
   | NativeLogEvent
   | NativeStoppedEvent
   | NativeAudioEvent;

@@ -7,6 +7,8 @@ import type { AccountOptions, RegistrationState } from './types';
 export type SipAccountEvents = {
   /** Registration state changed (after every REGISTER transaction). */
   registration: [RegistrationState];
+  /** The registrar stopped answering OPTIONS keepalives (false) or answers again (true). */
+  registrar: [boolean];
   close: [];
 };
 
@@ -17,7 +19,7 @@ export class SipAccount extends TypedEmitter<SipAccountEvents> {
   /** Options it was created with (password included: never log this object). */
   readonly options: Readonly<AccountOptions>;
   #native: NativeUserAgent;
-  #state: RegistrationState = { registered: false, sipCode: 0, reason: '', expiresSec: 0 };
+  #state: RegistrationState = { registered: false, sipCode: 0, reason: '', expiresSec: 0, registrarReachable: true };
   #closed = false;
 
   /** @internal created by UserAgent.addAccount(). */
@@ -48,9 +50,15 @@ export class SipAccount extends TypedEmitter<SipAccountEvents> {
   }
 
   /** @internal */
-  handleRegState(state: RegistrationState): void {
-    this.#state = state;
-    this.emit('registration', { ...state });
+  handleRegState(state: Omit<RegistrationState, 'registrarReachable'>): void {
+    this.#state = { ...state, registrarReachable: this.#state.registrarReachable };
+    this.emit('registration', this.registration);
+  }
+
+  /** @internal */
+  handleRegistrar(reachable: boolean): void {
+    this.#state = { ...this.#state, registrarReachable: reachable };
+    this.emit('registrar', reachable);
   }
 
   /**

@@ -107,6 +107,7 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
       expiresSec: options.expiresSec,
       retryIntervalSec: options.retryIntervalSec,
       firstRetryIntervalSec: options.firstRetryIntervalSec,
+      keepaliveSec: options.keepaliveSec,
       transport: options.transport,
       isDefault: options.isDefault,
     });
@@ -251,6 +252,14 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
           ev.unregistering ? 'unregistered' : ev.registered ? 'registered' : 'registration failed',
         );
         acc.handleRegState({ registered: ev.registered, sipCode: ev.sipCode, reason: ev.reason, expiresSec: ev.expiresSec });
+        return;
+      }
+      case 'registrar': {
+        const acc = this.#accounts.get(ev.account);
+        if (!acc) return;
+        if (ev.reachable) this.#log.info({ account: acc.uri, sipCode: ev.sipCode }, 'registrar answers again; registering');
+        else this.#log.warn({ account: acc.uri, sipCode: ev.sipCode, reason: ev.reason }, 'registrar does not answer');
+        acc.handleRegistrar(ev.reachable);
         return;
       }
       case 'stopped':

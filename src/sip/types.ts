@@ -74,6 +74,11 @@ export interface AccountOptions {
   expiresSec?: number;
   retryIntervalSec?: number;
   firstRetryIntervalSec?: number;
+  /**
+   * Probe the registrar with OPTIONS this often, s (0 or unset: never). When it stops answering and
+   * then answers again, the account registers at once (a restarted registrar may have lost us).
+   */
+  keepaliveSec?: number;
   /** Bind the account to one transport: udp, tcp or tls. */
   transport?: 'udp' | 'tcp' | 'tls';
   /** Receives calls that match no other account. */
@@ -87,6 +92,8 @@ export interface RegistrationState {
   sipCode: number;
   reason: string;
   expiresSec: number;
+  /** False while the registrar leaves our OPTIONS keepalives unanswered. */
+  registrarReachable: boolean;
 }
 
 /** INVITE session states (RFC 3261 dialog states as PJSIP names them). */

@@ -19,6 +19,10 @@
  *    caller says after the change still reaches the agent (the echo backend says it back).
  *  - hold with a=inactive (a raw re-INVITE), then resume: nothing of the reply is sent while
  *    held, all of it after the resume.
+ *  - the registrar (Kamailio) restarts mid-call and forgets every binding: the OPTIONS keepalive
+ *    notices the silence, the agent registers again as soon as it answers (not at the refresh five
+ *    minutes later), the call through it carries on and ends with a BYE routed through the new
+ *    instance, and a new call through it reaches the agent.
  */
 import * as fs from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -29,7 +33,8 @@ import { makeSequence, makeTone } from '../helpers/fixtures';
 import { startPjsuaCaller } from '../helpers/pjsua';
 import { delay, spawnManaged, useHarnessCleanup } from '../helpers/proc';
 import { EXIT, REPO_ROOT, assertBuilt, eventually, listRecords, prepareDaemon, startDaemon, waitForRecord } from '../helpers/daemon';
-import { freePort, freePortRange } from '../helpers/ports';
+import { startKamailio } from '../helpers/kamailio';
+import { freePort, freePortRange, releasePort } from '../helpers/ports';
 import { FakeRealtimeServer, toneReply } from '../fakes/FakeRealtimeServer';
 import { RawSipClient, pcmuOffer } from '../helpers/rawsip';
 import { RtpPeer, newSource, pcmTone } from '../helpers/rtp';
@@ -506,5 +511,74 @@ test('hold with a=inactive, then resume: the echo of what the caller said is sen
     rtp.close();
     sip.close();
     await d.close();
+  }
+});
+
+test('the registrar restarts mid-call: noticed by keepalive, re-registered when it answers, the call carries on, a new call gets through', async () => {
+  const users = { alice: 'alice-secret-1' };
+  const kamPort = await freePort('udp');
+  let kam = await startKamailio({ users, port: kamPort });
+  const setup = await prepareDaemon('echo', {
+    accounts: [
+      // A five-minute registration: only the keepalive can bring it back within the test.
+      { uri: 'sip:alice@127.0.0.1', registrar: kam.uri, username: 'alice', password: users.alice, registerExpiresSec: 300, retryIntervalSec: 5, keepaliveSec: 1 },
+    ],
+  });
+  const d = await startDaemon(setup, { name: 'faults-registrar' });
+  const sip = await RawSipClient.open();
+  const rtp = await RtpPeer.open();
+  try {
+    await kam.waitForRegistration('alice', 10_000);
+    const via = { host: '127.0.0.1', port: kamPort };
+    const dlg = await sip.invite({ target: via, uri: 'sip:alice@127.0.0.1', body: pcmuOffer(rtp.port), contentType: 'application/sdp' });
+    expect(dlg.final.status).toBe(200);
+    expect(dlg.routeSet.length).toBeGreaterThan(0); // in-dialog requests go through the registrar
+    const m = /^m=audio (\d+) /m.exec(dlg.final.bodyText);
+    const c = /^c=IN IP4 (\S+)/m.exec(dlg.final.bodyText);
+    const agent = { host: c![1]!, port: Number(m![1]) };
+    const a = newSource();
+    await rtp.play(a, pcmTone(0, 500), agent);
+    await rtp.play(a, pcmTone(700, 600), agent);
+    await rtp.play(a, pcmTone(0, 1500), agent);
+
+    // The registrar goes away: the keepalive notices, /healthz says so, the call goes on.
+    await kam.stop();
+    await d.waitForMsg('registrar does not answer', 20_000);
+    const health = await d.http('GET', '/healthz');
+    expect(health.status).toBe(503);
+    expect(JSON.stringify(health.json)).toMatch(/registrar does not answer/);
+    await rtp.play(a, pcmTone(900, 600), agent);
+    await rtp.play(a, pcmTone(0, 1500), agent);
+
+    // It comes back with no bindings: the agent registers at once.
+    const back = d.logs().length;
+    kam = await startKamailio({ users, port: kamPort });
+    await kam.waitForRegistration('alice', 15_000);
+    await d.waitForMsg('registrar answers again; registering', 5_000, back);
+    await eventually(async () => ((await d.http('GET', '/healthz')).status === 200 ? true : undefined), 10_000, '/healthz 200 again');
+    await rtp.play(a, pcmTone(600, 600), agent);
+    await rtp.play(a, pcmTone(0, 1500), agent);
+
+    // The BYE goes through the new instance (record-routed) and ends the call normally.
+    const bye = await dlg.bye(5_000);
+    expect(bye.status).toBe(200);
+    dlg.close();
+    const heard = rtp.heard();
+    const opts = { frameMs: 10, maxGapMs: 60, minDurationMs: 200, minLevel: 0.02 };
+    for (const hz of [700, 900, 600]) expect(findToneSpans(heard, RATE, hz, opts)).toHaveLength(1);
+    const r = await waitForRecord(setup.recordsDir, (x) => x.record.status === 'completed', 10_000);
+    expect(r.record.endReason).toBe('caller_hangup');
+
+    // The restarted registrar knows where alice is: a new call through it reaches the agent.
+    const again = await sip.invite({ target: via, uri: 'sip:alice@127.0.0.1', body: pcmuOffer(rtp.port), contentType: 'application/sdp' });
+    expect(again.final.status).toBe(200);
+    expect((await again.bye(5_000)).status).toBe(200);
+    again.close();
+  } finally {
+    rtp.close();
+    sip.close();
+    await d.close();
+    await kam.stop();
+    releasePort(kamPort);
   }
 });

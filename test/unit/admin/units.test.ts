@@ -141,6 +141,17 @@ describe('evaluateHealth', () => {
     expect(evaluateHealth({ accounts: [{ name: 'ip', registers: false, registered: false }], aiConfigured: true })).toEqual({ healthy: true, reasons: [] });
   });
 
+  it('names a registered account whose registrar stopped answering keepalives', () => {
+    const accounts = [
+      { name: 'sip:a@pbx', registers: true, registered: true, registrarReachable: false },
+      { name: 'sip:b@pbx', registers: true, registered: true, registrarReachable: true },
+    ];
+    expect(evaluateHealth({ accounts, aiConfigured: true })).toEqual({
+      healthy: false,
+      reasons: ['account sip:a@pbx: the registrar does not answer OPTIONS'],
+    });
+  });
+
   it('lists extra problems', () => {
     expect(evaluateHealth({ accounts: [], aiConfigured: true, problems: ['records directory is not writable'] })).toEqual({
       healthy: false,

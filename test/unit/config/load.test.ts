@@ -19,6 +19,7 @@ describe('defaults', () => {
       username: '100',
       registerExpiresSec: 300,
       retryIntervalSec: 60,
+      keepaliveSec: 30,
       transport: 'auto',
     });
     expect(cfg.media).toMatchObject({ clockRate: 8000, codecs: ['PCMU', 'PCMA'], srtp: 'disabled', rtpPortStart: 10000 });
