@@ -8,12 +8,19 @@
  * view (gaps inside replies). The same figures for a
  * quiet window of the same length before the burst are the baseline.
  *
- * Run:   npx tsc -p tsconfig.json && node dist/bench/burst.js [--up 50] [--burst 150] [--rate 100]
+ * With `--capture` the same windows are also measured outside the agent, from a packet capture of
+ * the loopback interface (tcpdump, run as root): each caller RTP packet of the established calls
+ * in -> the WebSocket append carrying its last sample out (bench/capture/uplink.ts).
+ *
+ * Run:   npx tsc -p tsconfig.json && node dist/bench/burst.js [--up 50] [--burst 150] [--rate 100] [--capture | --capture-file F.pcap]
+ *          [--jb-init-ms N] [--jb-min-ms N] [--jb-max-ms N]   (media.jitterBuffer for the run)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnManaged, killAllProcesses, type ManagedProcess } from '../test/helpers/proc';
+import { readPcap } from './capture/pcap';
+import { uplinkFromCapture, type UplinkCaptureReport } from './capture/uplink';
 import { freePort, freePortRange } from '../test/helpers/ports';
 import { DIST, ROOT, agentYaml, startBenchFake, httpGet, metric, peer, sleep, waitJson, windowQuantiles, type WindowQuantiles } from './capacity';
 
@@ -36,6 +43,8 @@ async function main(): Promise<void> {
   const up = arg('up', 50);
   const burst = arg('burst', 150);
   const rate = arg('rate', 100);
+  const captureAt = process.argv.indexOf('--capture-file');
+  const capture = process.argv.includes('--capture') || captureAt >= 0;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'burst-'));
   const procs: ManagedProcess[] = [];
   const lifetimeMs = 300_000;
@@ -47,7 +56,9 @@ async function main(): Promise<void> {
     const rtpRange = 2 * 256 + 8;
     const rtpStart = await freePortRange(rtpRange);
     const cfg = path.join(tmp, 'agent.yaml');
-    fs.writeFileSync(cfg, agentYaml({ sipPort, adminPort, rtpStart, rtpRange, aiUrl, format: 'pcm', dir: tmp, appendMs: 20 }));
+    const opt = (name: string): number | undefined => (process.argv.includes(`--${name}`) ? arg(name, NaN) : undefined);
+    const jitterBuffer = { initMs: opt('jb-init-ms'), minPrefetchMs: opt('jb-min-ms'), maxPrefetchMs: opt('jb-max-ms') };
+    fs.writeFileSync(cfg, agentYaml({ sipPort, adminPort, rtpStart, rtpRange, aiUrl, format: 'pcm', dir: tmp, appendMs: 20, jitterBuffer }));
     const sut = spawnManaged({ name: 'sip-ai-agent', command: process.execPath, args: [path.join(ROOT, 'bin/sip-ai-agent.js'), '--config', cfg], cwd: ROOT, lifetimeMs });
     procs.push(sut);
     const admin = `http://127.0.0.1:${adminPort}`;
@@ -56,19 +67,24 @@ async function main(): Promise<void> {
       if (Date.now() - t > 20000) throw new Error('daemon not healthy after 20 s');
     }
     const target = `sip:agent@127.0.0.1:${sipPort}`;
-    const gen = async (name: string, calls: number, spacingMs: number): Promise<ManagedProcess> => {
+    const gen = async (name: string, calls: number, spacingMs: number, toneStepHz = 0): Promise<ManagedProcess & { rtp: number }> => {
       const rtp = await freePortRange(2 * calls + 20);
       const p = spawnManaged({
         name,
-        ...peer(process.execPath, [path.join(DIST, 'bench/capacity/loadgen.js'), '--target', target, '--calls', String(calls), '--rtp-start', String(rtp), '--barge-every', '0', '--spacing-ms', String(spacingMs)]),
+        ...peer(process.execPath, [
+          path.join(DIST, 'bench/capacity/loadgen.js'),
+          ...['--target', target, '--calls', String(calls), '--rtp-start', String(rtp), '--barge-every', '0'],
+          ...['--spacing-ms', String(spacingMs), '--tone-step-hz', String(toneStepHz)],
+        ]),
         cwd: ROOT,
         stdin: 'pipe',
         lifetimeMs,
       });
       procs.push(p);
-      return p;
+      return Object.assign(p, { rtp });
     };
-    const a = await gen('loadgen-up', up, 25);
+    // Established calls each speak at their own frequency, so a capture can tell them apart.
+    const a = await gen('loadgen-up', up, 25, capture ? Math.min(8, Math.floor(3000 / up)) : 0);
     const readyA = await waitJson(a, 'ready', 90000, 0);
     await sleep(5000);
     let seq = readyA.seq;
@@ -93,17 +109,41 @@ async function main(): Promise<void> {
       };
     };
     const burstMs = Math.round((burst * 1000) / rate) + 1000;
+    const pcap = captureAt >= 0 ? path.resolve(process.argv[captureAt + 1]!) : path.join(tmp, 'burst.pcap');
+    const aiPort = Number(new URL(aiUrl).port);
+    const dump = capture
+      ? await startCapture(pcap, `(udp and dst portrange ${rtpStart}-${rtpStart + rtpRange} and src portrange ${a.rtp}-${a.rtp + 2 * up + 20}) or (tcp and dst port ${aiPort})`, lifetimeMs)
+      : undefined;
+    if (dump) {
+      procs.push(dump);
+      // Every established call speaks once every 4 s: capture a whole period before the windows,
+      // so each stream can be paired with its connection.
+      await sleep(5000);
+    }
+    const spans: Record<string, [number, number]> = {};
     const quiet = await window(async () => {
+      const t0 = Date.now();
       await sleep(burstMs);
+      spans.quiet = [t0, Date.now()];
       return burstMs;
     });
     const busy = await window(async () => {
       const t0 = Date.now();
       const b = await gen('loadgen-burst', burst, 1000 / rate);
       await waitJson(b, 'ready', 120000, 0);
+      spans.busy = [t0, Date.now()];
       return Date.now() - t0;
     });
-    process.stdout.write(`${JSON.stringify({ up, burst, rate, quiet, busy }, null, 2)}\n`);
+    let captured: (UplinkCaptureReport & { droppedByKernel: number | null }) | undefined;
+    if (dump) {
+      await sleep(1500);
+      await dump.kill(10000); // tcpdump ends the file and prints its counts on SIGTERM
+      const dropped = /(\d+) packets? dropped by kernel/.exec(dump.logText())?.[1];
+      const { packets } = readPcap(fs.readFileSync(pcap));
+      const report = uplinkFromCapture(packets, { rtpPorts: [rtpStart, rtpStart + rtpRange], callerPorts: [a.rtp, a.rtp + 2 * up + 20], aiPort, windows: spans });
+      captured = { ...report, droppedByKernel: dropped === undefined ? null : Number(dropped) };
+    }
+    process.stdout.write(`${JSON.stringify({ up, burst, rate, quiet, busy, capture: captured }, null, 2)}\n`);
   } finally {
     await killAllProcesses();
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -115,4 +155,11 @@ if (require.main === module) {
     process.stderr.write(`burst: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   });
+}
+
+/** tcpdump on the loopback interface into `file`, started once it says it is listening. */
+async function startCapture(file: string, filter: string, lifetimeMs: number): Promise<ManagedProcess> {
+  const p = spawnManaged({ name: 'tcpdump', command: 'tcpdump', args: ['-i', 'lo', '-n', '-s', '0', '-B', '65536', '-w', file, filter], lifetimeMs });
+  await p.waitForLog(/listening on lo/, 10000);
+  return p;
 }

@@ -232,7 +232,10 @@ export function agentYaml(o: {
   appendMs: number;
   maxConcurrent?: number;
   invitesPerSecond?: number;
+  /** media.jitterBuffer settings, ms (unset: the defaults). */
+  jitterBuffer?: { initMs?: number; minPrefetchMs?: number; maxPrefetchMs?: number };
 }): string {
+  const jb = Object.entries(o.jitterBuffer ?? {}).filter(([, v]) => v !== undefined);
   return [
     'sip:',
     '  transports:',
@@ -247,6 +250,7 @@ export function agentYaml(o: {
     '  codecs: [PCMU, PCMA]',
     `  rtpPortStart: ${o.rtpStart}`,
     `  rtpPortRange: ${o.rtpRange}`,
+    ...(jb.length ? [`  jitterBuffer: { ${jb.map(([k, v]) => `${k}: ${v}`).join(', ')} }`] : []),
     'ai:',
     '  provider: openai',
     `  url: ${o.aiUrl}`,

@@ -9,6 +9,8 @@
  *
  * Run by bench/capacity.ts as a child (PJSIP is a process singleton):
  *   node dist/bench/capacity/loadgen.js --target sip:agent@127.0.0.1:5070 --calls 50 --rtp-start 30000
+ * `--tone-step-hz S`: call i speaks at 440 + i*S Hz (default 0), so a packet capture can pair each
+ * call's RTP stream with its WebSocket connection by frequency.
  * Control on stdin, one word a line: `mark` (start the measured window), `report` (print the
  * window's figures), `hangup` (hang up every call, print `done`, exit). Output: one JSON object
  * a line on stdout (`ev`: progress | ready | report | done | error).
@@ -46,6 +48,8 @@ interface Options {
   bargeEvery: number;
   /** One INVITE every this many ms. */
   spacingMs: number;
+  /** Call i speaks at BURST_HZ + i * toneStepHz (0: all at BURST_HZ), so a capture tells calls apart. */
+  toneStepHz: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -59,11 +63,13 @@ function parseArgs(argv: string[]): Options {
   const connectTimeoutMs = Number(get('--connect-timeout-ms') ?? 60000);
   const bargeEvery = Number(get('--barge-every') ?? 0);
   const spacingMs = Number(get('--spacing-ms') ?? CALL_SPACING_MS);
+  const toneStepHz = Number(get('--tone-step-hz') ?? 0);
+  if (!(toneStepHz >= 0 && toneStepHz * calls <= 3000)) throw new TypeError(`--tone-step-hz must keep every tone under 3.4 kHz [value:${toneStepHz}]`);
   if (!Number.isInteger(bargeEvery) || bargeEvery < 0) throw new TypeError(`--barge-every must be an integer >= 0 [value:${bargeEvery}]`);
   if (!target || !/^sips?:/.test(target)) throw new TypeError(`--target must be a SIP URI [target:${target ?? ''}]`);
   if (!Number.isInteger(calls) || calls < 1 || calls > 500) throw new TypeError(`--calls must be 1..500 [calls:${calls}]`);
   if (!(spacingMs >= 0)) throw new TypeError(`--spacing-ms must be >= 0 [value:${spacingMs}]`);
-  return { target, calls, rtpStart, connectTimeoutMs, bargeEvery, spacingMs };
+  return { target, calls, rtpStart, connectTimeoutMs, bargeEvery, spacingMs, toneStepHz };
 }
 
 /** A burst the caller says: `ms` of a tone with 10 ms ramps. */
@@ -190,7 +196,13 @@ async function main(): Promise<void> {
     logger.child({ mod: 'loadgen' }),
   );
   const acc = await ua.addAccount({ uri: 'sip:loadgen@127.0.0.1', isDefault: true });
-  const tone = burst();
+  const tones = new Map<number, Int16Array>();
+  const toneOf = (index: number): Int16Array => {
+    const hz = BURST_HZ + index * o.toneStepHz;
+    let t = tones.get(hz);
+    if (!t) tones.set(hz, (t = burst(BURST_MS, hz)));
+    return t;
+  };
   const interruption = burst(BARGE_MS, BARGE_HZ);
   const legs: Leg[] = [];
   let failed = 0;
@@ -255,7 +267,7 @@ async function main(): Promise<void> {
         leg.barges++;
       }
       if (now < leg.nextBurstAt) continue;
-      leg.call.writeAudio(tone);
+      leg.call.writeAudio(toneOf(leg.index));
       leg.heard.lastBurstEnd = now + BURST_MS;
       leg.nextBurstAt += PERIOD_MS;
       leg.turns++;
