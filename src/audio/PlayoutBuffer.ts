@@ -8,8 +8,13 @@
  * That is what barge-in needs: flush() clears ring and backlog at once and reports how much of the
  * interrupted item the caller actually heard, for `conversation.item.truncate`.
  *
+ * The buffer is the ring's only writer, so it owns the write position: {@link PlayoutBuffer.writeIndex}
+ * starts at the ring's own write index and advances by what each write accepted. A
+ * {@link PlayoutTap} hears where every write landed, how far the ring was played and when it was
+ * cleared (the call recorder follows what the caller heard this way).
+ *
  * Threading: everything here runs on the JS thread; the ring's own indices are the only shared
- * state, and this class is the ring's only writer.
+ * state.
  */
 import { TypedEmitter } from '../util/TypedEmitter';
 
@@ -25,6 +30,19 @@ export interface PcmSink {
   writeIndex(): number;
 }
 
+/**
+ * Follows the ring as the buffer sees it. Calls come in ring order: `written` for every write the
+ * ring accepted, `played` whenever the read index was read and had moved, `cleared` after a flush.
+ */
+export interface PlayoutTap {
+  /** `pcm` went into the ring at index `start` (a view of the caller's buffer: copy what you keep). */
+  written(start: number, pcm: Int16Array): void;
+  /** The clock thread consumed the ring up to `readIndex`: every sample before it was played. */
+  played(readIndex: number): void;
+  /** The ring was cleared with playout stopped at `stoppedAt`; nothing written after it will play. */
+  cleared(stoppedAt: number): void;
+}
+
 /** Options for {@link PlayoutBuffer}. */
 export interface PlayoutBufferOptions {
   /** Bridge sample rate of the sink, Hz. */
@@ -33,6 +51,8 @@ export interface PlayoutBufferOptions {
   maxBacklogMs: number;
   /** Recent items kept for per-item queries (default 32). */
   maxTrackedItems?: number;
+  /** Told of every write, read-index advance and clear (unset: nobody is). */
+  tap?: PlayoutTap;
 }
 
 /** Accounting of one item (AI response audio or a prompt). Milliseconds are rounded down. */
@@ -151,6 +171,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
   readonly maxBacklogSamples: number;
 
   readonly #sink: PcmSink;
+  readonly #tap: PlayoutTap | undefined;
   readonly #maxItems: number;
   readonly #items = new Map<string, ItemState>();
   /** Ring contents written by us and not yet consumed, oldest first. */
@@ -160,7 +181,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
   #chunks: Chunk[] = [];
   #chunkHead = 0;
   #backlog = 0;
-  /** Our view of the ring's write index (we are its only writer). */
+  /** The ring's write index: read once from the ring, then advanced by every write (we are its only writer). */
   #ringWrite: number;
   #lastRead: number;
   /** Samples ever queued, and samples that left the queue (played or flushed): whenDrained() compares them. */
@@ -186,6 +207,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     this.maxBacklogSamples = Math.floor((maxBacklogMs * sampleRate) / 1000);
     this.#maxItems = Math.max(2, options.maxTrackedItems ?? 32);
     this.#sink = sink;
+    this.#tap = options.tap;
     this.#ringWrite = sink.writeIndex();
     this.#lastRead = sink.readIndex();
   }
@@ -201,6 +223,11 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     if (this.#backlog > 0) return true;
     if (this.#segHead < this.#segments.length) this.#settle(this.#sink.readIndex());
     return this.#segHead < this.#segments.length;
+  }
+
+  /** The ring's write index: just past the last sample written (a monotonic sample count, no native call). */
+  get writeIndex(): number {
+    return this.#ringWrite;
   }
 
   /** A snapshot of the counters. */
@@ -295,6 +322,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     // After clear() the ring's read index equals its write index.
     this.#lastRead = this.#ringWrite;
     this.#starving = false;
+    this.#tap?.cleared(stoppedAt);
     const tail = this.#tail;
     if (tail && !tail.done && !tail.wasFlushed && !touched.includes(tail)) touched.push(tail);
     for (const item of touched) item.wasFlushed = true;
@@ -380,7 +408,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     let written = 0;
     if (this.#backlog === 0) {
       written = this.#sink.write(pcm);
-      if (written > 0) this.#recordSegment(item, written);
+      if (written > 0) this.#recordSegment(item, pcm, written);
     }
     const rest = len - written;
     const kept = Math.min(rest, this.maxBacklogSamples - this.#backlog);
@@ -408,7 +436,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
       const view = c.offset === 0 ? c.pcm : c.pcm.subarray(c.offset);
       const n = this.#sink.write(view);
       if (n > 0) {
-        this.#recordSegment(c.item, n);
+        this.#recordSegment(c.item, view, n);
         c.offset += n;
         this.#backlog -= n;
       }
@@ -424,7 +452,9 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     }
   }
 
-  #recordSegment(item: ItemState, n: number): void {
+  /** The ring accepted the first `n` samples of `pcm`. */
+  #recordSegment(item: ItemState, pcm: Int16Array, n: number): void {
+    this.#tap?.written(this.#ringWrite, n === pcm.length ? pcm : pcm.subarray(0, n));
     const last = this.#segments[this.#segments.length - 1];
     if (this.#segHead < this.#segments.length && last.item === item && last.end === this.#ringWrite) {
       last.end += n;
@@ -438,6 +468,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
   #settle(readIdx: number): void {
     if (readIdx <= this.#lastRead) return;
     this.#lastRead = readIdx;
+    this.#tap?.played(readIdx);
     const segs = this.#segments;
     const finished: ItemState[] = [];
     while (this.#segHead < segs.length) {

@@ -1,4 +1,4 @@
-import { PcmSink, PlayoutBuffer, PlayoutItemReport } from '../../../src/audio/PlayoutBuffer';
+import { PcmSink, PlayoutBuffer, PlayoutItemReport, type PlayoutTap } from '../../../src/audio/PlayoutBuffer';
 
 /**
  * Test double of the native TX playout ring: bounded, monotonic indices, and a tick() that plays
@@ -358,6 +358,35 @@ describe('PlayoutBuffer', () => {
     expect(ring.writeIndex()).toBe(0);
     expect(buf.flush()).toBeNull();
     expect(buf.isPlaying).toBe(false);
+  });
+
+  it('owns the write index: starts at the ring\'s and follows every write, direct or from the backlog', () => {
+    const ring = new FakeRing(320, 5000);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    expect(buf.writeIndex).toBe(5000);
+    buf.append('item_a', pcm(500));
+    expect(buf.writeIndex).toBe(5320);
+    run(ring, buf, 1);
+    expect(buf.writeIndex).toBe(ring.writeIndex());
+    buf.flush();
+    buf.append('item_b', pcm(100));
+    expect(buf.writeIndex).toBe(ring.writeIndex());
+  });
+
+  it('tells its tap where each write landed, how far the ring played and where a flush stopped it', () => {
+    const events: string[] = [];
+    const tap: PlayoutTap = {
+      written: (start, p) => events.push(`w${start}+${p.length}:${p[0]}`),
+      played: (read) => events.push(`p${read}`),
+      cleared: (at) => events.push(`c${at}`),
+    };
+    const ring = new FakeRing(320, 1000);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000, tap });
+    buf.append('item_a', pcm(500, 7));
+    run(ring, buf, 1);
+    buf.flush();
+    buf.append('item_b', pcm(10, 3));
+    expect(events).toEqual(['w1000+320:7', 'p1160', 'w1320+160:327', 'c1160', 'w1480+10:3']);
   });
 
   it('rejects invalid options', () => {
