@@ -9,7 +9,10 @@
  * Agent side: model audio arrives in bursts faster than real time; it is decoded, resampled to the
  * bridge rate by one resampler kept for the whole call, and queued per item in a
  * {@link PlayoutBuffer} over the call's TX ring. {@link AudioBridge.tick} pumps it once per audio
- * tick of the user agent.
+ * tick of the user agent. The playout buffer is the TX ring's only writer and owns its write index.
+ *
+ * Recording: a {@link RecorderTap} on the playout pairs every caller batch with the agent audio the
+ * caller heard meanwhile, for the call's recorder.
  *
  * Barge-in: on `speechStarted` the playout is flushed synchronously in the listener, before
  * anything else, and every interrupted assistant item is truncated at min(played, received) ms
@@ -29,6 +32,7 @@ import { AI_SAMPLE_RATE, G711_SAMPLE_RATE } from '../audio/format';
 import type { AiSession } from '../ai/types';
 import type { CallLeg, CallRecorderSink } from './types';
 import { LatencyProbe, type AudioLatency } from './latency';
+import { RecorderTap } from './RecorderTap';
 import { monotonicUs } from '../util/clock';
 
 /** The part of a call the bridge touches. */
@@ -147,13 +151,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
   readonly #prompts = new Map<string, PendingPrompt>();
   #turnT0: number | undefined;
 
-  // TX ring mirror for the recorder: what we wrote and where, until it is played.
-  readonly #recorder: CallRecorderSink | undefined;
-  #txWrite: number;
-  #txHeardTo: number;
-  #mirror: { start: number; pcm: Int16Array }[] = [];
-  readonly #heard: SampleFifo | undefined;
-  #agentScratch = new Int16Array(0);
+  readonly #recorder: RecorderTap | undefined;
 
   #closed = false;
   readonly #stats = {
@@ -204,37 +202,26 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       this.#g711Scratch = new Uint8Array(this.#inBuf.length);
     }
 
-    this.#recorder = init.recorder;
-    const [, write] = this.#call.txIndex();
-    this.#txWrite = write;
-    this.#txHeardTo = write;
-    if (this.#recorder) {
-      this.#heard = new SampleFifo(Math.floor((this.sampleRate * (o.recorderQueueMs ?? DEFAULTS.recorderQueueMs)) / 1000));
+    if (init.recorder) {
+      this.#recorder = new RecorderTap(init.recorder, {
+        sampleRate: this.sampleRate,
+        queueMs: o.recorderQueueMs ?? DEFAULTS.recorderQueueMs,
+        logger: this.#log,
+      });
     }
 
     const call = this.#call;
     const sink: PcmSink = {
-      write: (pcm) => {
-        const n = call.writeAudio(pcm);
-        if (n > 0) {
-          if (this.#recorder) this.#mirror.push({ start: this.#txWrite, pcm: pcm.slice(0, n) });
-          this.#txWrite += n;
-        }
-        return n;
-      },
-      clear: () => {
-        const at = call.clearAudio();
-        if (this.#recorder) {
-          if (at >= 0) this.#collectHeard(at);
-          this.#mirror = [];
-          this.#txHeardTo = this.#txWrite;
-        }
-        return at;
-      },
+      write: (pcm) => call.writeAudio(pcm),
+      clear: () => call.clearAudio(),
       readIndex: () => call.txIndex()[0],
       writeIndex: () => call.txIndex()[1],
     };
-    this.#playout = new PlayoutBuffer(sink, { sampleRate: this.sampleRate, maxBacklogMs: o.maxBacklogMs ?? DEFAULTS.maxBacklogMs });
+    this.#playout = new PlayoutBuffer(sink, {
+      sampleRate: this.sampleRate,
+      maxBacklogMs: o.maxBacklogMs ?? DEFAULTS.maxBacklogMs,
+      tap: this.#recorder,
+    });
     this.#playout.on('itemPlayed', (r) => {
       if (r.prompt) this.#settlePrompt(r.itemId);
     });
@@ -263,7 +250,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     if (this.#closed) return 0;
     const [read] = this.#call.txIndex();
     const backlog = this.#playout.stats.backlogSamples;
-    return (Math.max(0, this.#txWrite - read) + backlog) * 1000 / this.sampleRate;
+    return (Math.max(0, this.#playout.writeIndex - read) + backlog) * 1000 / this.sampleRate;
   }
 
   /** A snapshot of the counters. */
@@ -278,7 +265,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       playoutDroppedSamples: p.droppedSamples,
       playoutDiscardedSamples: p.discardedSamples,
       lateRefills: p.lateRefills,
-      recorderDroppedSamples: this.#heard?.dropped ?? 0,
+      recorderDroppedSamples: this.#recorder?.droppedSamples ?? 0,
     };
   }
 
@@ -333,11 +320,10 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     this.#pendingSamples = 0;
   }
 
-  /** Once per user-agent audio tick: refill the TX ring and settle played accounting. */
+  /** Once per user-agent audio tick: refill the TX ring and settle played accounting (the recorder's too). */
   tick(): void {
     if (this.#closed) return;
     this.#playout.pump();
-    if (this.#recorder) this.#collectHeard(this.#call.txIndex()[0]);
     this.#probe?.tick();
   }
 
@@ -352,12 +338,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     this.#playout.close();
     for (const p of this.#prompts.values()) p.resolve();
     this.#prompts.clear();
-    this.#mirror = [];
-    try {
-      this.#recorder?.close?.();
-    } catch (err) {
-      this.#log.warn({ err }, 'recorder close() threw');
-    }
+    this.#recorder?.close();
     this.removeAllListeners();
   }
 
@@ -413,7 +394,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     this.#inFill = 0;
     const batch = this.#inBuf.subarray(0, n);
     this.#stats.inputSamples += n;
-    if (this.#recorder) this.#record(batch);
+    this.#recorder?.caller(batch);
     const session = this.#session;
     if (!session) {
       this.#stats.inputDetachedSamples += n;
@@ -491,10 +472,10 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       const out = this.#outScratch.subarray(0, data.length);
       pcm = this.aiFormat === 'pcmu' ? decodeMuLaw(data, out) : decodeALaw(data, out);
     }
-    const before = this.#txWrite;
+    const before = this.#playout.writeIndex;
     const idle = this.#probe !== undefined && this.#playout.stats.backlogSamples === 0 && this.#call.txIndex()[0] >= before;
     this.#playout.append(itemId, pcm);
-    if (idle && this.#txWrite > before) this.#probe!.modelAudio(before, arrivalUs);
+    if (idle && this.#playout.writeIndex > before) this.#probe!.modelAudio(before, arrivalUs);
     if (this.#turnT0 !== undefined && pcm.length > 0) {
       const item = this.#playout.item(itemId);
       if (item && !item.flushed) {
@@ -566,46 +547,6 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     this.#prompts.delete(id);
     p.resolve();
   }
-
-  // ---------------------------------------------------------------------------------------------
-  // Recorder
-
-  /** Move audio the clock thread consumed up to ring index `to` from the mirror to the heard queue. */
-  #collectHeard(to: number): void {
-    const heard = this.#heard;
-    if (!heard || to <= this.#txHeardTo) return;
-    let from = this.#txHeardTo;
-    while (this.#mirror.length > 0 && from < to) {
-      const c = this.#mirror[0];
-      const end = c.start + c.pcm.length;
-      if (end <= from) {
-        this.#mirror.shift();
-        continue;
-      }
-      const s = Math.max(0, from - c.start);
-      const e = Math.min(c.pcm.length, to - c.start);
-      if (e > s) heard.push(c.pcm.subarray(s, e));
-      from = c.start + e;
-      if (e >= c.pcm.length) this.#mirror.shift();
-      else break;
-    }
-    this.#txHeardTo = to;
-  }
-
-  #record(batch: Int16Array): void {
-    const rec = this.#recorder!;
-    const heard = this.#heard!;
-    if (this.#agentScratch.length < batch.length) this.#agentScratch = new Int16Array(batch.length);
-    const agent = this.#agentScratch.subarray(0, batch.length);
-    agent.fill(0);
-    heard.take(agent);
-    try {
-      rec.caller(batch, this.sampleRate);
-      rec.agent(agent, this.sampleRate);
-    } catch (err) {
-      this.#log.warn({ err }, 'recorder threw');
-    }
-  }
 }
 
 function concatChunks(chunks: (Int16Array | Uint8Array)[]): Int16Array | Uint8Array {
@@ -626,55 +567,4 @@ function concatChunks(chunks: (Int16Array | Uint8Array)[]): Int16Array | Uint8Ar
     o += c.length;
   }
   return out;
-}
-
-/** A bounded FIFO of samples; pushing past the cap drops the oldest (counted). */
-class SampleFifo {
-  readonly #buf: Int16Array;
-  #head = 0;
-  #len = 0;
-  dropped = 0;
-
-  constructor(capacity: number) {
-    this.#buf = new Int16Array(Math.max(1, capacity));
-  }
-
-  push(pcm: Int16Array): void {
-    const cap = this.#buf.length;
-    let src = pcm;
-    if (src.length > cap) {
-      this.dropped += src.length - cap;
-      src = src.subarray(src.length - cap);
-    }
-    const over = this.#len + src.length - cap;
-    if (over > 0) {
-      this.#head = (this.#head + over) % cap;
-      this.#len -= over;
-      this.dropped += over;
-    }
-    let tail = (this.#head + this.#len) % cap;
-    let off = 0;
-    while (off < src.length) {
-      const n = Math.min(src.length - off, cap - tail);
-      this.#buf.set(src.subarray(off, off + n), tail);
-      off += n;
-      tail = (tail + n) % cap;
-    }
-    this.#len += src.length;
-  }
-
-  /** Fill `out` from the front (as much as there is); returns samples taken. */
-  take(out: Int16Array): number {
-    const cap = this.#buf.length;
-    const n = Math.min(out.length, this.#len);
-    let off = 0;
-    while (off < n) {
-      const k = Math.min(n - off, cap - this.#head);
-      out.set(this.#buf.subarray(this.#head, this.#head + k), off);
-      off += k;
-      this.#head = (this.#head + k) % cap;
-    }
-    this.#len -= n;
-    return n;
-  }
 }

@@ -64,18 +64,17 @@ export interface Prompt {
 }
 
 /**
- * Per-call recording hook (the records module implements it). The bridge calls `caller()` and then
- * `agent()` once per batch with arrays of the same length at the same rate, so two channels written
- * side by side stay aligned: caller left, agent right. `agent` carries what the caller actually
- * heard (played samples, silence where nothing played). The arrays are reused: copy what you keep.
+ * Per-call recording hook, at the bridge rate. The records module's `CallRecorder` has this shape
+ * (records/ does not import calls/), so the daemon hands a call's record to its bridge as it is.
+ * Ending the record is its owner's business, not the bridge's.
  */
 export interface CallRecorderSink {
-  /** Caller audio of one batch, bridge rate. */
-  caller(pcm: Int16Array, sampleRate: number): void;
-  /** Agent audio heard during the same batch, same length and rate. */
-  agent(pcm: Int16Array, sampleRate: number): void;
-  /** The call ended: no more audio (optional). */
-  close?(): void;
+  /**
+   * One batch: the caller's audio and the agent audio the caller heard meanwhile (played samples,
+   * silence where nothing played), same length, so two channels written side by side stay aligned:
+   * caller left, agent right. Both arrays are reused after the call returns: copy what you keep.
+   */
+  audio(caller: Int16Array, agent: Int16Array): void;
 }
 
 /** Who spoke a transcript line. */

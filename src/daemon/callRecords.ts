@@ -1,8 +1,9 @@
 /**
  * Where the call layer meets the record store: one record per admitted call, opened when the
  * call starts, fed to its journal as the call goes (answer, transcript lines, tool calls) and
- * finished with the call's summary. Refused calls never get one. The recording tap is handed
- * to each call's audio bridge (records.recordAudio is read per call, so it reloads live).
+ * finished with the call's summary. Refused calls never get one. When audio is recorded, the
+ * record itself is the call's recorder sink (records.recordAudio is read per call, so it reloads
+ * live); the record is finished here, never by the bridge.
  */
 import type { CallManager } from '../calls/CallManager';
 import type { CallInfo, CallRecorderSink, CallSummary } from '../calls/types';
@@ -28,21 +29,8 @@ export class CallRecords {
     this.#o = o;
   }
 
-  /** The recording tap of one call (undefined when audio is not recorded). */
-  readonly sink = (info: CallInfo): CallRecorderSink | undefined => {
-    if (!this.#o.live.recordAudio) return undefined;
-    const r = this.#open(info);
-    let caller: Int16Array | null = null;
-    return {
-      caller: (pcm) => {
-        caller = pcm.slice();
-      },
-      agent: (pcm) => {
-        r.audio(caller, pcm);
-        caller = null;
-      },
-    };
-  };
+  /** The recorder sink of one call: its record (undefined when audio is not recorded). */
+  readonly sink = (info: CallInfo): CallRecorderSink | undefined => (this.#o.live.recordAudio ? this.#open(info) : undefined);
 
   /** Follow the call manager's calls (before the first call can arrive). */
   attach(calls: CallManager): void {

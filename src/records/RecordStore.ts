@@ -251,7 +251,9 @@ export class CallRecorder {
 
   /**
    * Append one batch of audio to the recording (no-op when not recording): the caller's frame and the
-   * agent audio played in the same tick. The shorter side is padded with silence.
+   * agent audio played in the same tick. The shorter side is padded with silence. Both arrays are
+   * copied before this returns, so the caller may reuse them: the call layer's recorder sink
+   * (`CallRecorderSink`) has this shape and hands the record its batches directly.
    */
   audio(caller: Int16Array | null | undefined, agent: Int16Array | null | undefined): void {
     if (this.#finishing) return;

@@ -40,6 +40,15 @@ function playMs(call: FakeCall, bridge: AudioBridge, ms: number): void {
   }
 }
 
+/** `frames` ticks of the clock: the ring plays a frame, the bridge pumps, the caller sends a frame (silence). */
+function converse(call: FakeCall, bridge: AudioBridge, frames: number): void {
+  for (let i = 0; i < frames; i++) {
+    call.play(FRAME_8K);
+    bridge.tick();
+    call.speak(new Int16Array(FRAME_8K));
+  }
+}
+
 describe('AudioBridge: barge-in accounting', () => {
   test('flushes the ring at once and truncates at the played ms when less was played than received', () => {
     const { call, session, bridge, bargeIns } = setup();
@@ -240,23 +249,50 @@ describe('AudioBridge: recorder and timing', () => {
     const caller: number[] = [];
     const agent: Int16Array[] = [];
     const recorder: CallRecorderSink = {
-      caller: (pcm) => caller.push(pcm.length),
-      agent: (pcm) => agent.push(pcm.slice()),
+      audio: (c, a) => {
+        caller.push(c.length);
+        agent.push(a.slice());
+      },
     };
     const { call, session, bridge } = setup({ recorder });
     session.ready();
     session.audio('item_a', tone(937, 200, 24000));
-    for (let i = 0; i < 20; i++) {
-      call.play(FRAME_8K);
-      bridge.tick();
-      call.speak(new Int16Array(FRAME_8K));
-    }
+    converse(call, bridge, 20);
     expect(caller.length).toBe(10);
     expect(agent.map((a) => a.length)).toEqual(caller);
     const heard = agent.reduce((s, a) => s + a.reduce((x, v) => x + (v !== 0 ? 1 : 0), 0), 0);
     // ~200 ms of tone at 8 kHz, a few zero crossings aside.
     expect(heard).toBeGreaterThan(1500);
     expect(heard).toBeLessThanOrEqual(1600);
+  });
+
+  test('the recording keeps what the caller heard before a barge-in and none of what it cleared', () => {
+    let heard = 0;
+    const recorder: CallRecorderSink = {
+      audio: (_c, a) => {
+        heard += a.reduce((x, v) => x + (v !== 0 ? 1 : 0), 0);
+      },
+    };
+    const { call, session, bridge } = setup({ recorder });
+    session.ready();
+    session.audio('item_a', tone(937, 1000, 24000));
+    converse(call, bridge, 15);
+    session.speechStarted();
+    converse(call, bridge, 15);
+    // 300 ms played (2400 samples) before the flush, a few zero crossings aside; nothing after.
+    expect(heard).toBeGreaterThan(2300);
+    expect(heard).toBeLessThanOrEqual(2400);
+    expect(bridge.stats.recorderDroppedSamples).toBe(0);
+  });
+
+  test('pendingPlayoutMs is the agent audio queued and not yet played', () => {
+    const { call, session, bridge } = setup();
+    session.ready();
+    session.audio('item_a', tone(1000, 500, 24000));
+    const [, write] = call.txIndex();
+    expect(bridge.pendingPlayoutMs).toBeCloseTo((write * 1000) / 8000, 0);
+    playMs(call, bridge, 200);
+    expect(bridge.pendingPlayoutMs).toBeCloseTo(((write - 1600) * 1000) / 8000, 0);
   });
 
   test('reports the turn latency once per turn, from speechStopped to the first model audio', () => {

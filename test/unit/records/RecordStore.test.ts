@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../../../src/records/atomic';
 import { wavHeader } from '../../../src/records/StereoWavWriter';
 import type { CallRecord, CallRecordInput } from '../../../src/records/types';
 import type { Logger } from '../../../src/logging/logger';
+import type { CallRecorderSink } from '../../../src/calls/types';
 
 const T0 = Date.parse('2025-03-10T09:00:00.000Z');
 const DAY = 86_400_000;
@@ -268,6 +269,29 @@ describe('RecordStore', () => {
     });
     const wav = readFileSync(join(dir, '2025-03-10', 'rec1.wav'));
     expect(wav.readUInt32LE(40)).toBe(25 * 320 * 4);
+  });
+
+  it('serves as the call\'s recorder sink as it is: batches in reused arrays land as they were', async () => {
+    const s = store({ recordAudio: true });
+    await s.start();
+    const r = s.open(call('sink1'));
+    const sink: CallRecorderSink = r;
+    const caller = new Int16Array(160);
+    const agent = new Int16Array(160);
+    for (let i = 1; i <= 3; i++) {
+      caller.fill(i);
+      agent.fill(-i);
+      sink.audio(caller, agent);
+    }
+    caller.fill(99);
+    agent.fill(99);
+    await r.finish({ endedAt: T0 + 60 });
+    const data = readFileSync(join(dir, '2025-03-10', 'sink1.wav')).subarray(44);
+    expect(data.length).toBe(3 * 160 * 4);
+    for (let i = 0; i < 3; i++) {
+      expect([data.readInt16LE(i * 640), data.readInt16LE(i * 640 + 2)]).toEqual([i + 1, -(i + 1)]);
+      expect([data.readInt16LE(i * 640 + 636), data.readInt16LE(i * 640 + 638)]).toEqual([i + 1, -(i + 1)]);
+    }
   });
 
   it('never throws into the call when the disk refuses writes, and logs the reason once', async () => {
