@@ -37,7 +37,8 @@ import { startKamailio } from '../helpers/kamailio';
 import { freePort, freePortRange, releasePort } from '../helpers/ports';
 import { FakeRealtimeServer, toneReply } from '../fakes/FakeRealtimeServer';
 import { RawSipClient, pcmuOffer } from '../helpers/rawsip';
-import { RtpPeer, newSource, pcmTone } from '../helpers/rtp';
+import { RtpPeer, newSource } from '../helpers/rtp';
+import { sine } from '../helpers/tone';
 
 jest.setTimeout(90_000);
 useHarnessCleanup();
@@ -453,13 +454,13 @@ test("the caller's RTP stream changes SSRC mid-call (an SBC failover): audio aft
     const agent = { host: c![1]!, port: Number(m![1]) };
     // One stream says 700 Hz, then another (new SSRC, sequence and timestamp) says 900 Hz.
     const a = newSource();
-    await rtp.play(a, pcmTone(0, 800), agent);
-    await rtp.play(a, pcmTone(700, 600), agent);
-    await rtp.play(a, pcmTone(0, 1500), agent);
+    await rtp.play(a, sine(0, 800, 8000, 0.4), agent);
+    await rtp.play(a, sine(700, 600, 8000, 0.4), agent);
+    await rtp.play(a, sine(0, 1500, 8000, 0.4), agent);
     const b = newSource();
-    await rtp.play(b, pcmTone(0, 300), agent);
-    await rtp.play(b, pcmTone(900, 600), agent);
-    await rtp.play(b, pcmTone(0, 2000), agent);
+    await rtp.play(b, sine(0, 300, 8000, 0.4), agent);
+    await rtp.play(b, sine(900, 600, 8000, 0.4), agent);
+    await rtp.play(b, sine(0, 2000, 8000, 0.4), agent);
     await dlg.bye(5_000);
     dlg.close();
     const heard = rtp.heard();
@@ -487,8 +488,8 @@ test('hold with a=inactive, then resume: the echo of what the caller said is sen
     const c = /^c=IN IP4 (\S+)/m.exec(dlg.final.bodyText);
     const agent = { host: c![1]!, port: Number(m![1]) };
     const a = newSource();
-    await rtp.play(a, pcmTone(0, 800), agent);
-    await rtp.play(a, pcmTone(700, 800), agent);
+    await rtp.play(a, sine(0, 800, 8000, 0.4), agent);
+    await rtp.play(a, sine(700, 800, 8000, 0.4), agent);
     // Hold at once, before the echo can start.
     const held = await dlg.request('INVITE', { body: pcmuOffer(rtp.port).replace('a=sendrecv', 'a=inactive'), contentType: 'application/sdp' });
     expect(held.status).toBe(200);
@@ -498,7 +499,7 @@ test('hold with a=inactive, then resume: the echo of what the caller said is sen
     const resumed = await dlg.request('INVITE', { body: pcmuOffer(rtp.port), contentType: 'application/sdp' });
     expect(resumed.status).toBe(200);
     const resumedAt = Date.now();
-    await rtp.play(a, pcmTone(0, 3000), agent);
+    await rtp.play(a, sine(0, 3000, 8000, 0.4), agent);
     await dlg.bye(5_000);
     dlg.close();
     const opts = { frameMs: 10, maxGapMs: 60, minDurationMs: 200, minLevel: 0.02 };
@@ -537,9 +538,9 @@ test('the registrar restarts mid-call: noticed by keepalive, re-registered when 
     const c = /^c=IN IP4 (\S+)/m.exec(dlg.final.bodyText);
     const agent = { host: c![1]!, port: Number(m![1]) };
     const a = newSource();
-    await rtp.play(a, pcmTone(0, 500), agent);
-    await rtp.play(a, pcmTone(700, 600), agent);
-    await rtp.play(a, pcmTone(0, 1500), agent);
+    await rtp.play(a, sine(0, 500, 8000, 0.4), agent);
+    await rtp.play(a, sine(700, 600, 8000, 0.4), agent);
+    await rtp.play(a, sine(0, 1500, 8000, 0.4), agent);
 
     // The registrar goes away: the keepalive notices, /healthz says so, the call goes on.
     await kam.stop();
@@ -547,8 +548,8 @@ test('the registrar restarts mid-call: noticed by keepalive, re-registered when 
     const health = await d.http('GET', '/healthz');
     expect(health.status).toBe(503);
     expect(JSON.stringify(health.json)).toMatch(/registrar does not answer/);
-    await rtp.play(a, pcmTone(900, 600), agent);
-    await rtp.play(a, pcmTone(0, 1500), agent);
+    await rtp.play(a, sine(900, 600, 8000, 0.4), agent);
+    await rtp.play(a, sine(0, 1500, 8000, 0.4), agent);
 
     // It comes back with no bindings: the agent registers at once.
     const back = d.logs().length;
@@ -556,8 +557,8 @@ test('the registrar restarts mid-call: noticed by keepalive, re-registered when 
     await kam.waitForRegistration('alice', 15_000);
     await d.waitForMsg('registrar answers again; registering', 5_000, back);
     await eventually(async () => ((await d.http('GET', '/healthz')).status === 200 ? true : undefined), 10_000, '/healthz 200 again');
-    await rtp.play(a, pcmTone(600, 600), agent);
-    await rtp.play(a, pcmTone(0, 1500), agent);
+    await rtp.play(a, sine(600, 600, 8000, 0.4), agent);
+    await rtp.play(a, sine(0, 1500, 8000, 0.4), agent);
 
     // The BYE goes through the new instance (record-routed) and ends the call normally.
     const bye = await dlg.bye(5_000);

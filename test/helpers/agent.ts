@@ -49,14 +49,6 @@ export class PcmCollector {
   }
 }
 
-/** A sine tone as Int16Array. */
-export function sine(freq: number, ms: number, sampleRate: number, amplitude = 0.5): Int16Array {
-  const n = Math.round((sampleRate * ms) / 1000);
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.round(Math.sin((2 * Math.PI * freq * i) / sampleRate) * amplitude * 32767);
-  return out;
-}
-
 /** Resolve after ms. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -13,10 +13,11 @@ import type { CallSummary, Prompt } from '../../src/calls/types';
 import { silentLogger, type Logger } from '../../src/logging/logger';
 import type { UserAgent } from '../../src/sip/UserAgent';
 import { FakeRealtimeServer } from '../fakes/FakeRealtimeServer';
-import { agentUri, sine, startAgent } from './agent';
+import { agentUri, startAgent } from './agent';
 import { findToneSpans, readWav, type ToneSpan } from './audio-analysis';
 import { makeSequence, sequenceMs, tmpDir, type Segment } from './fixtures';
 import { startPjsuaCaller, type Pjsua } from './pjsua';
+import { sine } from './tone';
 
 /** The bridge rate every e2e call runs at. */
 export const RATE = 8000;

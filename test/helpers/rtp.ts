@@ -9,9 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeMuLaw, encodeMuLaw } from '../../src/audio/g711';
 import { LOOPBACK } from './ports';
 import { delay } from './proc';
-import { sine } from './agent';
 
-const RATE = 8000;
 const FRAME = 160;
 
 /** One RTP source: its SSRC, next sequence number and timestamp. */
@@ -99,9 +97,4 @@ export class RtpPeer {
   close(): void {
     this.#sock.close();
   }
-}
-
-/** `ms` of a sine at `freq` (8 kHz), or silence when freq is 0. */
-export function pcmTone(freq: number, ms: number, amplitude = 0.4): Int16Array {
-  return sine(freq, ms, RATE, amplitude);
 }

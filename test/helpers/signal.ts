@@ -1,12 +1,5 @@
 /** Signal measurement shared by the resampler's quality tests and its benchmarks. */
 
-/** A sine tone as Int16Array (amplitude in sample units). */
-export function tone(freq: number, rate: number, n: number, amp = 16000, phase = 0): Int16Array {
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.round(amp * Math.sin((2 * Math.PI * freq * i) / rate + phase));
-  return out;
-}
-
 /** Least-squares fit of a sine at `freq` over y[start, start+len): amplitude, phase, residual RMS. */
 export function fitSine(y: Int16Array, rate: number, freq: number, start: number, len: number) {
   let s = 0;

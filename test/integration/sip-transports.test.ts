@@ -10,7 +10,8 @@ import { UserAgent as UserAgentClass } from '../../src/sip/UserAgent';
 import { runCommand, useHarnessCleanup } from '../helpers/proc';
 import { tmpDir } from '../helpers/fixtures';
 import { goertzel } from '../helpers/audio-analysis';
-import { PcmCollector, sine, until } from '../helpers/agent';
+import { PcmCollector, until } from '../helpers/agent';
+import { sine } from '../helpers/tone';
 import type { UserAgent } from '../../src/sip/UserAgent';
 import type { SipCall } from '../../src/sip/SipCall';
 

@@ -4,6 +4,7 @@ import { EchoBackend } from '../../../src/ai/EchoBackend';
 import { aiAudioFormatInfo, type AiAudioFormat } from '../../../src/ai/audioFormat';
 import { decodeAiAudio } from '../../../src/ai/echo/codec';
 import { goertzel } from '../../helpers/audio-analysis';
+import { sine } from '../../helpers/tone';
 import {
   BASE_SESSION,
   appendChunked,
@@ -15,7 +16,6 @@ import {
   rateOf,
   silence,
   startedSession,
-  tone,
   wire,
 } from './echoHelpers';
 
@@ -24,7 +24,7 @@ afterEach(() => closeAll());
 /** 300 ms quiet, a 1 s 440 Hz burst, 800 ms quiet: the utterance every format test sends. */
 function utterance(format: AiAudioFormat, quiet: (ms: number, rate: number) => Int16Array = silence): Buffer {
   const rate = rateOf(format);
-  return wire(concat(quiet(300, rate), tone(440, 1000, rate), quiet(800, rate)), format);
+  return wire(concat(quiet(300, rate), sine(440, 1000, rate, 0.3), quiet(800, rate)), format);
 }
 
 describe('EchoBackend', () => {
@@ -121,7 +121,7 @@ describe('EchoSession echo', () => {
 
   it('does not start an utterance on a click shorter than minSpeechMs', async () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' }, { vad: { minSpeechMs: 100 } });
-    appendChunked(s, wire(concat(silence(100, 24000), tone(1000, 60, 24000, 0.8), silence(900, 24000)), 'pcm'), 'pcm');
+    appendChunked(s, wire(concat(silence(100, 24000), sine(1000, 60, 24000, 0.8), silence(900, 24000)), 'pcm'), 'pcm');
     await new Promise((r) => setTimeout(r, 50));
     expect(rec.speechStarted).toEqual([]);
     expect(rec.created).toEqual([]);
@@ -131,7 +131,7 @@ describe('EchoSession echo', () => {
   it('cuts a long utterance at maxUtteranceMs and ignores the rest until the caller pauses', async () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' }, { speedup: Infinity, vad: { maxUtteranceMs: 1000 } });
     const rate = 24000;
-    appendChunked(s, wire(concat(silence(200, rate), tone(440, 1500, rate), silence(700, rate), tone(440, 300, rate), silence(700, rate)), 'pcm'), 'pcm');
+    appendChunked(s, wire(concat(silence(200, rate), sine(440, 1500, rate, 0.3), silence(700, rate), sine(440, 300, rate, 0.3), silence(700, rate)), 'pcm'), 'pcm');
     await doneWith(s, 'completed');
     await doneWith(s, 'completed');
     expect(rec.speechStarted.map((e) => e.audioStartMs)).toEqual([160, 2360]);
@@ -172,9 +172,9 @@ describe('EchoSession barge-in', () => {
   it('cancels the echo being emitted when the caller speaks again (turn_detected), then echoes the new utterance', async () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' }, { speedup: 2, leadMs: 100 });
     const rate = 24000;
-    appendChunked(s, wire(concat(silence(100, rate), tone(440, 2000, rate), silence(700, rate)), 'pcm'), 'pcm');
+    appendChunked(s, wire(concat(silence(100, rate), sine(440, 2000, rate, 0.3), silence(700, rate)), 'pcm'), 'pcm');
     await s.waitFor('responseCreated', 2000);
-    appendChunked(s, wire(concat(tone(600, 300, rate), silence(700, rate)), 'pcm'), 'pcm');
+    appendChunked(s, wire(concat(sine(600, 300, rate, 0.3), silence(700, rate)), 'pcm'), 'pcm');
     const cancelled = await doneWith(s, 'cancelled');
     expect(cancelled).toMatchObject({ responseId: 'resp_echo_1', status: 'cancelled', reason: 'turn_detected', requested: false });
     const second = await doneWith(s, 'completed');
@@ -207,9 +207,9 @@ describe('EchoSession barge-in', () => {
       { turnDetection: { type: 'server_vad', interruptResponse: false } },
     );
     const rate = 24000;
-    appendChunked(s, wire(concat(tone(440, 800, rate), silence(700, rate)), 'pcm'), 'pcm');
+    appendChunked(s, wire(concat(sine(440, 800, rate, 0.3), silence(700, rate)), 'pcm'), 'pcm');
     await s.waitFor('responseCreated', 2000);
-    appendChunked(s, wire(concat(tone(600, 300, rate), silence(700, rate)), 'pcm'), 'pcm');
+    appendChunked(s, wire(concat(sine(600, 300, rate, 0.3), silence(700, rate)), 'pcm'), 'pcm');
     await doneWith(s, 'completed');
     await doneWith(s, 'completed');
     expect(rec.done.map((d) => [d.responseId, d.status])).toEqual([

@@ -16,14 +16,6 @@ export const BASE_SESSION: AiSessionOptions = {
   transcription: null,
 };
 
-/** A sine at `amp` of full scale. */
-export function tone(freqHz: number, ms: number, rate: number, amp = 0.3): Int16Array {
-  const n = Math.round((ms * rate) / 1000);
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.round(amp * 32767 * Math.sin((2 * Math.PI * freqHz * i) / rate));
-  return out;
-}
-
 /** Digital silence. */
 export function silence(ms: number, rate: number): Int16Array {
   return new Int16Array(Math.round((ms * rate) / 1000));

@@ -4,7 +4,8 @@ import {
   type ResamplerKernel,
   type ResamplerKernelSpec,
 } from '../../../src/audio/Resampler';
-import { db, fitSine, rms, tone } from '../../helpers/signal';
+import { db, fitSine, rms } from '../../helpers/signal';
+import { sineSamples } from '../../helpers/tone';
 
 /** Deterministic pseudo-random Int16 noise (LCG), so failures reproduce. */
 function noise(n: number, seed = 12345, amp = 20000): Int16Array {
@@ -130,7 +131,7 @@ describe('Resampler', () => {
       for (let f = 50; f < BAND[bridge].pass; f += 100) freqs.push(f);
       freqs.push(BAND[bridge].pass);
       sweep = freqs.map((f) => {
-        const y = Resampler.create(from, to).process(tone(f, from, from / 4));
+        const y = Resampler.create(from, to).process(sineSamples(f, from, from / 4, 16000));
         const fit = fitSine(y, to, f, to / 10, to / 10);
         return { freq: f, gainDb: db(fit.amplitude / 16000), spurDb: db(fit.residualRms / (fit.amplitude / Math.SQRT2)) };
       });
@@ -161,7 +162,7 @@ describe('Resampler', () => {
         // Input content at f aliases to |f - k*to|; what lands in 0..pass comes from [to - pass, from/2).
         let worst = -Infinity;
         for (let f = to - BAND[bridge].pass; f < from / 2; f += 100) {
-          const y = Resampler.create(from, to).process(tone(f, from, from / 4));
+          const y = Resampler.create(from, to).process(sineSamples(f, from, from / 4, 16000));
           worst = Math.max(worst, db(rms(y, to / 10, to / 10) / (16000 / Math.SQRT2)));
         }
         report(`${from}->${to} worst alias dB`, worst.toFixed(1));
@@ -173,7 +174,7 @@ describe('Resampler', () => {
       const r = Resampler.create(from, to);
       // One period (25 ms) is longer than the delay, so the fitted phase does not wrap.
       const f = 40;
-      const y = r.process(tone(f, from, (from * 3) / 10));
+      const y = r.process(sineSamples(f, from, (from * 3) / 10, 16000));
       const fit = fitSine(y, to, f, to / 10, to / 5);
       // Input is sin(wt); output is G sin(w(t - tau)), so the fitted phase is -w*tau.
       const measuredMs = (-fit.phase / (2 * Math.PI * f)) * 1000;
@@ -240,7 +241,7 @@ describe('Resampler', () => {
     const frames = runChunked(Resampler.create(44100, 16000), input, [441, 17]);
     expect(Resampler.create(44100, 16000).design.name).toBe('offline');
     expect(Array.from(frames)).toEqual(Array.from(whole));
-    const y = Resampler.create(44100, 8000).process(tone(1000, 44100, 22050));
+    const y = Resampler.create(44100, 8000).process(sineSamples(1000, 44100, 22050, 16000));
     const fit = fitSine(y, 8000, 1000, 2000, 1600);
     expect(Math.abs(db(fit.amplitude / 16000))).toBeLessThan(0.1);
     expect(db(fit.residualRms / (fit.amplitude / Math.SQRT2))).toBeLessThan(-70);

@@ -5,6 +5,7 @@ import { WaveFile } from 'wavefile';
 import { aLawToLinear, muLawToLinear } from '../../../src/audio/g711';
 import { loadWavFile, writeWavFile } from '../../../src/audio/wav';
 import { ConfigError } from '../../../src/util/errors';
+import { sineSamples } from '../../helpers/tone';
 
 let dir: string;
 beforeAll(() => {
@@ -24,12 +25,6 @@ function wavBytes(channels: number, rate: number, bitDepth: string, samples: Arr
   const w = new WaveFile();
   w.fromScratch(channels, rate, bitDepth, samples);
   return w.toBuffer();
-}
-
-function tone(freq: number, rate: number, n: number, amp = 16000): Int16Array {
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.round(amp * Math.sin((2 * Math.PI * freq * i) / rate));
-  return out;
 }
 
 /** Amplitude and phase of the component at `freq` over [start, start+len) (whole periods). */
@@ -84,7 +79,7 @@ describe('loadWavFile', () => {
       ['alaw', (w: WaveFile) => w.toALaw(), aLawToLinear],
     ] as const) {
       const w = new WaveFile();
-      w.fromScratch(1, 8000, '16', tone(440, 8000, 400));
+      w.fromScratch(1, 8000, '16', sineSamples(440, 8000, 400, 16000));
       convert(w);
       const codes = w.getSamples(true, Float64Array);
       const got = loadWavFile(file(`${law}.wav`, w.toBuffer()), 8000);
@@ -94,7 +89,7 @@ describe('loadWavFile', () => {
   });
 
   it('resamples 44.1 kHz to 8 kHz once at load, level and timing preserved', () => {
-    const src = tone(200, 44100, 44100);
+    const src = sineSamples(200, 44100, 44100, 16000);
     const got = loadWavFile(file('cd.wav', wavBytes(1, 44100, '16', src)), 8000);
     expect(got.pcm.length).toBe(8000);
     expect(got.durationMs).toBe(1000);
@@ -105,7 +100,7 @@ describe('loadWavFile', () => {
   });
 
   it('resamples 16 kHz stereo to 24 kHz mono', () => {
-    const mono = tone(1000, 16000, 16000);
+    const mono = sineSamples(1000, 16000, 16000, 16000);
     const stereo = new Int16Array(mono.length * 2);
     for (let i = 0; i < mono.length; i++) stereo[2 * i] = stereo[2 * i + 1] = mono[i];
     const got = loadWavFile(file('wb.wav', wavBytes(2, 16000, '16', stereo)), 24000);
@@ -141,7 +136,7 @@ describe('loadWavFile', () => {
       /unsupported channel count 4 \(mono or stereo\)/,
     );
     const adpcm = new WaveFile();
-    adpcm.fromScratch(1, 8000, '16', tone(300, 8000, 2000));
+    adpcm.fromScratch(1, 8000, '16', sineSamples(300, 8000, 2000, 16000));
     adpcm.toIMAADPCM();
     expect(configErrorOf(() => loadWavFile(file('ima.wav', adpcm.toBuffer()), 8000)).message).toMatch(
       /unsupported WAV encoding \(format 0x0011, 4 bits\)/,

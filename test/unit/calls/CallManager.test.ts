@@ -4,11 +4,12 @@ import type { CallSummary } from '../../../src/calls/types';
 import { silentLogger } from '../../../src/logging/logger';
 import { AiSessionError, InvalidStateError } from '../../../src/util/errors';
 import type { SipAccount } from '../../../src/sip/SipAccount';
-import { FakeAgent, FakeBackend, FakeCall, flush, runClock, tone } from './fakes';
+import { FakeAgent, FakeBackend, FakeCall, flush, runClock } from './fakes';
+import { sine } from '../../helpers/tone';
 
 const log = silentLogger();
 const AI: CallManagerOptions['ai'] = { audioFormat: 'pcm', voice: 'marin', turnDetection: { type: 'server_vad' }, noiseReduction: null, transcription: null };
-const greeting = { sampleRate: 8000, pcm: tone(500, 100, 8000) };
+const greeting = { sampleRate: 8000, pcm: sine(500, 100, 8000, 0.3) };
 const account = { uri: 'sip:agent@127.0.0.1' } as unknown as SipAccount;
 
 function setup(over: Partial<CallManagerOptions> = {}) {
@@ -60,14 +61,14 @@ describe('CallManager: admission', () => {
   });
 
   test('with a busy prompt, the SIP layer keeps offering calls over capacity (they hear the prompt)', async () => {
-    const { agent } = setup({ calls: { maxConcurrent: 1 }, prompts: { busy: { sampleRate: 8000, pcm: tone(450, 100, 8000) } } });
+    const { agent } = setup({ calls: { maxConcurrent: 1 }, prompts: { busy: { sampleRate: 8000, pcm: sine(450, 100, 8000, 0.3) } } });
     agent.ring(new FakeCall());
     await flush();
     expect(agent.refusals).toEqual([]);
   });
 
   test('plays the busy prompt instead of 486 when one is configured', async () => {
-    const { agent, manager, rejected } = setup({ calls: { maxConcurrent: 1 }, prompts: { busy: { sampleRate: 8000, pcm: tone(450, 100, 8000) } } });
+    const { agent, manager, rejected } = setup({ calls: { maxConcurrent: 1 }, prompts: { busy: { sampleRate: 8000, pcm: sine(450, 100, 8000, 0.3) } } });
     agent.ring(new FakeCall());
     const over = new FakeCall();
     agent.ring(over);
@@ -180,7 +181,7 @@ describe('CallManager: registry, events and metrics', () => {
     backend.last.ready();
     await runClock(agent, [c1], 200);
     const ai1 = backend.last;
-    ai1.audio('a1', tone(1000, 500, 24000));
+    ai1.audio('a1', sine(1000, 500, 24000, 0.3));
     await runClock(agent, [c1], 100);
     ai1.speechStarted();
     ai1.serverError('invalid_value');
@@ -256,7 +257,7 @@ describe('CallManager: outbound, drain, close', () => {
   });
 
   test('drain() past its timeout plays the goodbye prompt and hangs up the rest (shutdown)', async () => {
-    const { agent, backend, manager, ended } = setup({ prompts: { goodbye: { sampleRate: 8000, pcm: tone(400, 100, 8000) } } });
+    const { agent, backend, manager, ended } = setup({ prompts: { goodbye: { sampleRate: 8000, pcm: sine(400, 100, 8000, 0.3) } } });
     const c = new FakeCall();
     agent.ring(c);
     await flush();

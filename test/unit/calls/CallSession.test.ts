@@ -4,7 +4,8 @@ import { canTransition } from '../../../src/calls/state';
 import type { CallSummary, TranscriptEntry } from '../../../src/calls/types';
 import { silentLogger } from '../../../src/logging/logger';
 import { AiSessionError } from '../../../src/util/errors';
-import { FakeBackend, FakeCall, flush, tone } from './fakes';
+import { FakeBackend, FakeCall, flush } from './fakes';
+import { sine } from '../../helpers/tone';
 
 const log = silentLogger();
 const AI: CallManagerOptions['ai'] = {
@@ -47,9 +48,9 @@ async function clockUntil(call: FakeCall, session: CallSession, cond: () => bool
   if (!cond()) throw new Error('condition not reached on the simulated clock');
 }
 
-const greeting = { sampleRate: 8000, pcm: tone(500, 200, 8000) };
-const fallback = { sampleRate: 8000, pcm: tone(300, 300, 8000) };
-const goodbye = { sampleRate: 8000, pcm: tone(400, 100, 8000) };
+const greeting = { sampleRate: 8000, pcm: sine(500, 200, 8000, 0.3) };
+const fallback = { sampleRate: 8000, pcm: sine(300, 300, 8000, 0.3) };
+const goodbye = { sampleRate: 8000, pcm: sine(400, 100, 8000, 0.3) };
 
 describe('call state machine', () => {
   test('allows only forward transitions; ended is final', () => {
@@ -316,7 +317,7 @@ describe('CallSession: limits, DTMF, transcripts', () => {
     ai().ready();
     await clockUntil(call, session, () => session.state.name === 'conversing');
     ai().transcript('user', 'u1', 'Where is my order?');
-    ai().audio('a1', tone(1000, 1000, 24000));
+    ai().audio('a1', sine(1000, 1000, 24000, 0.3));
     ai().transcript('assistant', 'a1', 'Let me check that for you, one moment please.');
     await clockUntil(call, session, () => call.heardSamples() > 1600 + 800);
     ai().speechStarted('u2');
@@ -364,7 +365,7 @@ describe('CallSession: ending on request', () => {
     void session.start();
     ai().ready();
     await clockUntil(call, session, () => session.state.name === 'conversing');
-    ai().audio('a1', tone(1000, 2000, 24000));
+    ai().audio('a1', sine(1000, 2000, 24000, 0.3));
     await session.hangup();
     expect(call.actions[call.actions.length - 1]).toBe('hangup');
     expect(summary()).toMatchObject({ endReason: 'admin_hangup', sipStatus: 200 });

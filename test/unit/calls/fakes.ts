@@ -26,6 +26,7 @@ import type {
 import { emptyUsage, summarizeUsage, type UsageSummary } from '../../../src/ai/usage';
 import type { CallAgent, CallLeg } from '../../../src/calls/types';
 import type { AiSessionError } from '../../../src/util/errors';
+import { sine } from '../../helpers/tone';
 
 let nextHandle = 1;
 
@@ -421,12 +422,9 @@ export class FakeBackend implements AiBackend {
   }
 }
 
-/** A sine tone. */
+/** A sine tone, at 0.3 of full scale unless told. */
 export function tone(freq: number, ms: number, sampleRate: number, amplitude = 0.3): Int16Array {
-  const n = Math.round((sampleRate * ms) / 1000);
-  const out = new Int16Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.round(Math.sin((2 * Math.PI * freq * i) / sampleRate) * amplitude * 32767);
-  return out;
+  return sine(freq, ms, sampleRate, amplitude);
 }
 
 /** Resolve after all queued microtasks and `ms` of timers. */

@@ -2,7 +2,8 @@ import { AudioBridge } from '../../../src/calls/AudioBridge';
 import { AudioLatency } from '../../../src/calls/latency';
 import { silentLogger } from '../../../src/logging/logger';
 import { monotonicUs } from '../../../src/util/clock';
-import { FakeAiSession, FakeCall, tone } from './fakes';
+import { FakeAiSession, FakeCall } from './fakes';
+import { sine } from '../../helpers/tone';
 
 const FRAME = 160;
 
@@ -75,12 +76,12 @@ describe('LatencyProbe through the AudioBridge', () => {
   test('downlink: audio arriving to an idle playout is timed to the tick that sends its first sample', () => {
     const { call, session, bridge, latency } = setup();
     tick(call, bridge, 2); // idle ticks
-    session.audio('item_a', tone(1000, 100, 24000));
+    session.audio('item_a', sine(1000, 100, 24000, 0.3));
     expect(latency.downlinkMs.count).toBe(0);
     tick(call, bridge);
     expect(latency.downlinkMs.count).toBe(1);
     // Audio queued behind it is not "added" latency: not timed.
-    session.audio('item_a', tone(1000, 100, 24000));
+    session.audio('item_a', sine(1000, 100, 24000, 0.3));
     tick(call, bridge, 3);
     expect(latency.downlinkMs.count).toBe(1);
     expect(latency.downlinkMs.max).toBeGreaterThanOrEqual(0);
@@ -88,7 +89,7 @@ describe('LatencyProbe through the AudioBridge', () => {
 
   test('downlink: audio flushed before it played is not timed', () => {
     const { call, session, bridge, latency } = setup();
-    session.audio('item_a', tone(1000, 100, 24000));
+    session.audio('item_a', sine(1000, 100, 24000, 0.3));
     session.speechStarted();
     tick(call, bridge, 3);
     expect(latency.downlinkMs.count).toBe(0);
@@ -97,7 +98,7 @@ describe('LatencyProbe through the AudioBridge', () => {
 
   test('barge-in: counts old frames sent after speech started and times the first clean tick', () => {
     const { call, session, bridge, latency } = setup();
-    session.audio('item_a', tone(1000, 1000, 24000));
+    session.audio('item_a', sine(1000, 1000, 24000, 0.3));
     tick(call, bridge, 5);
     session.speechStarted();
     tick(call, bridge);

@@ -5,7 +5,8 @@ import { resolveCallOptions, type CallManagerOptions } from '../../../src/calls/
 import { callWebhook, WebhookError, type WebhookToolOptions } from '../../../src/calls/tools/webhook';
 import type { CallSummary } from '../../../src/calls/types';
 import { silentLogger } from '../../../src/logging/logger';
-import { FakeBackend, FakeCall, flush, tone } from './fakes';
+import { FakeBackend, FakeCall, flush } from './fakes';
+import { sine } from '../../helpers/tone';
 
 const log = silentLogger();
 
@@ -174,7 +175,7 @@ async function conversing(over: Partial<CallManagerOptions> = {}) {
   const options = resolveCallOptions({
     ai: AI,
     instructions: 'x',
-    greeting: { prompt: { sampleRate: 8000, pcm: tone(500, 40, 8000) } },
+    greeting: { prompt: { sampleRate: 8000, pcm: sine(500, 40, 8000, 0.3) } },
     audio: { hangupTailMs: 0 },
     ...over,
   });
@@ -204,7 +205,7 @@ describe('end_call', () => {
     expect(JSON.parse(result.output)).toMatchObject({ ok: true });
     expect(result.followUp).toEqual({ instructions: expect.stringContaining('goodbye') });
     // The goodbye response streams in and completes.
-    ai.audio('bye', tone(1000, 600, 24000));
+    ai.audio('bye', sine(1000, 600, 24000, 0.3));
     ai.audioDone('bye');
     followUp.resolve({ responseId: 'r2', status: 'completed', requested: true });
     const before = call.heardSamples();
@@ -238,7 +239,7 @@ describe('transfer_call', () => {
     expect(JSON.parse(result.output)).toMatchObject({ ok: true, target: 'sales' });
     expect(result.followUp).toEqual({ instructions: expect.stringContaining('sales') });
     expect(call.actions).not.toContain('transfer sip:sales@pbx.example.com');
-    ai.audio('ann', tone(1000, 300, 24000));
+    ai.audio('ann', sine(1000, 300, 24000, 0.3));
     ai.audioDone('ann');
     followUp.resolve({ responseId: 'r2', status: 'completed', requested: true });
     await clock(call, session, () => call.ended);
