@@ -56,6 +56,7 @@ Napi::Function JsUserAgent::Init(Napi::Env env) {
                          InstanceMethod<&JsUserAgent::SetAdmission>("setAdmission"),
                          InstanceMethod<&JsUserAgent::AdmissionStats>("admissionStats"),
                          InstanceMethod<&JsUserAgent::SetCallRefusal>("setCallRefusal"),
+                         InstanceMethod<&JsUserAgent::SetUnavailable>("setUnavailable"),
                          InstanceMethod<&JsUserAgent::JitterDelay>("jitterDelay"),
                          InstanceAccessor<&JsUserAgent::GetRunning>("running"),
                      });
@@ -495,6 +496,13 @@ Napi::Value JsUserAgent::SetCallRefusal(const Napi::CallbackInfo& info) {
   int32_t code = convert::optionalInt(info, 0, 0, "code");
   if (code != 0 && code != 486 && code != 503) throw Napi::TypeError::New(env, "setCallRefusal(code): code must be 0, 486 or 503");
   SipThread::setCallRefusal(code);
+  return env.Undefined();
+}
+
+Napi::Value JsUserAgent::SetUnavailable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "setUnavailable(reason): reason must be a string");
+  SipThread::setUnavailable(info[0].As<Napi::String>().Utf8Value());
   return env.Undefined();
 }
 

@@ -61,6 +61,7 @@ class JsUserAgent : public Napi::ObjectWrap<JsUserAgent>, public EventSink {
   Napi::Value SetAdmission(const Napi::CallbackInfo& info);
   Napi::Value AdmissionStats(const Napi::CallbackInfo& info);
   Napi::Value SetCallRefusal(const Napi::CallbackInfo& info);
+  Napi::Value SetUnavailable(const Napi::CallbackInfo& info);
   Napi::Value JitterDelay(const Napi::CallbackInfo& info);
   Napi::Value GetRunning(const Napi::CallbackInfo& info);
 

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstring>
 #include <chrono>
+#include <mutex>
 #include <set>
 #include <string>
 #include <utility>
@@ -69,6 +70,11 @@ struct GuardState {
 };
 GuardState g_guard;
 Admission g_admission;  // any thread (own mutex)
+
+// Why the agent takes no calls now ("" = it does): OPTIONS outside a dialog get 503 with this reason.
+std::mutex g_unavailableMutex;
+std::string g_unavailable;
+constexpr unsigned kUnavailableRetryAfterSec = 5;
 
 std::string sourceOf(const pjsip_rx_data* rdata) {
   return std::string(rdata->pkt_info.src_name) + ":" + std::to_string(rdata->pkt_info.src_port);
@@ -196,6 +202,22 @@ pj_bool_t onRxRequest(pjsip_rx_data* rdata) {
   if (is("SUBSCRIBE")) return refuse(rdata, "this agent offers no event subscriptions");
   if (is("PUBLISH")) return refuse(rdata, "this agent is not an event state compositor");
   if (!inDialog(rdata)) {
+    if (m.id == PJSIP_OPTIONS_METHOD) {
+      // A load balancer's probe: 503 while the agent takes no calls (pjsua answers 200 otherwise).
+      std::string reason;
+      {
+        std::lock_guard<std::mutex> lk(g_unavailableMutex);
+        reason = g_unavailable;
+      }
+      if (reason.empty()) return PJ_FALSE;
+      pjsip_hdr hdrs;
+      pj_list_init(&hdrs);
+      pjsip_retry_after_hdr* ra = pjsip_retry_after_hdr_create(rdata->tp_info.pool, kUnavailableRetryAfterSec);
+      if (ra) pj_list_push_back(&hdrs, ra);
+      pj_str_t text = pj_str(const_cast<char*>(reason.c_str()));
+      pjsip_endpt_respond_stateless(g_guard.endpt, rdata, PJSIP_SC_SERVICE_UNAVAILABLE, &text, &hdrs, nullptr);
+      return PJ_TRUE;
+    }
     if (is("REFER")) return refuse(rdata, "REFER outside a dialog");
     if (is("MESSAGE")) return refuse(rdata, "this agent takes no instant messages");
   }
@@ -277,5 +299,13 @@ void MessageGuard::configureAdmission(AdmissionPolicy policy) { g_admission.conf
 AdmissionStats MessageGuard::admissionStats() { return g_admission.stats(); }
 
 void MessageGuard::setCallRefusal(int code) { g_admission.setCallRefusal(code); }
+
+void MessageGuard::setUnavailable(const std::string& reason) {
+  // A reason phrase is one line of printable text (RFC 3261 Reason-Phrase).
+  std::string clean;
+  for (char c : reason.substr(0, 120)) clean += (c >= 0x20 && c != 0x7f) ? c : ' ';
+  std::lock_guard<std::mutex> lk(g_unavailableMutex);
+  g_unavailable = clean;
+}
 
 }  // namespace sipai

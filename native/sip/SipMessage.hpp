@@ -53,6 +53,8 @@ class MessageGuard {
   static AdmissionStats admissionStats();
   /** Answer admitted INVITEs with 486 (full) or 503 (draining) here; 0 lets them through (any thread). */
   static void setCallRefusal(int code);
+  /** Answer OPTIONS outside a dialog with 503 and this reason ("" = let pjsua answer 200). Any thread. */
+  static void setUnavailable(const std::string& reason);
 };
 
 }  // namespace sipai

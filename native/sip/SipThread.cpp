@@ -483,4 +483,6 @@ AdmissionStats SipThread::admissionStats() { return MessageGuard::admissionStats
 
 void SipThread::setCallRefusal(int code) { MessageGuard::setCallRefusal(code); }
 
+void SipThread::setUnavailable(const std::string& reason) { MessageGuard::setUnavailable(reason); }
+
 }  // namespace sipai

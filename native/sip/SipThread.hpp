@@ -85,6 +85,8 @@ class SipThread {
   static AdmissionStats admissionStats();
   /** Answer admitted INVITEs in the guard with 486 (full) or 503 (draining); 0 lets them in. */
   static void setCallRefusal(int code);
+  /** Answer OPTIONS probes with 503 and this reason while not taking calls ("" = 200). */
+  static void setUnavailable(const std::string& reason);
 
   /** The audio state of a call (JS thread), or null if unknown. */
   std::shared_ptr<CallAudio> callAudio(uint32_t call) const;

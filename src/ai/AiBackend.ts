@@ -6,7 +6,7 @@
 import type { Logger } from '../logging/logger';
 import type { AiSession, AiSessionOptions } from './types';
 import { RealtimeSession } from './RealtimeSession';
-import type { RealtimeAuth, RealtimeClientOptions } from './RealtimeClient';
+import { RealtimeClient, type RealtimeAuth, type RealtimeClientOptions } from './RealtimeClient';
 import type { PriceTable } from './usage';
 
 export type { AiSession, AiSessionOptions } from './types';
@@ -18,6 +18,8 @@ export interface AiBackend {
   readonly name: string;
   /** Create an idle session for one call; the caller runs start() and owns close(). */
   createSession(opts: AiSessionOptions, logger: Logger): AiSession;
+  /** Open a session and close it at once (no audio, no cost): rejects while the service cannot be reached. */
+  probe?(logger: Logger): Promise<void>;
 }
 
 /** Connection settings of the OpenAI (or Azure OpenAI) Realtime backend. */
@@ -58,6 +60,16 @@ export class OpenAiBackend implements AiBackend {
       ...(opts.pingIntervalMs !== undefined ? { pingIntervalMs: opts.pingIntervalMs } : {}),
     };
     this.#prices = opts.prices;
+  }
+
+  /** Connect, wait for `session.created`, close. */
+  async probe(logger: Logger): Promise<void> {
+    const client = new RealtimeClient(this.#connection, logger.child({ component: 'ai-probe', backend: this.name }));
+    try {
+      await client.connect();
+    } finally {
+      client.close();
+    }
   }
 
   /** A new RealtimeSession for one call. */

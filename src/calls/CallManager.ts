@@ -12,6 +12,7 @@ import { TypedEmitter } from '../util/TypedEmitter';
 import { ReportLimiter } from '../util/ReportLimiter';
 import { InvalidStateError } from '../util/errors';
 import type { Logger } from '../logging/logger';
+import { BackendHealth } from './BackendHealth';
 import type { AiBackend } from '../ai/AiBackend';
 import { emptyUsage, summarizeUsage, type UsageSummary } from '../ai/usage';
 import type { SipAccount } from '../sip/SipAccount';
@@ -91,6 +92,8 @@ export interface CallManagerInit {
   logger: Logger;
   /** Call id generator (default: random UUIDs). */
   newId?: () => string;
+  /** While the AI backend is down, probe it this often, ms (default 10 000). */
+  probeIntervalMs?: number;
 }
 
 const MAX_ERROR_CODES = 64;
@@ -117,6 +120,9 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
   readonly #refusalReports = new ReportLimiter({ intervalMs: REFUSAL_LOG_INTERVAL_MS });
   /** What the SIP layer answers new INVITEs with on our behalf (0: it offers them to us). */
   #refusalCode: 0 | 486 | 503 = 0;
+  /** Why OPTIONS probes are told 503 ('' = we take calls). */
+  #unavailable = '';
+  readonly #health: BackendHealth;
   readonly #m = {
     callsTotal: 0,
     callsInbound: 0,
@@ -173,6 +179,13 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
     this.#opts = this.#resolve(init.options);
     this.#agent.on('incomingCall', this.#onIncoming);
     this.#agent.on('tick', this.#onTick);
+    this.#health = new BackendHealth(init.backend, this.#log.child({ component: 'ai-health' }), init.probeIntervalMs);
+    this.#health.on('change', () => this.#updateRefusal());
+  }
+
+  /** Why the AI backend counts as unreachable (sessions failed and probes too), or undefined. */
+  get backendDown(): string | undefined {
+    return this.#health.down;
   }
 
   /** What the audio path adds in latency, over every call of this manager (feeds /metrics). */
@@ -308,6 +321,7 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
     this.#closing ??= (async () => {
       this.#draining = true;
       this.#updateRefusal();
+      this.#health.close();
       await Promise.all([...this.#sessions.values()].map((s) => s.close()));
       this.#agent.off('incomingCall', this.#onIncoming);
       this.#agent.off('tick', this.#onTick);
@@ -373,9 +387,13 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
       s.sumMs += t.valueMs;
       s.lastMs = t.valueMs;
       if (t.valueMs > s.maxMs) s.maxMs = t.valueMs;
+      if (t.metric === 'ai_connect_ms') this.#health.ok();
       this.emit('timing', { callId: id, metric: t.metric, valueMs: t.valueMs });
     });
-    session.on('aiError', (e) => this.#countAiError(e.code));
+    session.on('aiError', (e) => {
+      this.#countAiError(e.code);
+      if (e.fatal) this.#health.failed(e.code);
+    });
     session.on('ended', (summary) => this.#onEnded(id, summary));
     this.#log.info({ callId: id, direction: call.info.direction, from: call.info.remoteUri, active: this.#sessions.size }, 'call admitted');
     this.emit('callStarted', session.info());
@@ -401,7 +419,19 @@ export class CallManager extends TypedEmitter<CallManagerEvents> {
    */
   #updateRefusal(): void {
     const o = this.#opts;
-    const code = this.#draining ? 503 : this.#sessions.size + this.#placing >= o.maxConcurrent && !o.prompts.busy ? 486 : 0;
+    const full = this.#sessions.size + this.#placing >= o.maxConcurrent;
+    // A dispatcher's OPTIONS probe hears why no call should be sent here; INVITEs that still come
+    // are answered as below (an unreachable backend gets the fallback prompt and onAiFailure).
+    const unavailable = this.#draining ? 'Draining' : full ? `Full (${o.maxConcurrent} calls)` : (this.#health.down ?? '');
+    if (unavailable !== this.#unavailable) {
+      this.#unavailable = unavailable;
+      try {
+        this.#agent.setUnavailable?.(unavailable);
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'could not pass the availability to the SIP layer');
+      }
+    }
+    const code = this.#draining ? 503 : full && !o.prompts.busy ? 486 : 0;
     if (code === this.#refusalCode) return;
     this.#refusalCode = code;
     try {

@@ -54,6 +54,8 @@ export interface CallAgent {
    * 503 (draining) or 0 (offer them again). Optional: without it every INVITE reaches the manager.
    */
   setCallRefusal?(code: 0 | 486 | 503): void;
+  /** Why no call is taken now ('' = they are): OPTIONS probes get 503 with it. Optional. */
+  setUnavailable?(reason: string): void;
 }
 
 /** A fixed audio prompt (greeting, fallback, goodbye, busy): mono PCM with its rate. */

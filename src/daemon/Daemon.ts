@@ -109,6 +109,9 @@ class ReloadableBackend implements AiBackend {
   createSession(...args: Parameters<AiBackend['createSession']>): ReturnType<AiBackend['createSession']> {
     return this.#inner.createSession(...args);
   }
+  async probe(logger: Logger): Promise<void> {
+    await this.#inner.probe?.(logger);
+  }
 }
 
 /** A running sip-ai-agent. */
@@ -368,6 +371,7 @@ async function startAdmin(o: {
         registrarReachable: a.registration.registrarReachable,
       })),
       aiConfigured: current.cfg.ai.provider === 'echo' || Boolean(current.cfg.ai.url && current.cfg.ai.model && current.cfg.ai.apiKey),
+      problems: calls.backendDown ? [calls.backendDown] : undefined,
     }),
     status: () => ({
       version: VERSION,

@@ -288,6 +288,8 @@ export interface NativeUserAgent {
   jitterDelay(call: number): number | null;
   /** Answer admitted INVITEs in the guard with 486 (full) or 503 (draining); 0 lets them through. */
   setCallRefusal(code: 0 | 486 | 503): void;
+  /** Answer OPTIONS outside a dialog with 503 and this reason phrase ('' = 200: taking calls). */
+  setUnavailable(reason: string): void;
   readonly running: boolean;
 }
 

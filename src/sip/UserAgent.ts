@@ -58,6 +58,7 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
     // Process-wide, like the library: in force before the transports open.
     ua.#native.setAdmission(options.admission ?? null);
     ua.#native.setCallRefusal(0);
+    ua.#native.setUnavailable('');
     try {
       ua.#transports = await ua.#native.start(cfg);
     } catch (err) {
@@ -160,6 +161,14 @@ export class UserAgent extends TypedEmitter<UserAgentEvents> {
   /** Answer admitted INVITEs before they become calls: 486 (full), 503 (draining), 0 (let them in). */
   setCallRefusal(code: 0 | 486 | 503): void {
     if (!this.#closed) this.#native.setCallRefusal(code);
+  }
+
+  /**
+   * Why the agent takes no calls now, or '' when it does: OPTIONS probes (a dispatcher's) get 503
+   * with this reason phrase, or pjsua's 200.
+   */
+  setUnavailable(reason: string): void {
+    if (!this.#closed) this.#native.setUnavailable(reason);
   }
 
   /** Requests the message guard refused, by reason. */
