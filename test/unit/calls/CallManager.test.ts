@@ -4,10 +4,11 @@ import type { CallSummary } from '../../../src/calls/types';
 import { silentLogger } from '../../../src/logging/logger';
 import { AiSessionError, InvalidStateError } from '../../../src/util/errors';
 import type { SipAccount } from '../../../src/sip/SipAccount';
-import { FakeAgent, FakeBackend, FakeCall, flush, runClock } from './fakes';
+import { FakeAgent, FakeBackend, FakeCall, flush, runClock, useFakeClock } from './fakes';
 import { sine } from '../../helpers/tone';
 
 const log = silentLogger();
+useFakeClock();
 const AI: CallManagerOptions['ai'] = { audioFormat: 'pcm', voice: 'marin', turnDetection: { type: 'server_vad' }, noiseReduction: null, transcription: null };
 const greeting = { sampleRate: 8000, pcm: sine(500, 100, 8000, 0.3) };
 const account = { uri: 'sip:agent@127.0.0.1' } as unknown as SipAccount;

@@ -4,10 +4,11 @@ import { canTransition } from '../../../src/calls/state';
 import type { CallSummary, TranscriptEntry } from '../../../src/calls/types';
 import { silentLogger } from '../../../src/logging/logger';
 import { AiSessionError } from '../../../src/util/errors';
-import { FakeBackend, FakeCall, flush } from './fakes';
+import { FakeBackend, FakeCall, flush, useFakeClock } from './fakes';
 import { sine } from '../../helpers/tone';
 
 const log = silentLogger();
+useFakeClock();
 const AI: CallManagerOptions['ai'] = {
   audioFormat: 'pcm',
   voice: 'marin',
@@ -43,7 +44,7 @@ async function clockUntil(call: FakeCall, session: CallSession, cond: () => bool
     if (cond()) return;
     if (!call.ended) call.play(call.sampleRate / 50);
     session.tick();
-    await flush();
+    await flush(20);
   }
   if (!cond()) throw new Error('condition not reached on the simulated clock');
 }

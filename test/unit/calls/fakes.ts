@@ -141,8 +141,9 @@ export class FakeCall extends TypedEmitter<SipCallEvents> {
     const deadline = Date.now() + timeoutMs;
     while (this.#state !== state) {
       if (this.#end) throw new InvalidStateError(`call ended before ${state}`);
-      if (Date.now() > deadline) throw new InvalidStateError(`timed out waiting for ${state}`);
-      await new Promise((r) => setTimeout(r, 5));
+      const left = deadline - Date.now();
+      if (left <= 0) throw new InvalidStateError(`timed out waiting for ${state}`);
+      await this.waitFor('state', left).catch(() => undefined);
     }
   }
 
@@ -427,16 +428,25 @@ export function tone(freq: number, ms: number, sampleRate: number, amplitude = 0
   return sine(freq, ms, sampleRate, amplitude);
 }
 
-/** Resolve after all queued microtasks and `ms` of timers. */
+/**
+ * Fake timers and clocks for the tests of this block: time passes only through {@link flush} and
+ * the media clock. Loop turns (setImmediate) stay real: they are not time.
+ */
+export function useFakeClock(): void {
+  beforeEach(() => jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'] }));
+  afterEach(() => jest.useRealTimers());
+}
+
+/** Let `ms` pass on the fake clock (timers due meanwhile fire in order), then let queued work run. */
 export async function flush(ms = 0): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
+  await jest.advanceTimersByTimeAsync(ms);
   // Work queued one item per loop turn (incoming call set-up) gets those turns too.
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
 }
 
 /**
  * Run the simulated media clock: `ms` in 20 ms ticks; each tick every call plays one frame and
- * sends one silent frame of caller audio, then the agent ticks.
+ * sends one silent frame of caller audio, then the agent ticks and 20 ms pass on the fake clock.
  */
 export async function runClock(agent: FakeAgent, calls: FakeCall[], ms: number, callerAudio = false): Promise<void> {
   for (let t = 0; t < ms; t += 20) {
@@ -446,7 +456,7 @@ export async function runClock(agent: FakeAgent, calls: FakeCall[], ms: number, 
       if (callerAudio) c.speak(new Int16Array(c.sampleRate / 50));
     }
     agent.tick();
-    await flush();
+    await flush(20);
   }
 }
 

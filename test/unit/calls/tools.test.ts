@@ -5,7 +5,7 @@ import { resolveCallOptions, type CallManagerOptions } from '../../../src/calls/
 import { callWebhook, WebhookError, type WebhookToolOptions } from '../../../src/calls/tools/webhook';
 import type { CallSummary } from '../../../src/calls/types';
 import { silentLogger } from '../../../src/logging/logger';
-import { FakeBackend, FakeCall, flush } from './fakes';
+import { FakeBackend, FakeCall, flush, useFakeClock } from './fakes';
 import { sine } from '../../helpers/tone';
 
 const log = silentLogger();
@@ -138,9 +138,8 @@ describe('webhook tools', () => {
   });
 
   test('a slow endpoint times out with a WebhookError', async () => {
-    handler = (_req, res) => {
-      setTimeout(() => res.end('{"late":true}'), 600);
-    };
+    // The endpoint never answers; the server drops the connection when it closes.
+    handler = () => undefined;
     const err = (await callWebhook(hook('/slow', { timeoutMs: 100 }), {}, { callId: 'c' }).catch((e: unknown) => e)) as WebhookError;
     expect(err).toBeInstanceOf(WebhookError);
     expect(err.message).toMatch(/timed out \[tool:lookup_order, url:127\.0\.0\.1:\d+\/slow, timeoutMs:100\]/);
@@ -154,12 +153,10 @@ describe('webhook tools', () => {
   });
 
   test('the tool call is aborted with the AI session (tool signal)', async () => {
-    handler = (_req, res) => {
-      setTimeout(() => res.end('{}'), 1000);
-    };
     const ac = new AbortController();
+    // The session goes away while the endpoint is still working on the request.
+    handler = () => ac.abort();
     const p = callWebhook(hook('/slow'), {}, { callId: 'c', signal: ac.signal });
-    setTimeout(() => ac.abort(), 50);
     await expect(p).rejects.toThrow(/aborted/);
   });
 });
@@ -192,12 +189,14 @@ async function clock(call: FakeCall, session: CallSession, cond: () => boolean, 
   for (let t = 0; t < maxMs && !cond(); t += 20) {
     if (!call.ended) call.play(160);
     session.tick();
-    await flush();
+    await flush(20);
   }
   if (!cond()) throw new Error('condition not reached');
 }
 
 describe('end_call', () => {
+  useFakeClock();
+
   test('asks for a goodbye and hangs up only after the goodbye has played', async () => {
     const { call, session, ai, summary } = await conversing();
     expect([...ai.tools.keys()]).toEqual(['end_call']);
@@ -231,6 +230,7 @@ describe('end_call', () => {
 });
 
 describe('transfer_call', () => {
+  useFakeClock();
   const tools: CallManagerOptions['tools'] = { transferCall: { targets: { sales: 'sip:sales@pbx.example.com', support: 'sip:support@pbx.example.com' } } };
 
   test('announces, then REFERs to the named target and hangs up as transferred', async () => {
