@@ -66,6 +66,8 @@ function externalHistogram(name: string, help: string, source: () => CumulativeH
 
 /** Options of {@link Metrics}. */
 export interface MetricsOptions {
+  /** Label every series with `instance_id` (a named instance among several). */
+  instanceId?: string;
   /** Also export Node's process metrics (CPU, memory, event loop lag, GC); default true. */
   defaultMetrics?: boolean;
   /** Distinct values allowed per external label before folding into `other` (default 50). */
@@ -123,6 +125,7 @@ export class Metrics {
   /** Create the metrics on a fresh registry. */
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
+    if (opts.instanceId) this.registry.setDefaultLabels({ instance_id: opts.instanceId });
     const cap = opts.maxLabelValues ?? 50;
     this.#outcomes = new LabelCap(cap);
     this.#codes = new LabelCap(cap);

@@ -138,6 +138,11 @@ export function toolName(s: string): string | undefined {
   return /^[A-Za-z0-9_-]{1,64}$/.test(s) ? undefined : `not a valid tool name (got "${s}"; letters, digits, _ and -, at most 64)`;
 }
 
+/** An instance name: letters, digits, `.`, `_` and `-`, at most 64 (it goes into headers and labels). */
+export function instanceId(s: string): string | undefined {
+  return /^[A-Za-z0-9._-]{1,64}$/.test(s) ? undefined : `not a valid instance id (got "${s}"; letters, digits, ., _ and -, at most 64)`;
+}
+
 /** An IANA time zone known to this Node.js build. */
 export function timeZone(s: string): string | undefined {
   try {

@@ -194,6 +194,15 @@ export const SCHEMA = obj({
   doc: 'sip-ai-agent configuration',
   reload: 'restart',
   fields: {
+    instance: obj({
+      doc: 'this process among several carrying calls for one PBX or trunk (behind a dispatcher, or several on one machine)',
+      fields: {
+        id: str({
+          doc: 'its name, in every log line (instance), every metric (instance_id label), every call record (instanceId) and the SIP User-Agent (unset: no name)',
+          check: f.instanceId,
+        }),
+      },
+    }),
     sip: obj({
       doc: 'SIP stack',
       fields: {

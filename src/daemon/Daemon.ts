@@ -183,7 +183,7 @@ export class Daemon {
     const backend = new ReloadableBackend(makeBackend(cfg));
     // What the admin API reports and the record hooks read: the configuration in force.
     const current = { cfg };
-    const metrics = new Metrics();
+    const metrics = new Metrics({ instanceId: cfg.instance.id });
     const records = new RecordStore({
       dir: cfg.records.dir,
       retentionDays: cfg.records.retentionDays,

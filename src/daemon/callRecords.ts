@@ -66,6 +66,7 @@ export class CallRecords {
         to: info.to,
         account: info.account,
         remoteAddress: info.remoteAddress,
+        instanceId: cfg.instance.id,
         startedAt: info.startedAt,
         ai: { backend: this.#o.backendName(), model: cfg.ai.model, voice: cfg.ai.voice },
       });

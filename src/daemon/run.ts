@@ -22,7 +22,9 @@ export async function runDaemon(o: RunOptions): Promise<number> {
     onWarning: (w) => process.stderr.write(`sip-ai-agent: warning: ${typeof w === 'string' ? w : JSON.stringify(w)}\n`),
   });
   const pretty = cfg.logging.pretty === 'auto' ? undefined : cfg.logging.pretty === true;
-  const logger = createLogger({ level: o.logLevel ?? cfg.logging.level, pretty });
+  const root = createLogger({ level: o.logLevel ?? cfg.logging.level, pretty });
+  // A named instance says so in every line, so the logs of several can be merged.
+  const logger = cfg.instance.id ? root.child({ instance: cfg.instance.id }) : root;
   // Signal handlers go in before anything starts: a SIGTERM during start-up (or while READY=1 is
   // being delivered) must drain and exit 0, never hit Node's default and kill the process.
   let daemon: Daemon | undefined;

@@ -28,7 +28,8 @@ export function userAgentOptions(cfg: AgentConfig): UserAgentOptions {
           method: tls.method,
         }
       : false,
-    userAgent: cfg.sip.userAgent,
+    // A named instance says its name in every request and response (OPTIONS probes included).
+    userAgent: cfg.instance.id ? `${cfg.sip.userAgent} (${cfg.instance.id})` : cfg.sip.userAgent,
     media: {
       clockRate: Number(m.clockRate) as 8000 | 16000 | 24000,
       codecs: [...m.codecs],

@@ -396,6 +396,7 @@ export class CallRecorder {
       to: text(i.to, lim.maxTextChars) ?? '',
       account: text(i.account, 256),
       remoteAddress: text(i.remoteAddress, 256),
+      instanceId: text(i.instanceId, 64),
       startedAt: new Date(this.#startMs).toISOString(),
       answeredAt: toIso(ansMs),
       endedAt: ended ? toIso(endMs) : null,

@@ -98,6 +98,8 @@ export interface CallRecordInput {
   account?: string;
   /** Signalling source address of the remote party, `ip:port`. */
   remoteAddress?: string;
+  /** The agent instance that carried the call (`instance.id`). */
+  instanceId?: string;
   startedAt: TimeInput;
   answeredAt?: TimeInput;
   endedAt?: TimeInput;
@@ -191,6 +193,8 @@ export interface CallRecord {
   to: string;
   account: string | null;
   remoteAddress: string | null;
+  /** The agent instance that carried the call (null: unnamed). */
+  instanceId: string | null;
   /** ISO times (UTC). */
   startedAt: string;
   answeredAt: string | null;

@@ -49,6 +49,14 @@ describe('Metrics', () => {
     expect(() => parseExposition('y 1\n')).toThrow(/undeclared family/);
   });
 
+  it('labels every series with instance_id when the instance is named', async () => {
+    const m = new Metrics({ instanceId: 'agent-2', defaultMetrics: false });
+    m.setActiveCalls(3);
+    const text = await m.text();
+    expect(text).toMatch(/^sip_ai_agent_active_calls\{instance_id="agent-2"\} 3$/m);
+    expect(text).not.toMatch(/^sip_ai_agent_\w+ /m);
+  });
+
   it('keeps its own registry: two instances do not collide', async () => {
     const a = new Metrics({ defaultMetrics: false });
     const b = new Metrics({ defaultMetrics: false });

@@ -67,6 +67,14 @@ describe('defaults', () => {
   });
 });
 
+describe('instance', () => {
+  it('takes a name made for labels and headers, and refuses anything else', () => {
+    expect(valid({ accounts: [{ uri: 'sip:100@127.0.0.1' }], ai: { provider: 'echo' }, instance: { id: 'agent-1.east' } }).instance.id).toBe('agent-1.east');
+    expect(valid({ accounts: [{ uri: 'sip:100@127.0.0.1' }], ai: { provider: 'echo' } }).instance.id).toBeUndefined();
+    expect(problems({ accounts: [{ uri: 'sip:100@127.0.0.1' }], ai: { provider: 'echo' }, instance: { id: 'agent 1' } })).toEqual([expect.stringMatching(/^instance\.id: not a valid instance id/)]);
+  });
+});
+
 describe('YAML and JSON files', () => {
   it('loads YAML, reading the *File secret and resolving paths against the file', () => {
     const cfg = loadConfig(join(FIXTURES, 'minimal.yaml'), { env });
