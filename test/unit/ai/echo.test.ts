@@ -14,12 +14,18 @@ import {
   doneWith,
   noise,
   rateOf,
+  settle,
   silence,
   startedSession,
   wire,
 } from './echoHelpers';
 
-afterEach(() => closeAll());
+// Pacing, loop turns and the session clock are fake: each test runs in simulated time.
+beforeEach(() => jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask'] }));
+afterEach(() => {
+  closeAll();
+  jest.useRealTimers();
+});
 
 /** 300 ms quiet, a 1 s 440 Hz burst, 800 ms quiet: the utterance every format test sends. */
 function utterance(format: AiAudioFormat, quiet: (ms: number, rate: number) => Int16Array = silence): Buffer {
@@ -51,7 +57,7 @@ describe('EchoSession echo', () => {
     const { s, rec } = await startedSession({ inputFormat: format, outputFormat: format });
     const input = utterance(format);
     appendChunked(s, input, format);
-    const outcome = await doneWith(s, 'completed');
+    const outcome = await settle(doneWith(s, 'completed'));
 
     const bpm = aiAudioFormatInfo(format).bytesPerMs;
     expect(rec.speechStarted).toEqual([{ itemId: 'item_echo_1', audioStartMs: 260 }]);
@@ -76,7 +82,7 @@ describe('EchoSession echo', () => {
   it('emits the turn in the Realtime order with transcripts for the records', async () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcmu', outputFormat: 'pcmu' });
     appendChunked(s, utterance('pcmu'), 'pcmu');
-    await doneWith(s, 'completed');
+    await settle(doneWith(s, 'completed'));
     const order = rec.order.filter((e) => !e.startsWith('audio:'));
     expect(order).toEqual([
       'speechStarted',
@@ -99,7 +105,7 @@ describe('EchoSession echo', () => {
   ])('converts %s input to %s output, keeping length (±1 chunk) and pitch', async (inputFormat, outputFormat) => {
     const { s, rec } = await startedSession({ inputFormat, outputFormat });
     appendChunked(s, utterance(inputFormat), inputFormat);
-    await doneWith(s, 'completed');
+    await settle(doneWith(s, 'completed'));
     const out = decodeAiAudio(audioOf(rec, 'resp_echo_1'), outputFormat);
     const rate = rateOf(outputFormat);
     const ms = (out.length * 1000) / rate;
@@ -114,7 +120,7 @@ describe('EchoSession echo', () => {
   it('ignores line noise below the threshold and still cuts the utterance at the burst', async () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' });
     appendChunked(s, utterance('pcm', (ms, rate) => noise(ms, rate, -60)), 'pcm');
-    await doneWith(s, 'completed');
+    await settle(doneWith(s, 'completed'));
     expect(rec.speechStarted.map((e) => e.audioStartMs)).toEqual([260]);
     expect(audioOf(rec, 'resp_echo_1').length).toBe(1080 * 48);
   });
@@ -122,7 +128,7 @@ describe('EchoSession echo', () => {
   it('does not start an utterance on a click shorter than minSpeechMs', async () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' }, { vad: { minSpeechMs: 100 } });
     appendChunked(s, wire(concat(silence(100, 24000), sine(1000, 60, 24000, 0.8), silence(900, 24000)), 'pcm'), 'pcm');
-    await new Promise((r) => setTimeout(r, 50));
+    await jest.runAllTimersAsync();
     expect(rec.speechStarted).toEqual([]);
     expect(rec.created).toEqual([]);
     expect(s.stats.utterances).toBe(0);
@@ -132,8 +138,8 @@ describe('EchoSession echo', () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' }, { speedup: Infinity, vad: { maxUtteranceMs: 1000 } });
     const rate = 24000;
     appendChunked(s, wire(concat(silence(200, rate), sine(440, 1500, rate, 0.3), silence(700, rate), sine(440, 300, rate, 0.3), silence(700, rate)), 'pcm'), 'pcm');
-    await doneWith(s, 'completed');
-    await doneWith(s, 'completed');
+    await settle(doneWith(s, 'completed'));
+    await settle(doneWith(s, 'completed'));
     expect(rec.speechStarted.map((e) => e.audioStartMs)).toEqual([160, 2360]);
     expect(rec.speechStopped.map((e) => e.audioEndMs)).toEqual([1160, 2740]);
     expect(audioOf(rec, 'resp_echo_1').length).toBe(1000 * 48);
@@ -149,7 +155,7 @@ describe('EchoSession echo', () => {
     appendChunked(a.s, input, 'pcma', 20);
     // 7.375 ms chunks never line up with the 10 ms analysis frames.
     for (let i = 0; i < input.length; i += 59) b.s.appendAudio(input.subarray(i, Math.min(input.length, i + 59)));
-    await Promise.all([doneWith(a.s, 'completed'), doneWith(b.s, 'completed')]);
+    await settle(Promise.all([doneWith(a.s, 'completed'), doneWith(b.s, 'completed')]));
     expect(audioOf(b.rec, 'resp_echo_1').equals(audioOf(a.rec, 'resp_echo_1'))).toBe(true);
     expect(b.rec.speechStopped).toEqual(a.rec.speechStopped);
   });
@@ -161,8 +167,8 @@ describe('EchoSession echo', () => {
       { turnDetection: { type: 'server_vad', createResponse: false } },
     );
     appendChunked(s, utterance('pcm'), 'pcm');
-    await s.waitFor('speechStopped', 2000);
-    await new Promise((r) => setTimeout(r, 20));
+    await settle(s.waitFor('speechStopped', 2000));
+    await jest.runAllTimersAsync();
     expect(rec.created).toEqual([]);
     expect(rec.transcripts.map((t) => t.text)).toEqual(['[caller audio 1.1 s]']);
   });
@@ -173,11 +179,11 @@ describe('EchoSession barge-in', () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' }, { speedup: 2, leadMs: 100 });
     const rate = 24000;
     appendChunked(s, wire(concat(silence(100, rate), sine(440, 2000, rate, 0.3), silence(700, rate)), 'pcm'), 'pcm');
-    await s.waitFor('responseCreated', 2000);
+    await settle(s.waitFor('responseCreated', 2000));
     appendChunked(s, wire(concat(sine(600, 300, rate, 0.3), silence(700, rate)), 'pcm'), 'pcm');
-    const cancelled = await doneWith(s, 'cancelled');
+    const cancelled = await settle(doneWith(s, 'cancelled'));
     expect(cancelled).toMatchObject({ responseId: 'resp_echo_1', status: 'cancelled', reason: 'turn_detected', requested: false });
-    const second = await doneWith(s, 'completed');
+    const second = await settle(doneWith(s, 'completed'));
     expect(second.responseId).toBe('resp_echo_2');
 
     const order = rec.order.filter((e) => !e.startsWith('audio:') && !e.startsWith('transcript'));
@@ -208,10 +214,10 @@ describe('EchoSession barge-in', () => {
     );
     const rate = 24000;
     appendChunked(s, wire(concat(sine(440, 800, rate, 0.3), silence(700, rate)), 'pcm'), 'pcm');
-    await s.waitFor('responseCreated', 2000);
+    await settle(s.waitFor('responseCreated', 2000));
     appendChunked(s, wire(concat(sine(600, 300, rate, 0.3), silence(700, rate)), 'pcm'), 'pcm');
-    await doneWith(s, 'completed');
-    await doneWith(s, 'completed');
+    await settle(doneWith(s, 'completed'));
+    await settle(doneWith(s, 'completed'));
     expect(rec.done.map((d) => [d.responseId, d.status])).toEqual([
       ['resp_echo_1', 'completed'],
       ['resp_echo_2', 'completed'],
@@ -222,12 +228,12 @@ describe('EchoSession barge-in', () => {
   it('stops emitting at once on cancelResponse() and reports client_cancelled', async () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' }, { speedup: 1, leadMs: 100 });
     appendChunked(s, utterance('pcm'), 'pcm');
-    await s.waitFor('responseCreated', 2000);
+    await settle(s.waitFor('responseCreated', 2000));
     const before = rec.audio.length;
     s.cancelResponse();
-    const outcome = await doneWith(s, 'cancelled');
+    const outcome = await settle(doneWith(s, 'cancelled'));
     expect(outcome.reason).toBe('client_cancelled');
-    await new Promise((r) => setTimeout(r, 150));
+    await jest.runAllTimersAsync();
     expect(rec.audio.length).toBe(before);
   });
 });
@@ -235,7 +241,7 @@ describe('EchoSession barge-in', () => {
 describe('EchoSession opening line', () => {
   it.each<AiAudioFormat>(['pcm', 'pcmu', 'pcma'])('createResponse() plays 600 Hz then 900 Hz beeps in %s and resolves completed', async (format) => {
     const { s, rec } = await startedSession({ inputFormat: format, outputFormat: format });
-    const outcome = await s.createResponse({ instructions: 'Greet the caller briefly.' });
+    const outcome = await settle(s.createResponse({ instructions: 'Greet the caller briefly.' }));
     expect(outcome).toMatchObject({ responseId: 'resp_echo_1', status: 'completed', requested: true });
     expect(rec.created).toEqual([{ responseId: 'resp_echo_1', requested: true }]);
     const rate = rateOf(format);
@@ -254,32 +260,32 @@ describe('EchoSession opening line', () => {
   it('queues a request made before start() and plays it once ready', async () => {
     const s = new EchoBackend().createSession(BASE_SESSION, silentLogger());
     const p = s.createResponse();
-    await new Promise((r) => setTimeout(r, 20));
+    await jest.runAllTimersAsync();
     expect(s.state.name).toBe('idle');
     await s.start();
-    await expect(p).resolves.toMatchObject({ status: 'completed' });
+    await expect(settle(p)).resolves.toMatchObject({ status: 'completed' });
     s.close();
   });
 
   it('refuses requests beyond the queue cap as not_sent (queue_full)', async () => {
     const { s } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' }, {}, { responseQueueMax: 2 });
     const results = [s.createResponse(), s.createResponse(), s.createResponse()];
-    await expect(results[2]).resolves.toMatchObject({ status: 'not_sent', reason: 'queue_full' });
+    await expect(settle(results[2])).resolves.toMatchObject({ status: 'not_sent', reason: 'queue_full' });
     expect(s.stats.responsesDropped).toBe(1);
-    await expect(Promise.all(results.slice(0, 2))).resolves.toMatchObject([{ status: 'completed' }, { status: 'completed' }]);
+    await expect(settle(Promise.all(results.slice(0, 2)))).resolves.toMatchObject([{ status: 'completed' }, { status: 'completed' }]);
   });
 });
 
 describe('EchoSession truncate, text and tools', () => {
   it('records truncate() and reports truncation beyond the delivered audio as a non-fatal error', async () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' });
-    await s.createResponse();
+    await settle(s.createResponse());
     const itemId = rec.audio[0].itemId;
     s.truncate(itemId, 120.9);
     expect(s.stats).toMatchObject({ truncates: 1, truncateErrors: 0, lastTruncate: { itemId, audioEndMs: 120 } });
     s.truncate(itemId, 401);
     s.truncate('item_unknown', 10);
-    await new Promise((r) => setImmediate(r));
+    await jest.advanceTimersToNextTimerAsync();
     expect(s.stats).toMatchObject({ truncates: 3, truncateErrors: 2 });
     expect(rec.errors.map((e) => e.code)).toEqual(['invalid_value', 'item_not_found']);
     expect(rec.errors[0].message).toBe('Audio content of 400ms is already shorter than 401ms');
@@ -294,10 +300,10 @@ describe('EchoSession truncate, text and tools', () => {
     s.sendUserText('DTMF: 1 2 3');
     s.sendSystemText('The caller pressed 1.');
     expect(rec.transcripts).toEqual([]);
-    await new Promise((r) => setImmediate(r));
+    await jest.advanceTimersToNextTimerAsync();
     expect(rec.transcripts).toEqual([{ role: 'user', itemId: 'item_echo_1', text: 'DTMF: 1 2 3', final: true, atMs: expect.any(Number) }]);
     appendChunked(s, utterance('pcm'), 'pcm');
-    await doneWith(s, 'completed');
+    await settle(doneWith(s, 'completed'));
     expect(s.toolNames).toEqual(['end_call']);
     expect(handler).not.toHaveBeenCalled();
     expect(s.stats.toolCalls).toBe(0);
@@ -329,20 +335,20 @@ describe('EchoSession lifecycle', () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' }, { speedup: 1, leadMs: 100 });
     const first = s.createResponse();
     const second = s.createResponse();
-    await s.waitFor('responseCreated', 2000);
+    await settle(s.waitFor('responseCreated', 2000));
     s.close();
     s.close();
-    await expect(first).resolves.toMatchObject({ status: 'failed', reason: 'session_closed' });
-    await expect(second).resolves.toMatchObject({ status: 'not_sent', reason: 'session_closed' });
+    await expect(settle(first)).resolves.toMatchObject({ status: 'failed', reason: 'session_closed' });
+    await expect(settle(second)).resolves.toMatchObject({ status: 'not_sent', reason: 'session_closed' });
     expect(rec.closes).toBe(1);
     expect(s.closed).toBe(true);
     expect(s.state).toEqual({ name: 'closed' });
     const audioEvents = rec.audio.length;
     s.appendAudio(utterance('pcm'));
-    await expect(s.createResponse()).resolves.toMatchObject({ status: 'not_sent' });
+    await expect(settle(s.createResponse())).resolves.toMatchObject({ status: 'not_sent' });
     expect(() => s.sendUserText('1')).toThrow(InvalidStateError);
     expect(() => s.registerTool({ name: 't', description: '', parameters: {}, handler: async () => ({ output: '' }) })).toThrow(InvalidStateError);
-    await new Promise((r) => setTimeout(r, 150));
+    await jest.runAllTimersAsync();
     expect(rec.audio.length).toBe(audioEvents);
     expect(rec.died).toBe(0);
   });
@@ -351,7 +357,7 @@ describe('EchoSession lifecycle', () => {
     const { s, rec } = await startedSession({ inputFormat: 'pcm', outputFormat: 'pcm' });
     s.once('speechStarted', () => s.close());
     appendChunked(s, utterance('pcm'), 'pcm');
-    await new Promise((r) => setTimeout(r, 50));
+    await jest.runAllTimersAsync();
     expect(rec.speechStarted).toHaveLength(1);
     expect(rec.speechStopped).toEqual([]);
     expect(rec.closes).toBe(1);

@@ -137,6 +137,24 @@ export function closeAll(): void {
   for (const s of open.splice(0)) s.close();
 }
 
+/**
+ * Await `p` on the fake clock: fire the session's timers one at a time until `p` settles, so what
+ * a test awaits next is subscribed before anything further happens.
+ */
+export async function settle<T>(p: Promise<T>): Promise<T> {
+  let pending = true;
+  p.then(
+    () => (pending = false),
+    () => (pending = false),
+  );
+  await Promise.resolve();
+  while (pending) {
+    if (jest.getTimerCount() === 0) throw new Error('nothing left to run and the awaited promise is still pending');
+    await jest.advanceTimersToNextTimerAsync();
+  }
+  return p;
+}
+
 /** Resolve on the next `responseDone` with this status. */
 export function doneWith(s: EchoSession, status: ResponseOutcome['status'], timeoutMs = 5000): Promise<ResponseOutcome> {
   return new Promise((resolve, reject) => {
