@@ -184,11 +184,13 @@ describe('RealtimeClient events', () => {
     c.on('event', (ev) => seen.push(ev));
     await c.connect();
     const peer = await server.peer(1);
+    // Frames arrive in order: once the last one is out, the client has handled the others.
+    const last = c.waitFor('event', 2000);
     peer.ws.send('not json');
     peer.send({ type: 'output_audio_buffer.started', response_id: 'r' });
     peer.ws.send(Buffer.from([1, 2, 3]), { binary: true });
     peer.send({ type: 'response.audio.delta', response_id: 'r', item_id: 'i', delta: 'AAA=' });
-    await new Promise((r) => setTimeout(r, 50));
+    await last;
     expect(seen.map((e) => e.type)).toEqual(['session.created', 'response.output_audio.delta']);
     expect(c.stats).toMatchObject({ unknownEvents: 1, malformedEvents: 1, binaryFrames: 1 });
   });

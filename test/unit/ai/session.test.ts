@@ -84,6 +84,7 @@ beforeEach(async () => {
   server = await ScriptedServer.start();
 });
 afterEach(async () => {
+  jest.useRealTimers();
   for (const s of sessions.splice(0)) s.close();
   await server.stop();
 });
@@ -771,11 +772,14 @@ describe('resilience', () => {
   });
 
   it('rotates to a fresh server session when idle after the maximum age, deferring while a response is active', async () => {
+    // The session's age runs on a fake clock; sockets and loop turns stay real.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate'] });
     const { s, peer } = await started({ maxSessionAgeMs: 80 });
     await converse(s, peer);
     peer.send({ type: 'response.created', response: { id: 'resp_long', status: 'in_progress' } });
     await sync(s, peer);
-    await new Promise((r) => setTimeout(r, 150));
+    await jest.advanceTimersByTimeAsync(80);
+    jest.useRealTimers();
     expect(server.peers).toHaveLength(1);
     const rotating = s.waitFor('reconnecting', 2000);
     responseDone(peer, 'resp_long');
