@@ -10,6 +10,7 @@ export class FakeCalls implements AdminCalls {
   readonly listeners = new Map<string, Set<(ev: CallEvent) => void>>();
   placeError: unknown;
   #next = 1;
+  #unsubscribed: (() => void)[] = [];
 
   add(view: CallView): void {
     this.views.set(view.id, view);
@@ -45,7 +46,10 @@ export class FakeCalls implements AdminCalls {
     let set = this.listeners.get(id);
     if (!set) this.listeners.set(id, (set = new Set()));
     set.add(listener);
-    return () => set!.delete(listener);
+    return () => {
+      set!.delete(listener);
+      for (const wake of this.#unsubscribed.splice(0)) wake();
+    };
   }
 
   emit(id: string, ev: CallEvent): void {
@@ -54,6 +58,11 @@ export class FakeCalls implements AdminCalls {
 
   subscribers(id: string): number {
     return this.listeners.get(id)?.size ?? 0;
+  }
+
+  /** Resolves once nothing is subscribed to the call's events. */
+  async noSubscribers(id: string): Promise<void> {
+    while (this.subscribers(id) > 0) await new Promise<void>((wake) => this.#unsubscribed.push(wake));
   }
 }
 
