@@ -287,42 +287,12 @@ export async function startKamailio(opts: KamailioOptions): Promise<Kamailio> {
   const binary = opts.binary ?? process.env.KAMAILIO_BIN ?? 'kamailio';
   const modulesDir = opts.modulesDir ?? process.env.KAMAILIO_MPATH ?? DEFAULT_MPATH;
   const dir = await makeTmpDir('kamailio-');
-  const runDir = path.join(dir, 'run');
-  fs.mkdirSync(runDir, { recursive: true });
   const configPath = path.join(dir, 'kamailio.cfg');
   fs.writeFileSync(
     configPath,
     renderKamailioConfig({ users: opts.users, domain, port, modulesDir, debugLevel: opts.debugLevel ?? 2 }),
   );
-  const common = ['-f', configPath, '-L', modulesDir, '-Y', runDir, '-w', dir];
-  try {
-    await runCommand('kamailio-check', binary, ['-c', ...common], { timeoutMs: 15_000 });
-  } catch (err) {
-    if (ownPort) releasePort(port);
-    throw new PeerError(`kamailio config check failed [config:${configPath}]`, { cause: err });
-  }
-  const proc = spawnManaged({
-    name: 'kamailio',
-    command: binary,
-    args: [...common, '-DD', '-E', '-P', path.join(runDir, 'kamailio.pid'), '-m', '32', '-M', '8'],
-    lifetimeMs: opts.lifetimeMs ?? 120_000,
-  });
-  const startTimeout = opts.startTimeoutMs ?? 10_000;
-  const deadline = Date.now() + startTimeout;
-  let answered = false;
-  while (!answered && Date.now() < deadline && !proc.closed) {
-    answered = await sipPing(LOOPBACK, port, 300);
-    if (!answered) await delay(100);
-  }
-  if (!answered) {
-    const exited = proc.exitInfo;
-    await proc.kill();
-    if (ownPort) releasePort(port);
-    const what = exited
-      ? `exited during start [exit:${exited.code ?? exited.signal}`
-      : `did not answer OPTIONS within ${startTimeout} ms [`;
-    throw new PeerError(`kamailio ${what}, port:${port}, config:${configPath}]\n${proc.tail()}`);
-  }
+  const proc = await spawnKamailio({ binary, configPath, modulesDir, dir, port, ownPort, lifetimeMs: opts.lifetimeMs, startTimeoutMs: opts.startTimeoutMs });
   return new KamailioHandle(proc, port, domain, configPath, ownPort);
 }
 
@@ -389,6 +359,117 @@ class KamailioHandle implements Kamailio {
   close(): Promise<void> {
     return this.stop();
   }
+}
+
+/**
+ * Check `configPath`, start Kamailio in the foreground (its own process group) and wait until it
+ * answers OPTIONS on `port`. `-A` defines in `defines` override the config's own.
+ */
+async function spawnKamailio(o: {
+  binary: string;
+  configPath: string;
+  modulesDir: string;
+  dir: string;
+  port: number;
+  ownPort: boolean;
+  defines?: string[];
+  lifetimeMs?: number;
+  startTimeoutMs?: number;
+}): Promise<ManagedProcess> {
+  const runDir = path.join(o.dir, 'run');
+  fs.mkdirSync(runDir, { recursive: true });
+  const common = ['-f', o.configPath, '-L', o.modulesDir, '-Y', runDir, '-w', o.dir, ...(o.defines ?? []).flatMap((d) => ['-A', d])];
+  try {
+    await runCommand('kamailio-check', o.binary, ['-c', ...common], { timeoutMs: 15_000 });
+  } catch (err) {
+    if (o.ownPort) releasePort(o.port);
+    throw new PeerError(`kamailio config check failed [config:${o.configPath}]`, { cause: err });
+  }
+  const proc = spawnManaged({
+    name: 'kamailio',
+    command: o.binary,
+    args: [...common, '-DD', '-E', '-P', path.join(runDir, 'kamailio.pid'), '-m', '32', '-M', '8'],
+    lifetimeMs: o.lifetimeMs ?? 120_000,
+  });
+  const startTimeout = o.startTimeoutMs ?? 10_000;
+  const deadline = Date.now() + startTimeout;
+  let answered = false;
+  while (!answered && Date.now() < deadline && !proc.closed) {
+    answered = await sipPing(LOOPBACK, o.port, 300);
+    if (!answered) await delay(100);
+  }
+  if (!answered) {
+    const exited = proc.exitInfo;
+    await proc.kill();
+    if (o.ownPort) releasePort(o.port);
+    const what = exited
+      ? `exited during start [exit:${exited.code ?? exited.signal}`
+      : `did not answer OPTIONS within ${startTimeout} ms [`;
+    throw new PeerError(`kamailio ${what}, port:${o.port}, config:${o.configPath}]\n${proc.tail()}`);
+  }
+  return proc;
+}
+
+/** The shipped dispatcher configuration (docs/DEPLOYMENT.md), run as it is with -A defines. */
+export const DISPATCHER_CFG = path.resolve(__dirname, __dirname.split(path.sep).includes('dist') ? '../../..' : '../..', 'examples/kamailio/dispatcher.cfg');
+
+/** Options for {@link startDispatcher}. */
+export interface DispatcherOptions {
+  /** The agents, as `host:port` SIP addresses (set 1 of the dispatcher list). */
+  agents: string[];
+  /** OPTIONS probe interval, s (default 1). */
+  probeIntervalSec?: number;
+  /** A branch with no provisional answer in this long fails over, ms (default 2000). */
+  inviteTimeoutMs?: number;
+  lifetimeMs?: number;
+}
+
+/** A running dispatcher: Kamailio with examples/kamailio/dispatcher.cfg in front of agents. */
+export interface Dispatcher {
+  readonly port: number;
+  readonly proc: ManagedProcess;
+  /** Wait until the dispatcher logs an agent going `up` or `down` (`agent` as given, from `fromSeq`). */
+  waitForState(agent: string, state: 'up' | 'down', timeoutMs: number, fromSeq?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Start Kamailio's dispatcher on a free loopback port in front of `agents`. */
+export async function startDispatcher(opts: DispatcherOptions): Promise<Dispatcher> {
+  const port = await freePort('udp');
+  const dir = await makeTmpDir('kamailio-ds-');
+  const list = path.join(dir, 'dispatcher.list');
+  fs.writeFileSync(list, opts.agents.map((a) => `1 sip:${a}\n`).join(''));
+  const modulesDir = process.env.KAMAILIO_MPATH ?? DEFAULT_MPATH;
+  const proc = await spawnKamailio({
+    binary: process.env.KAMAILIO_BIN ?? 'kamailio',
+    configPath: DISPATCHER_CFG,
+    modulesDir,
+    dir,
+    port,
+    ownPort: true,
+    defines: [
+      `LISTEN=udp:${LOOPBACK}:${port}`,
+      `DISPATCHER_LIST="${list}"`,
+      `PROBE_INTERVAL=${opts.probeIntervalSec ?? 1}`,
+      `INVITE_TIMEOUT_MS=${opts.inviteTimeoutMs ?? 2000}`,
+    ],
+    lifetimeMs: opts.lifetimeMs,
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    proc,
+    async waitForState(agent, state, timeoutMs, fromSeq = 0) {
+      await proc.waitForLog(new RegExp(`DISPATCH ${state} sip:${escapeRe(agent)}\\b`), timeoutMs, fromSeq);
+    },
+    stop() {
+      stopping ??= (async () => {
+        await proc.kill();
+        releasePort(port);
+      })();
+      return stopping;
+    },
+  };
 }
 
 function parseRegisterLine(line: LogLine): RegisterEvent | undefined {
