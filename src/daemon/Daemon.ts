@@ -19,17 +19,19 @@ import { OpenAiBackend } from '../ai/AiBackend';
 import { EchoBackend } from '../ai/EchoBackend';
 import type { AiBackend } from '../ai/AiBackend';
 import { CallManager } from '../calls/CallManager';
-import type { CallAgent, CallInfo, CallSummary, CallRecorderSink } from '../calls/types';
-import { RecordStore } from '../records';
+import type { CallAgent, CallInfo, CallRecorderSink } from '../calls/types';
+import { RecordStore, type PostgresRecords } from '../records';
 import { AdmissionRelay, SourceAdmission } from './admission';
 import { CallRecords } from './callRecords';
 import { trackCallMetrics } from './callMetrics';
 import { writeLocalToken } from './adminToken';
-import { AdminServer, Metrics, type AdminCalls, type CallEvent, type CallView } from '../admin';
+import { AdminServer, Metrics } from '../admin';
 import { diffReloadable, loadConfig, redactConfig, type AgentConfig } from '../config';
 import type { Logger } from '../logging/logger';
 import { AgentError } from '../util/errors';
 import { accountOptions, userAgentOptions } from './sipOptions';
+import { startRecordMirror, type RecordMirror } from './recordMirror';
+import { adminCalls } from './adminCalls';
 import { callManagerOptions } from './callOptions';
 import { loadPrompts, type LoadedPrompts } from './prompts';
 import { VERSION } from './version';
@@ -40,48 +42,6 @@ export interface DaemonOptions {
   logger: Logger;
   /** Injected in tests; default: the real addon. */
   binding?: NativeBinding;
-}
-
-function iso(d: Date | undefined): string | null {
-  return d ? d.toISOString() : null;
-}
-
-function viewOfInfo(i: CallInfo): CallView {
-  return {
-    id: i.callId,
-    state: i.state.name,
-    direction: i.direction,
-    from: i.from,
-    to: i.to,
-    account: i.account,
-    sipCallId: i.sipCallId,
-    remoteAddress: i.remoteAddress,
-    startedAt: i.startedAt.toISOString(),
-    answeredAt: iso(i.answeredAt),
-    endedAt: null,
-    endReason: null,
-  };
-}
-
-function viewOfSummary(s: CallSummary): CallView {
-  return {
-    id: s.callId,
-    state: 'ended',
-    direction: s.direction,
-    from: s.from,
-    to: s.to,
-    account: s.account,
-    sipCallId: s.sipCallId,
-    startedAt: s.startedAt.toISOString(),
-    answeredAt: iso(s.answeredAt),
-    endedAt: iso(s.endedAt),
-    endReason: s.endReason ?? null,
-    sipStatus: s.sipStatus,
-    durationMs: s.durationMs,
-    usage: s.usage,
-    tools: s.tools.map((t) => ({ name: t.name, durationMs: t.durationMs, error: t.error })),
-    transcript: s.transcript.map((t) => ({ speaker: t.speaker, text: t.text, at: t.at.toISOString() })),
-  };
 }
 
 /** Builds the backend `ai.*` asks for. */
@@ -124,6 +84,7 @@ export class Daemon {
   readonly #accounts: SipAccount[];
   readonly #calls: CallManager;
   readonly #records: RecordStore;
+  readonly #mirror: RecordMirror | undefined;
   readonly #metrics: Metrics;
   readonly #resamplerKernel: ResamplerKernelFactory;
   readonly #admin: AdminServer | undefined;
@@ -148,6 +109,7 @@ export class Daemon {
     accounts: SipAccount[];
     calls: CallManager;
     records: RecordStore;
+    mirror: RecordMirror | undefined;
     metrics: Metrics;
     admin: AdminServer | undefined;
     sink: (info: CallInfo) => CallRecorderSink | undefined;
@@ -170,6 +132,7 @@ export class Daemon {
     this.#accounts = p.accounts;
     this.#calls = p.calls;
     this.#records = p.records;
+    this.#mirror = p.mirror;
     this.#metrics = p.metrics;
     this.#resamplerKernel = p.resamplerKernel;
     this.#admin = p.admin;
@@ -193,6 +156,7 @@ export class Daemon {
       logger: log.child({ mod: 'records' }),
     });
     await records.start();
+    const mirror = await startRecordMirror(cfg, records, log.child({ mod: 'records-db' }));
 
     const binding = o.binding ?? loadNativeBinding();
     // The live path resamples with the addon's vectorised kernel (same samples as the JS reference).
@@ -207,6 +171,7 @@ export class Daemon {
       relay.attach(ua);
     } catch (err) {
       admission.close();
+      await mirror?.close();
       await records.close();
       throw new AgentError('ERR_SIP_START', `cannot start SIP: ${(err as Error).message}`, { cause: err });
     }
@@ -226,7 +191,7 @@ export class Daemon {
         }
       }
       // Records and metrics follow the calls from before the first one can arrive.
-      const callRecords = new CallRecords({ records, current, backendName: () => backend.name, live });
+      const callRecords = new CallRecords({ records, current, backendName: () => backend.name, live, changed: mirror ? (id) => mirror.sync.notify(id) : undefined });
       sinkRef = callRecords.sink;
       calls = new CallManager({
         agent: ua as unknown as CallAgent,
@@ -243,17 +208,18 @@ export class Daemon {
       callRecords.attach(calls);
       trackCallMetrics({ metrics, calls, ua, clockRate, log });
 
-      if (cfg.admin.enabled) admin = await startAdmin({ cfg, current, calls, metrics, ua, accounts, binding, log });
+      if (cfg.admin.enabled) admin = await startAdmin({ cfg, current, calls, metrics, ua, accounts, binding, log, store: mirror?.db });
     } catch (err) {
       admission.close();
       await admin?.close().catch(() => undefined);
       metrics.close();
       await calls?.close().catch(() => undefined);
       await ua.close().catch(() => undefined);
+      await mirror?.close().catch(() => undefined);
       await records.close().catch(() => undefined);
       throw err;
     }
-    const d = new Daemon({ resamplerKernel, log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, metrics, admin, sink: sinkRef, live, current, backend, admission });
+    const d = new Daemon({ resamplerKernel, log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, mirror, metrics, admin, sink: sinkRef, live, current, backend, admission });
     log.info({ version: VERSION, transports: ua.transports, accounts: accounts.map((a) => a.uri), ai: cfg.ai.provider }, 'sip-ai-agent ready');
     return d;
   }
@@ -329,6 +295,7 @@ export class Daemon {
         await this.#admin?.close().catch(() => undefined);
         this.#metrics.close();
         await this.#records.flushAll().catch(() => undefined);
+        await this.#mirror?.close().catch(() => undefined);
         await this.#records.close().catch(() => undefined);
         await this.#ua.close();
         this.#log.info('stopped');
@@ -348,6 +315,7 @@ async function startAdmin(o: {
   accounts: SipAccount[];
   binding: NativeBinding;
   log: Logger;
+  store: PostgresRecords | undefined;
 }): Promise<AdminServer> {
   const { cfg, current, calls, metrics, ua, accounts, binding, log } = o;
   // Transcripts and call control always need a token: without a configured one, a token is
@@ -358,7 +326,7 @@ async function startAdmin(o: {
     port: cfg.admin.port,
     token,
     openPaths: cfg.admin.token ? [] : ['/metrics'],
-    calls: adminCalls(calls),
+    calls: adminCalls(calls, o.store),
     metrics,
     logger: log.child({ mod: 'admin' }),
     health: () => ({
@@ -387,51 +355,4 @@ async function startAdmin(o: {
   });
   await admin.listen();
   return admin;
-}
-
-/** The call manager as the admin API sees it. */
-function adminCalls(calls: CallManager): AdminCalls {
-  return {
-    list: () => ({ active: calls.list().map(viewOfInfo), recent: calls.recent().slice().reverse().map(viewOfSummary) }),
-    get: (id) => {
-      const live = calls.get(id);
-      if (live) {
-        const v = viewOfInfo(live.info());
-        v.transcript = live.transcript.map((t, i) => ({ speaker: t.speaker, text: t.text, at: t.at.toISOString(), seq: i }));
-        return v;
-      }
-      const done = calls.recent().find((s) => s.callId === id);
-      return done ? viewOfSummary(done) : undefined;
-    },
-    place: async (req) => {
-      const s = await calls.placeCall(req.uri, { instructions: req.instructions, headers: req.headers });
-      return { id: s.info().callId };
-    },
-    hangup: (id) => calls.hangup(id),
-    subscribe: (id, listener) => {
-      if (!calls.get(id)) return undefined;
-      let seq = calls.get(id)?.transcript.length ?? 0;
-      const onState = (e: { callId: string; state: { name: string } }): void => {
-        if (e.callId === id) listener({ type: 'state', state: e.state.name, at: new Date().toISOString() });
-      };
-      const onLine = (e: { callId: string; entry: { speaker: 'caller' | 'agent'; text: string; at: Date } }): void => {
-        if (e.callId === id) listener({ type: 'transcript', speaker: e.entry.speaker, text: e.entry.text, at: e.entry.at.toISOString(), seq: seq++ });
-      };
-      const onEnd = (s: CallSummary): void => {
-        if (s.callId !== id) return;
-        const ev: CallEvent = { type: 'ended', reason: s.endReason, at: iso(s.endedAt) ?? undefined, sipStatus: s.sipStatus };
-        unsubscribe();
-        listener(ev);
-      };
-      const unsubscribe = (): void => {
-        calls.off('stateChange', onState);
-        calls.off('transcript', onLine);
-        calls.off('callEnded', onEnd);
-      };
-      calls.on('stateChange', onState);
-      calls.on('transcript', onLine);
-      calls.on('callEnded', onEnd);
-      return unsubscribe;
-    },
-  };
 }
