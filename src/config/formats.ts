@@ -138,6 +138,17 @@ export function toolName(s: string): string | undefined {
   return /^[A-Za-z0-9_-]{1,64}$/.test(s) ? undefined : `not a valid tool name (got "${s}"; letters, digits, _ and -, at most 64)`;
 }
 
+/** A PostgreSQL connection URL (postgres:// or postgresql://). */
+export function postgresUrl(s: string): string | undefined {
+  try {
+    const u = new URL(s);
+    if (u.protocol === 'postgres:' || u.protocol === 'postgresql:') return u.hostname || u.searchParams.get('host') ? undefined : 'names no host';
+  } catch {
+    // fall through
+  }
+  return 'not a postgres:// URL';
+}
+
 /** An instance name: letters, digits, `.`, `_` and `-`, at most 64 (it goes into headers and labels). */
 export function instanceId(s: string): string | undefined {
   return /^[A-Za-z0-9._-]{1,64}$/.test(s) ? undefined : `not a valid instance id (got "${s}"; letters, digits, ., _ and -, at most 64)`;

@@ -34,6 +34,7 @@ export function applyRules(cfg: AgentConfig, raw: unknown, sink: ProblemSink): v
   ai(cfg, raw, sink);
   tools(cfg, sink);
   calls(cfg, sink);
+  records(cfg, raw, sink);
   admin(cfg, sink);
   templates(cfg, raw, sink);
   if (cfg.records.transcripts && cfg.ai.transcription === null) {
@@ -209,6 +210,13 @@ function calls(cfg: AgentConfig, sink: ProblemSink): void {
   }
   if (c.transferTarget !== undefined && !(c.transferTarget in cfg.tools.transferCall.targets) && !parseSipUri(c.transferTarget)) {
     sink.report('calls.transferTarget', `"${c.transferTarget}" is neither a tools.transferCall.targets name nor a SIP URI`);
+  }
+}
+
+function records(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
+  const given = written(raw, 'records.postgres.url') || written(raw, 'records.postgres.urlFile');
+  if (cfg.records.store === 'postgres' && !cfg.records.postgres.url && !given) {
+    sink.report('records.postgres.url', 'required when records.store is postgres (or records.postgres.urlFile)');
   }
 }
 

@@ -419,6 +419,20 @@ export const SCHEMA = obj({
         retentionDays: num({ doc: 'delete records older than this (0: keep forever)', unit: 'days', default: 30, min: 0, max: 3650 }),
         recordAudio: bool({ doc: 'record calls as stereo WAV, caller left, agent right (mind the law: announce it)', default: false }),
         transcripts: bool({ doc: 'write a transcript of each call', default: true }),
+        store: oneOf({
+          doc: 'where records are kept for reading: files (in dir, nothing to install) or postgres (one database for every instance; files in dir stay the local journal and recordings)',
+          values: ['files', 'postgres'],
+          default: 'files',
+          reload: 'restart',
+        }),
+        postgres: obj({
+          doc: 'the database of records.store: postgres (schema created and migrated by the agent)',
+          reload: 'restart',
+          fields: {
+            url: str({ doc: 'connection URL, e.g. postgres://agent@db.example.com/calls (password via ${ENV} or urlFile)', secret: true, check: f.postgresUrl }),
+            urlFile: file({ doc: 'file holding the connection URL', fills: 'url' }),
+          },
+        }),
       },
     }),
 

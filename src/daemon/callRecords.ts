@@ -18,6 +18,8 @@ export interface CallRecordsOptions {
   backendName: () => string;
   /** Live settings: record audio for new calls. */
   live: { recordAudio: boolean };
+  /** Told after each change of a call's record (a mirror such as PostgreSQL follows it). */
+  changed?: (callId: string) => void;
 }
 
 export class CallRecords {
@@ -38,9 +40,11 @@ export class CallRecords {
     // What happens during the call reaches its journal as it happens (a crash loses at most a second).
     calls.on('transcript', ({ callId, entry }) => {
       this.#recorders.get(callId)?.addTranscript({ speaker: entry.speaker, text: entry.text, at: entry.at });
+      this.#o.changed?.(callId);
     });
     calls.on('toolUse', ({ callId, use }) => {
       this.#recorders.get(callId)?.addTool({ name: use.name, args: use.args, durationMs: use.durationMs, error: use.error, at: use.at });
+      this.#o.changed?.(callId);
     });
     calls.on('stateChange', ({ callId }) => {
       if (this.#answered.has(callId)) return;
@@ -48,6 +52,7 @@ export class CallRecords {
       if (!at) return;
       this.#answered.add(callId);
       this.#recorders.get(callId)?.update({ answeredAt: at });
+      this.#o.changed?.(callId);
     });
     // A refused call was never admitted: counted and logged by the call manager, but it writes
     // no record, so a flood of refused INVITEs cannot fill the disk.
@@ -71,6 +76,7 @@ export class CallRecords {
         ai: { backend: this.#o.backendName(), model: cfg.ai.model, voice: cfg.ai.voice },
       });
       this.#recorders.set(info.callId, r);
+      this.#o.changed?.(info.callId);
     }
     return r;
   }
@@ -79,7 +85,8 @@ export class CallRecords {
     const r = this.#recorders.get(s.callId);
     this.#recorders.delete(s.callId);
     this.#answered.delete(s.callId);
-    void r?.finish({
+    void r
+      ?.finish({
       endedAt: s.endedAt,
       answeredAt: s.answeredAt,
       sipCallId: s.sipCallId,
@@ -92,6 +99,10 @@ export class CallRecords {
       counters: { ...s.counters } as Record<string, number>,
       transcript: s.transcript.map((t) => ({ speaker: t.speaker, text: t.text, at: t.at })),
       error: s.error,
-    });
+    })
+      .then(
+        () => this.#o.changed?.(s.callId),
+        () => this.#o.changed?.(s.callId),
+      );
   }
 }

@@ -640,6 +640,29 @@ export class RecordStore {
     return out.map(summarize);
   }
 
+  /** Call ids of the records written (or rewritten) at or after `ms` (epoch), newest days first. */
+  async writtenSince(ms: number): Promise<string[]> {
+    const out: string[] = [];
+    for (const day of await this.#days()) {
+      // A record lives in the directory of its start day; a call longer than a day is not kept apart.
+      if ((dayDirStart(day) ?? 0) + 2 * DAY_MS < ms) break;
+      const dir = join(this.dir, day);
+      let names: string[];
+      try {
+        names = (await fsp.readdir(dir)).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
+      } catch {
+        continue;
+      }
+      for (const f of names) {
+        const m = await fsp.stat(join(dir, f)).then((st) => st.mtimeMs, () => -1);
+        if (m < ms) continue;
+        const rec = await this.#readFile(join(dir, f));
+        if (rec) out.push(rec.callId);
+      }
+    }
+    return out;
+  }
+
   /**
    * Delete records whose call started more than retentionDays ago (whole day directories at a time),
    * at most `pruneBatch` files per run; a run that hits the cap schedules another one second later.

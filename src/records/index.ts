@@ -5,3 +5,5 @@ export * from './StereoWavWriter';
 export { writeFileAtomic, syncDir, RECORD_FILE_MODE, RECORD_DIR_MODE } from './atomic';
 export { DEFAULT_RECORD_LIMITS, type RecordLimits } from './normalize';
 export { fileStem, dayDirName } from './paths';
+export { PostgresRecords, type PostgresRecordsOptions } from './PostgresRecords';
+export { RecordSync, type RecordSyncOptions, type RecordSyncStats } from './RecordSync';

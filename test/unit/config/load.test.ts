@@ -47,7 +47,7 @@ describe('defaults', () => {
     expect(cfg.ai.prices).toEqual({ currency: 'USD', audioInput: 32, audioCachedInput: 0.4, audioOutput: 64, textInput: 4, textCachedInput: 0.4, textOutput: 16 });
     expect(cfg.tools).toEqual({ endCall: { enabled: true }, transferCall: { enabled: false, targets: {} }, webhooks: [] });
     expect(cfg.calls).toMatchObject({ maxConcurrent: 8, allow: [], onAiFailure: 'hangup', dtmf: { toModel: true, template: 'Caller pressed {{digit}}' } });
-    expect(cfg.records).toEqual({ dir: '/var/lib/sip-ai-agent/records', retentionDays: 30, recordAudio: false, transcripts: true });
+    expect(cfg.records).toEqual({ dir: '/var/lib/sip-ai-agent/records', retentionDays: 30, recordAudio: false, transcripts: true, store: 'files', postgres: {} });
     expect(cfg.admin).toEqual({ enabled: true, listen: '127.0.0.1', port: 8089 });
     expect(cfg.logging).toEqual({ level: 'info', pjsipLevel: 2, pretty: 'auto', sipMessages: false });
     expect(cfg.variables).toEqual({});
@@ -72,6 +72,16 @@ describe('instance', () => {
     expect(valid({ accounts: [{ uri: 'sip:100@127.0.0.1' }], ai: { provider: 'echo' }, instance: { id: 'agent-1.east' } }).instance.id).toBe('agent-1.east');
     expect(valid({ accounts: [{ uri: 'sip:100@127.0.0.1' }], ai: { provider: 'echo' } }).instance.id).toBeUndefined();
     expect(problems({ accounts: [{ uri: 'sip:100@127.0.0.1' }], ai: { provider: 'echo' }, instance: { id: 'agent 1' } })).toEqual([expect.stringMatching(/^instance\.id: not a valid instance id/)]);
+  });
+});
+
+describe('records.store', () => {
+  const base = { accounts: [{ uri: 'sip:100@127.0.0.1' }], ai: { provider: 'echo' } };
+  it('postgres needs a connection URL, and a postgres:// one', () => {
+    expect(problems({ ...base, records: { store: 'postgres' } })).toEqual([expect.stringMatching(/^records\.postgres\.url: required when records\.store is postgres/)]);
+    expect(problems({ ...base, records: { store: 'postgres', postgres: { url: 'mysql://db/calls' } } })).toEqual([expect.stringMatching(/^records\.postgres\.url: not a postgres:\/\/ URL/)]);
+    expect(valid({ ...base, records: { store: 'postgres', postgres: { url: 'postgres://agent:pw@db.example.com/calls' } } }).records.store).toBe('postgres');
+    expect(valid(base).records.store).toBe('files');
   });
 });
 
