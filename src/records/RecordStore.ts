@@ -619,15 +619,7 @@ export class RecordStore {
     if (want === 0) return [];
     for (const day of await this.#days()) {
       const dir = join(this.dir, day);
-      let names: string[];
-      try {
-        names = (await fsp.readdir(dir)).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
-      } catch {
-        continue;
-      }
-      const stats = await Promise.all(
-        names.map(async (f) => ({ f, m: await fsp.stat(join(dir, f)).then((s) => s.mtimeMs, () => -1) })),
-      );
+      const stats = await this.#recordFiles(dir);
       stats.sort((a, b) => b.m - a.m);
       for (const { f, m } of stats.slice(0, want - out.length)) {
         if (m < 0) continue;
@@ -647,14 +639,7 @@ export class RecordStore {
       // A record lives in the directory of its start day; a call longer than a day is not kept apart.
       if ((dayDirStart(day) ?? 0) + 2 * DAY_MS < ms) break;
       const dir = join(this.dir, day);
-      let names: string[];
-      try {
-        names = (await fsp.readdir(dir)).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
-      } catch {
-        continue;
-      }
-      for (const f of names) {
-        const m = await fsp.stat(join(dir, f)).then((st) => st.mtimeMs, () => -1);
+      for (const { f, m } of await this.#recordFiles(dir)) {
         if (m < ms) continue;
         const rec = await this.#readFile(join(dir, f));
         if (rec) out.push(rec.callId);
@@ -922,6 +907,17 @@ export class RecordStore {
       this.#log.warn({ err, path }, `unreadable call record [path:${path}]`);
       return undefined;
     }
+  }
+
+  /** The record files of a day directory with their modification times (-1: gone meanwhile). */
+  async #recordFiles(dir: string): Promise<{ f: string; m: number }[]> {
+    let names: string[];
+    try {
+      names = (await fsp.readdir(dir)).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
+    } catch {
+      return [];
+    }
+    return Promise.all(names.map(async (f) => ({ f, m: await fsp.stat(join(dir, f)).then((st) => st.mtimeMs, () => -1) })));
   }
 
   /** Day directory names, newest first. */
