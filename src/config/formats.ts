@@ -138,6 +138,11 @@ export function toolName(s: string): string | undefined {
   return /^[A-Za-z0-9_-]{1,64}$/.test(s) ? undefined : `not a valid tool name (got "${s}"; letters, digits, _ and -, at most 64)`;
 }
 
+/** An ISO 639-1 language code, optionally with a region (`tr`, `pt-BR`). */
+export function languageCode(s: string): string | undefined {
+  return /^[a-z]{2,3}(-[A-Za-z]{2,4})?$/.test(s) ? undefined : `not a language code (got "${s}"; e.g. en, tr, pt-BR)`;
+}
+
 /** A PostgreSQL connection URL (postgres:// or postgresql://). */
 export function postgresUrl(s: string): string | undefined {
   try {

@@ -144,6 +144,19 @@ function ai(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
       sink.warn('ai.url', 'ws:// sends the API key and all audio unencrypted; use wss://');
     }
   }
+  if (a.provider === 'pipeline') {
+    for (const svc of ['stt', 'chat', 'tts'] as const) {
+      const s = a.pipeline[svc];
+      const host = tryUrl(s.url)?.hostname ?? '';
+      if (s.apiKey === undefined && a.apiKey === undefined && /(^|\.)openai\.com$|\.openai\.azure\.com$/.test(host)) {
+        sink.report(`ai.pipeline.${svc}.apiKey`, `required for ${host} (set it, or ai.apiKey for every service)`);
+      }
+      const url = tryUrl(s.url);
+      if (url?.protocol === 'http:' && !isLoopback(url.hostname.replace(/^\[|\]$/g, '')) && (s.apiKey ?? a.apiKey) !== undefined) {
+        sink.warn(`ai.pipeline.${svc}.url`, 'http:// sends the API key and the conversation unencrypted; use https:// (or a server on this machine)');
+      }
+    }
+  }
   const td = a.turnDetection;
   const onlyFor: Record<string, string> = {
     threshold: 'server_vad',

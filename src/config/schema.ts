@@ -139,6 +139,53 @@ const turnDetection = obj({
   },
 });
 
+/** One OpenAI-compatible HTTP service of the pipeline. */
+function pipelineService<E extends Record<string, AnyNode>>(what: string, defaultModel: string, extra: E) {
+  return obj({
+    doc: `${what} (any OpenAI-compatible server)`,
+    fields: {
+      url: str({ doc: 'base URL up to /v1', default: 'https://api.openai.com/v1', check: f.httpUrl, format: 'URL' }),
+      apiKey: str({ doc: 'bearer token (unset: ai.apiKey; none at all for a local server that needs none)', secret: true, minLength: 1, check: f.oneLine }),
+      apiKeyFile: file({ doc: 'file holding the token', fills: 'apiKey' }),
+      model: str({ doc: 'model', default: defaultModel, minLength: 1, maxLength: 128, check: f.oneLine }),
+      timeoutMs: num({ doc: 'give up on a request after this long without an answer (then one retry of a 429/5xx/timeout, then calls.onAiFailure)', unit: 'ms', default: 15000, min: 500, max: 120000 }),
+      ...extra,
+    },
+  });
+}
+
+const pipeline = obj({
+  doc: 'ai.provider pipeline: local turn-taking, then speech-to-text, a chat model and text-to-speech (OpenAI-compatible HTTP APIs)',
+  fields: {
+    language: str({ doc: 'language of the conversation, ISO 639-1 (e.g. tr): transcription language, and the model is told to speak it', check: f.languageCode }),
+    vad: obj({
+      doc: 'turn-taking by the local voice-activity detector',
+      fields: {
+        thresholdDbfs: num({ doc: 'a frame this loud or louder is speech', unit: 'dBFS', default: -40, min: -80, max: 0 }),
+        minSpeechMs: num({ doc: 'speech needed before a turn starts (rejects clicks)', unit: 'ms', default: 120, min: 20, max: 2000 }),
+        silenceMs: num({ doc: 'silence that ends the caller\'s turn', unit: 'ms', default: 700, min: 100, max: 5000 }),
+        preRollMs: num({ doc: 'audio kept from before speech started (and after it stopped)', unit: 'ms', default: 200, min: 0, max: 1000 }),
+        maxTurnMs: num({ doc: 'longest caller turn sent to speech-to-text', unit: 'ms', default: 30000, min: 1000, max: 60000 }),
+      },
+    }),
+    stt: pipelineService('speech-to-text: POST /audio/transcriptions', 'gpt-4o-mini-transcribe', {
+      prompt: str({ doc: 'prompt for the transcription (names, terms)', maxLength: 2000 }),
+    }),
+    chat: pipelineService('the chat model: POST /chat/completions, streamed, with the agent\'s tools', 'gpt-4.1-mini', {
+      temperature: num({ doc: 'sampling temperature', min: 0, max: 2, integer: false }),
+      maxTokens: num({ doc: 'longest reply, tokens', default: 400, min: 16, max: 16384 }),
+      historyMessages: num({ doc: 'most messages of the conversation sent with each request', default: 40, min: 2, max: 400 }),
+      inputPricePerMTokens: num({ doc: 'price of input tokens for the cost in records, USD per 1M', default: 0, min: 0, max: 1000, integer: false }),
+      outputPricePerMTokens: num({ doc: 'price of output tokens for the cost in records, USD per 1M', default: 0, min: 0, max: 1000, integer: false }),
+    }),
+    tts: pipelineService('text-to-speech: POST /audio/speech, 24 kHz PCM, one request per sentence', 'gpt-4o-mini-tts', {
+      voice: str({ doc: 'voice (unset: ai.voice)', minLength: 1, maxLength: 64, check: f.oneLine }),
+      speed: num({ doc: 'speaking speed (unset: ai.speed)', min: 0.25, max: 4, integer: false }),
+      instructions: str({ doc: 'how to speak (gpt-4o-mini-tts), e.g. "warm and calm"', maxLength: 2000 }),
+    }),
+  },
+});
+
 const transcription = nullable({
   doc: 'transcribe the caller in parallel (for transcripts; the model does not need it), or off',
   defaultOn: true,
@@ -292,7 +339,12 @@ export const SCHEMA = obj({
       reload: 'live',
       retired: AI_RETIRED,
       fields: {
-        provider: oneOf({ doc: 'openai (Realtime API) or echo (plays the caller back; for tests)', values: ['openai', 'echo'], default: 'openai' }),
+        provider: oneOf({
+          doc: 'openai (Realtime API), pipeline (speech-to-text, chat and text-to-speech over OpenAI-compatible HTTP APIs) or echo (plays the caller back; for tests)',
+          values: ['openai', 'pipeline', 'echo'],
+          default: 'openai',
+        }),
+        pipeline,
         url: str({ doc: 'Realtime WebSocket endpoint (Azure: wss://<resource>.openai.azure.com/openai/v1/realtime)', default: 'wss://api.openai.com/v1/realtime', check: f.wsUrl, format: 'URL' }),
         model: str({ doc: 'model (Azure: the deployment name)', default: 'gpt-realtime', minLength: 1, maxLength: 128, check: f.oneLine }),
         apiKey: str({ doc: 'API key (required for openai)', secret: true, minLength: 1, check: f.oneLine }),

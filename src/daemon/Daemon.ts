@@ -17,6 +17,8 @@ import { UserAgent } from '../sip/UserAgent';
 import type { SipAccount } from '../sip/SipAccount';
 import { OpenAiBackend } from '../ai/AiBackend';
 import { EchoBackend } from '../ai/EchoBackend';
+import { PipelineBackend } from '../ai/pipeline/PipelineBackend';
+import { pipelineOptions } from './pipelineOptions';
 import type { AiBackend } from '../ai/AiBackend';
 import { CallManager } from '../calls/CallManager';
 import type { CallAgent, CallInfo, CallRecorderSink } from '../calls/types';
@@ -46,6 +48,7 @@ export interface DaemonOptions {
 
 /** Builds the backend `ai.*` asks for. */
 function makeBackend(cfg: AgentConfig): AiBackend {
+  if (cfg.ai.provider === 'pipeline') return new PipelineBackend(pipelineOptions(cfg));
   return cfg.ai.provider === 'echo'
     ? new EchoBackend()
     : new OpenAiBackend({ url: cfg.ai.url, model: cfg.ai.model, apiKey: cfg.ai.apiKey ?? '', auth: cfg.ai.auth, connectTimeoutMs: cfg.ai.connectTimeoutMs });
@@ -338,7 +341,7 @@ async function startAdmin(o: {
         reason: a.registration.reason || undefined,
         registrarReachable: a.registration.registrarReachable,
       })),
-      aiConfigured: current.cfg.ai.provider === 'echo' || Boolean(current.cfg.ai.url && current.cfg.ai.model && current.cfg.ai.apiKey),
+      aiConfigured: current.cfg.ai.provider !== 'openai' || Boolean(current.cfg.ai.url && current.cfg.ai.model && current.cfg.ai.apiKey),
       problems: calls.backendDown ? [calls.backendDown] : undefined,
     }),
     status: () => ({
