@@ -5,10 +5,13 @@
  *  - one instance gets SIGTERM with a call up: it answers OPTIONS 503, the dispatcher takes it out,
  *    every new call goes to the other and none fails; its own call finishes and it exits 0;
  *  - one instance is killed (kill -9) with a call up: new calls fail over to the other within the
- *    probe interval, none fails; restarted, it marks the killed call interrupted in its records.
+ *    probe interval, none fails; restarted, it marks the killed call interrupted.
+ * Both instances keep their records in one PostgreSQL database (a throwaway cluster): every call
+ * is a row naming the instance that carried it.
  */
 import { startDispatcher, type Dispatcher } from '../helpers/kamailio';
-import { EXIT, assertBuilt, listRecords, prepareDaemon, startDaemon, waitForRecord, type Daemon, type DaemonSetup } from '../helpers/daemon';
+import { startPostgres, type Postgres } from '../helpers/postgres';
+import { EXIT, assertBuilt, eventually, listRecords, prepareDaemon, startDaemon, waitForRecord, type Daemon, type DaemonSetup } from '../helpers/daemon';
 import { useHarnessCleanup } from '../helpers/proc';
 import { RawSipClient, pcmuOffer, type UacDialog } from '../helpers/rawsip';
 
@@ -23,10 +26,18 @@ interface Agent {
 }
 
 let sip: RawSipClient;
+let pg: Postgres;
 let rtpPort = 41_000;
+let placed = 0;
 
 async function startAgent(id: string, setup?: DaemonSetup): Promise<Agent> {
-  const s = setup ?? (await prepareDaemon('echo', { instance: { id }, calls: { maxConcurrent: 8, drainTimeoutSec: 60 } }));
+  const s =
+    setup ??
+    (await prepareDaemon('echo', {
+      instance: { id },
+      calls: { maxConcurrent: 8, drainTimeoutSec: 60 },
+      records: { store: 'postgres', postgres: { url: pg.url } },
+    }));
   const d = await startDaemon(s, { name: `agent-${id}`, lifetimeMs: 110_000 });
   byPort.set(s.ports.sip, id);
   // A named instance says its name to a probe (and in every request it sends).
@@ -40,6 +51,7 @@ const byPort = new Map<number, string>();
 /** A call through the dispatcher; which instance took it shows in the 200's Contact. */
 async function call(ds: Dispatcher): Promise<{ dlg: UacDialog; instance: string | undefined }> {
   rtpPort += 2;
+  placed++;
   const dlg = await sip.invite({ target: { host: '127.0.0.1', port: ds.port }, uri: `sip:agent@127.0.0.1:${ds.port}`, body: pcmuOffer(rtpPort), timeoutMs: 15_000 });
   const port = Number(/:(\d+)>?\s*$/.exec(dlg.final.get('contact') ?? '')?.[1]);
   return { dlg, instance: byPort.get(port) };
@@ -51,11 +63,20 @@ async function hangUp(dlg: UacDialog): Promise<void> {
   dlg.close();
 }
 
+/** Rows of the calls table by instance and status. */
+async function rows(): Promise<{ call_id: string; instance_id: string; status: string }[]> {
+  return pg.query('SELECT call_id, instance_id, status FROM calls');
+}
+
 beforeAll(async () => {
   assertBuilt();
   sip = await RawSipClient.open();
+  pg = await startPostgres({ lifetimeMs: 240_000 });
 });
-afterAll(() => sip?.close());
+afterAll(async () => {
+  sip?.close();
+  await pg?.close();
+});
 
 test('calls are spread over both instances; SIGTERM on one: OPTIONS 503, every new call goes to the other, its own call finishes, exit 0', async () => {
   const a = await startAgent('agent-a');
@@ -93,6 +114,13 @@ test('calls are spread over both instances; SIGTERM on one: OPTIONS 503, every n
     const records = listRecords(a.setup.recordsDir).map((r) => r.record);
     expect(records.filter((r) => r.status === 'completed')).toHaveLength(records.length);
     expect(records.every((r) => r.instanceId === 'agent-a')).toBe(true);
+    // One database: each call a row naming the instance that carried it.
+    const inDb = await eventually(async () => {
+      const r = (await rows()).filter((x) => x.status === 'completed');
+      return r.length === placed ? r : undefined;
+    }, 15_000, `${placed} completed rows`);
+    expect(inDb.filter((r) => r.instance_id === 'agent-a').length).toBe(records.length);
+    expect(inDb.filter((r) => r.instance_id === 'agent-b').length).toBe(placed - records.length);
   } finally {
     await ds.stop();
     await a.d.close();
@@ -134,6 +162,7 @@ test('kill -9 on one instance with a call up: new calls fail over to the other; 
       const rec = await waitForRecord(b.setup.recordsDir, (r) => r.record.callId === liveRecord.record.callId && r.record.status !== 'in_progress', 10_000);
       expect(rec.record.status).toBe('interrupted');
       expect(rec.record.instanceId).toBe('agent-b');
+      await eventually(async () => (await rows()).find((r) => r.call_id === liveRecord.record.callId && r.status === 'interrupted' && r.instance_id === 'agent-b'), 15_000, 'the interrupted row');
       await ds.waitForState(b.addr, 'up', 10_000, mark);
     } finally {
       await b2.d.close();
