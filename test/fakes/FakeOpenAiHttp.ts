@@ -52,6 +52,9 @@ export const OPENAI_HTTP_PATHS: Readonly<Record<OpenAiEndpoint, string>> = {
   speech: '/v1/audio/speech',
 };
 
+/** What GET /v1/models lists. */
+const MODELS = ['whisper-1', 'gpt-4o-mini-transcribe', 'gpt-4o-transcribe', 'gpt-4.1-mini', 'gpt-4o-mini-tts', 'tts-1'];
+
 /** Largest request body, bytes (the service's 25 MB upload limit); larger ones get 413. */
 export const MAX_BODY_BYTES = 25 * 1024 * 1024;
 
@@ -480,6 +483,13 @@ export class FakeOpenAiHttp {
     rec.endpoint = endpoint;
     const body = await this.readBody(ctx);
     if (body === null) return;
+    if (!endpoint && pathname === '/v1/models' && rec.method === 'GET') {
+      // The model list: what a client asks to see that the service is up and the key is good.
+      const authError = this.checkAuth(req);
+      if (authError) this.sendError(ctx, 401, authError);
+      else this.sendBody(ctx, 200, 'application/json', JSON.stringify({ object: 'list', data: MODELS.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'system' })) }));
+      return;
+    }
     if (!endpoint) {
       this.sendError(ctx, 404, apiError('invalid_request_error', `Invalid URL (${rec.method} ${pathname})`));
       return;

@@ -657,3 +657,20 @@ describe('fake-openai-http-cli', () => {
     expect(await exited).toEqual([0, null]);
   }, 20_000);
 });
+
+describe('GET /v1/models', () => {
+  it('lists the models to a client with the key, and refuses one without', async () => {
+    const f = new FakeOpenAiHttp({ apiKey: 'sk-models-test' });
+    await f.listen();
+    try {
+      const ok = await fetch(`${f.apiBase}/models`, { headers: { authorization: 'Bearer sk-models-test' } });
+      expect(ok.status).toBe(200);
+      const list = (await ok.json()) as { object: string; data: { id: string }[] };
+      expect(list.object).toBe('list');
+      expect(list.data.map((m) => m.id)).toContain('whisper-1');
+      expect((await fetch(`${f.apiBase}/models`)).status).toBe(401);
+    } finally {
+      await f.close();
+    }
+  });
+});

@@ -1,0 +1,205 @@
+/**
+ * ai.provider: pipeline through SIP, against strict fakes of the three OpenAI-compatible HTTP APIs
+ * (test/fakes/FakeOpenAiHttp.ts: speech-to-text "hears" the caller's tone as "tone <Hz>", the chat
+ * model's replies are scripted here, text-to-speech speaks each sentence as a tone of its own):
+ *  - a conversation: the opening line, the caller's turn transcribed, the reply spoken sentence by
+ *    sentence (one speech request each), both sides in the call record;
+ *  - a barge-in: the caller talks over a long reply, it stops, and the next chat request carries
+ *    only what the caller heard of it;
+ *  - a tool call (end_call) that ends the call after the goodbye;
+ *  - speech synthesis failing (500 twice): the call gets the fallback behaviour and the error is
+ *    counted on /metrics.
+ */
+import { FakeOpenAiHttp, voiceHz, type ChatMessage, type ChatReply } from '../fakes/FakeOpenAiHttp';
+import { findToneSpans } from '../helpers/audio-analysis';
+import { assertBuilt, eventually, prepareDaemon, scrape, sampleValue, startDaemon, waitForRecord, type Daemon, type DaemonSetup } from '../helpers/daemon';
+import { delay, useHarnessCleanup } from '../helpers/proc';
+import { RawSipClient, pcmuOffer, type UacDialog } from '../helpers/rawsip';
+import { RtpPeer, newSource, type RtpSource } from '../helpers/rtp';
+import { sine } from '../helpers/tone';
+
+jest.setTimeout(90_000);
+useHarnessCleanup();
+
+const KEY = 'sk-pipeline-e2e-0123456789abcdef';
+const RATE = 8000;
+const OPENING = 'Hello, this is the front desk.';
+const spans = (pcm: Int16Array, hz: number) => findToneSpans(pcm, RATE, hz, { frameMs: 10, maxGapMs: 60, minDurationMs: 150, minLevel: 0.02 });
+
+let fake: FakeOpenAiHttp;
+/** The chat script of the running test: the opening line when no caller turn is known yet. */
+let script: (lastUser: string, messages: readonly ChatMessage[]) => ChatReply = () => ({ text: 'Fine.' });
+
+beforeAll(async () => {
+  assertBuilt();
+  fake = new FakeOpenAiHttp({
+    apiKey: KEY,
+    reply: (messages) => {
+      const users = messages.filter((m) => m.role === 'user');
+      if (users.length === 0 && !messages.some((m) => m.role === 'tool')) return { text: OPENING };
+      const last = users[users.length - 1];
+      return script(typeof last?.content === 'string' ? last.content : '', messages);
+    },
+  });
+  await fake.listen();
+});
+afterAll(async () => {
+  await fake?.close();
+});
+
+async function agent(name: string, over: Record<string, unknown> = {}): Promise<{ setup: DaemonSetup; d: Daemon }> {
+  const setup = await prepareDaemon('echo', {
+    ai: {
+      provider: 'pipeline',
+      apiKey: KEY,
+      pipeline: {
+        vad: { silenceMs: 400, minSpeechMs: 100 },
+        stt: { url: fake.apiBase, model: 'whisper-1' },
+        chat: { url: fake.apiBase, model: 'gpt-4.1-mini' },
+        tts: { url: fake.apiBase, model: 'gpt-4o-mini-tts', voice: 'marin' },
+      },
+      ...over,
+    },
+  });
+  return { setup, d: await startDaemon(setup, { name }) };
+}
+
+async function dial(setup: DaemonSetup, sip: RawSipClient, rtp: RtpPeer): Promise<{ dlg: UacDialog; to: { host: string; port: number } }> {
+  const dlg = await sip.invite({ target: { host: '127.0.0.1', port: setup.ports.sip }, body: pcmuOffer(rtp.port) });
+  expect(dlg.final.status).toBe(200);
+  return { dlg, to: { host: '127.0.0.1', port: Number(/^m=audio (\d+) /m.exec(dlg.final.bodyText)![1]) } };
+}
+
+/** Say a tone, then keep the line open with silence. */
+async function say(rtp: RtpPeer, src: RtpSource, to: { host: string; port: number }, hz: number, ms: number, silenceMs: number): Promise<void> {
+  await rtp.play(src, sine(hz, ms, RATE, 0.4), to);
+  await rtp.play(src, sine(0, silenceMs, RATE, 0.4), to);
+}
+
+test('a conversation: the opening line, the caller transcribed, the reply spoken sentence by sentence, both sides in the record', async () => {
+  script = (said) => ({ text: `You said ${said}. Is there anything else?` });
+  const { setup, d } = await agent('pipeline-converse');
+  const sip = await RawSipClient.open();
+  const rtp = await RtpPeer.open();
+  try {
+    const mark = fake.requests.length;
+    const { dlg, to } = await dial(setup, sip, rtp);
+    const src = newSource();
+    await say(rtp, src, to, 0, 2500, 0); // the opening line plays
+    await say(rtp, src, to, 700, 700, 3500);
+    const chats = fake.requests.slice(mark).filter((r) => r.endpoint === 'chat');
+    expect(chats.length).toBeGreaterThanOrEqual(2);
+    const msgs = chats[1]!.fields.messages as ChatMessage[];
+    expect(msgs[0]).toMatchObject({ role: 'system' });
+    expect(msgs.filter((m) => m.role === 'user').pop()).toMatchObject({ content: 'tone 700' });
+    expect(msgs.filter((m) => m.role === 'assistant')[0]).toMatchObject({ content: OPENING });
+    const speech = fake.requests.slice(mark).filter((r) => r.endpoint === 'speech').map((r) => r.fields.input);
+    expect(speech).toEqual([OPENING, 'You said tone 700.', 'Is there anything else?']);
+    const stt = fake.requests.slice(mark).find((r) => r.endpoint === 'transcriptions')!;
+    expect(stt.fields).toMatchObject({ model: 'whisper-1' });
+    await dlg.bye(5_000);
+    dlg.close();
+    const heard = rtp.heard();
+    for (const s of [OPENING, 'You said tone 700.', 'Is there anything else?']) expect(spans(heard, voiceHz(s))).toHaveLength(1);
+    const rec = await waitForRecord(setup.recordsDir, (r) => r.record.status === 'completed', 10_000);
+    const lines = ((rec.record.transcript ?? []) as { speaker: string; text: string }[]).map((t) => `${t.speaker}: ${t.text}`);
+    expect(lines).toEqual([`agent: ${OPENING}`, 'caller: tone 700', 'agent: You said tone 700. Is there anything else?']);
+    expect(rec.record.ai).toMatchObject({ backend: 'pipeline' });
+  } finally {
+    rtp.close();
+    sip.close();
+    await d.close();
+  }
+});
+
+test('a barge-in: the reply stops, and the next chat request holds only what the caller heard of it', async () => {
+  const long = ['The first sentence is about the weather today.', 'The second one talks about the traffic downtown.', 'The third sentence covers the news.', 'The last sentence wishes you a good day.'];
+  script = (said) => (said === 'tone 700' ? { text: long.join(' ') } : { text: 'Understood.' });
+  // Each sentence is its own tone, so what was heard shows in the recording.
+  expect(new Set([...long, 'Understood.', OPENING].map(voiceHz)).size).toBe(long.length + 2);
+  const { setup, d } = await agent('pipeline-barge');
+  const sip = await RawSipClient.open();
+  const rtp = await RtpPeer.open();
+  try {
+    const mark = fake.requests.length;
+    const { dlg, to } = await dial(setup, sip, rtp);
+    const src = newSource();
+    await say(rtp, src, to, 0, 2500, 0);
+    await say(rtp, src, to, 700, 700, 0);
+    // Wait until the reply is heard, then talk over it (each sentence is ~2.5-3 s of audio).
+    await eventually(() => spans(rtp.heard(), voiceHz(long[0]!)).length > 0 || undefined, 10_000, 'the reply starts');
+    await say(rtp, src, to, 0, 3500, 0);
+    await say(rtp, src, to, 900, 700, 3000);
+    const chats = fake.requests.slice(mark).filter((r) => r.endpoint === 'chat');
+    const after = chats.find((r) => (r.fields.messages as ChatMessage[]).some((m) => m.role === 'user' && m.content === 'tone 900'));
+    expect(after).toBeDefined();
+    const assistant = (after!.fields.messages as ChatMessage[]).filter((m) => m.role === 'assistant').pop()!;
+    const heard = String(assistant.content);
+    expect(heard.startsWith(long[0]!)).toBe(true);
+    expect(heard.length).toBeLessThan(long.join(' ').length);
+    expect(heard).not.toContain(long[3]!);
+    // The speech of the sentences after the cut was never asked for, or abandoned.
+    const speech = fake.requests.slice(mark).filter((r) => r.endpoint === 'speech' && long.includes(String(r.fields.input)));
+    expect(speech.some((r) => r.fields.input === long[3] && !r.aborted && r.finishedAt !== null && spans(rtp.heard(), voiceHz(long[3]!)).length > 0)).toBe(false);
+    await dlg.bye(5_000);
+    dlg.close();
+  } finally {
+    rtp.close();
+    sip.close();
+    await d.close();
+  }
+});
+
+test('a tool call ends the call: end_call, then the goodbye, then BYE', async () => {
+  script = (said, messages) => {
+    if (messages.some((m) => m.role === 'tool')) return { text: 'Goodbye and thank you.' };
+    return said === 'tone 700' ? { toolCalls: [{ name: 'end_call', arguments: { reason: 'caller is done' } }] } : { text: 'Hmm.' };
+  };
+  const { setup, d } = await agent('pipeline-tool');
+  const sip = await RawSipClient.open();
+  const rtp = await RtpPeer.open();
+  try {
+    const { dlg, to } = await dial(setup, sip, rtp);
+    const src = newSource();
+    await say(rtp, src, to, 0, 2500, 0);
+    await say(rtp, src, to, 700, 700, 0);
+    const bye = await Promise.race([dlg.waitForRequest('BYE', 15_000), (async () => {
+      await say(rtp, src, to, 0, 15_000, 0);
+      return undefined;
+    })()]);
+    expect(bye).toBeDefined();
+    expect(spans(rtp.heard(), voiceHz('Goodbye and thank you.'))).toHaveLength(1);
+    const rec = await waitForRecord(setup.recordsDir, (r) => r.record.status === 'completed', 10_000);
+    expect((rec.record.tools as { name: string }[]).map((t) => t.name)).toEqual(['end_call']);
+    expect(rec.record.endReason).toBe('agent_hangup');
+    dlg.close();
+  } finally {
+    rtp.close();
+    sip.close();
+    await d.close();
+  }
+});
+
+test('speech synthesis fails (500, and again on the retry): the call gets the fallback behaviour, the error is on /metrics', async () => {
+  script = () => ({ text: 'This reply will not be heard.' });
+  const { setup, d } = await agent('pipeline-tts-fails');
+  const sip = await RawSipClient.open();
+  const rtp = await RtpPeer.open();
+  try {
+    fake.failNext('speech', 500, 2);
+    const { dlg } = await dial(setup, sip, rtp);
+    // The opening line's speech fails twice: the session dies, the call ends (onAiFailure: hangup).
+    await dlg.waitForRequest('BYE', 15_000);
+    dlg.close();
+    const rec = await waitForRecord(setup.recordsDir, (r) => r.record.status === 'completed', 10_000);
+    expect(rec.record.endReason).toMatch(/ai/);
+    const m = await scrape(d);
+    expect(sampleValue(m, 'sip_ai_agent_ai_errors_total')).toBeGreaterThanOrEqual(1);
+    expect(d.logsWithMsg(/pipeline failed: tts: HTTP 500/).length).toBe(1);
+  } finally {
+    rtp.close();
+    sip.close();
+    await d.close();
+    await delay(10);
+  }
+});
