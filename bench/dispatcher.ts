@@ -155,13 +155,14 @@ async function main(): Promise<void> {
       }
       const at = performance.now();
       pending.push(place(sip, ds.port).then(async (c) => {
-        results.push({ at: at - killedAt, ms: c.ms, status: c.status });
+        results.push({ at, ms: c.ms, status: c.status });
         await sleep(500);
         await hangUp(c);
       }));
     }
     await Promise.all(pending);
-    const after = results.filter((r) => r.at >= 0);
+    // Placed at or after the kill; `at` becomes ms since the kill.
+    const after = results.filter((r) => r.at >= killedAt).map((r) => ({ ...r, at: r.at - killedAt }));
     const failover = {
       probeIntervalS: probeS,
       takenOutAfterMs: downSeenMs,
