@@ -13,19 +13,17 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../logging/logger';
 import { InvalidStateError } from '../util/errors';
-import { TypedEmitter } from '../util/TypedEmitter';
 import type { AiBackend } from './AiBackend';
 import { aiAudioFormatInfo, type AiAudioFormatInfo } from './audioFormat';
 import { convertAiAudio, encodeAiAudio } from './echo/codec';
 import { OPENING_BEEPS, synthesizeTones, type ToneSegment } from './echo/tones';
 import { UtteranceDetector, type UtteranceDetectorOptions, type UtteranceEvent } from './echo/UtteranceDetector';
 import type { WireUsage } from './events';
+import { notSent, SessionLifecycle } from './SessionLifecycle';
 import type {
   AiServerError,
   AiSession,
-  AiSessionEvents,
   AiSessionOptions,
-  AiSessionState,
   AiSessionStats,
   ResponseCreateOptions,
   ResponseOutcome,
@@ -134,7 +132,7 @@ interface EchoResponse {
  * One echo conversation (one per call). Responses run one at a time; requests and automatic echoes
  * wait in one bounded queue. `died` is never emitted: nothing here can fail on its own.
  */
-export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSession {
+export class EchoSession extends SessionLifecycle implements AiSession {
   /** Formats of appendAudio() input and `audio` output. */
   readonly audioFormat: { input: AiAudioFormatInfo; output: AiAudioFormatInfo };
 
@@ -150,8 +148,6 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
   readonly #autoRespond: boolean;
   readonly #interrupt: boolean;
 
-  #state: AiSessionState = { name: 'idle' };
-  #closing = false;
   #t0 = performance.now();
   #pending: Buffer[] = [];
   #pendingBytes = 0;
@@ -184,7 +180,7 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
    * @throws RangeError when a setting is out of range.
    */
   constructor(session: AiSessionOptions, logger: Logger, opts: EchoBackendOptions = {}) {
-    super();
+    super(logger);
     this.#session = session;
     this.#opts = resolveOptions(opts);
     this.#log = logger;
@@ -204,16 +200,6 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
   // -------------------------------------------------------------------------------------------------
   // Lifecycle
 
-  /** Current state. */
-  get state(): AiSessionState {
-    return this.#state;
-  }
-
-  /** True once closed. */
-  get closed(): boolean {
-    return this.#state.name === 'closed' || this.#state.name === 'died';
-  }
-
   /** Always zero tokens and zero cost; `responses` counts the responses done. */
   get usage(): UsageSummary {
     return summarizeUsage(this.#usage);
@@ -231,19 +217,11 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
     return [...this.#tools];
   }
 
-  #setState(next: AiSessionState): void {
-    const prev = this.#state;
-    this.#state = next;
-    this.#log.debug({ from: prev.name, to: next.name }, `AI session ${prev.name} -> ${next.name}`);
-    this.emit('stateChange', next, prev);
-  }
-
   /** Become ready at once (there is nothing to connect to). Rejects with InvalidStateError unless idle. */
   async start(): Promise<void> {
-    if (this.#state.name !== 'idle') throw new InvalidStateError(`start() on a ${this.#state.name} AI session`);
+    this.beginStart();
     this.#t0 = performance.now();
-    this.#setState({ name: 'starting' });
-    this.#setState({ name: 'ready' });
+    this.setState({ name: 'ready' });
     const vad = this.#detector.options;
     this.#log.info(
       { input: this.audioFormat.input.format, output: this.audioFormat.output.format, thresholdDbfs: vad.thresholdDbfs, silenceMs: vad.silenceMs },
@@ -252,11 +230,12 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
     this.#schedule();
   }
 
-  /** End the session (idempotent): caller audio still queued is dropped, the active response fails, queued ones resolve as not sent. */
-  close(): void {
-    if (this.closed || this.#closing) return;
-    // Listeners of the last responseDone may call back in: nothing new may start from here on.
-    this.#closing = true;
+  /**
+   * As the session closes: caller audio still queued is dropped, the active response fails, queued
+   * ones resolve as not sent. Listeners of the last responseDone may call back in: `ending` is
+   * already true, so nothing new starts.
+   */
+  protected release(): void {
     this.#later = [];
     this.#pending = [];
     this.#pendingBytes = 0;
@@ -269,8 +248,6 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
     if (this.#tick) clearImmediate(this.#tick);
     this.#processing = undefined;
     this.#tick = undefined;
-    this.#setState({ name: 'closed' });
-    this.emit('close');
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -284,8 +261,8 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
   appendAudio(chunk: Buffer | Uint8Array | Int16Array): void {
     const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (bytes.length === 0) return;
-    if (this.#state.name !== 'ready' || this.#closing) {
-      this.#dropAudio(bytes.length, this.#closing ? 'closing' : this.#state.name);
+    if (this.state.name !== 'ready' || this.ending) {
+      this.#dropAudio(bytes.length, this.ending ? 'closing' : this.state.name);
       return;
     }
     if (this.#pendingBytes + bytes.length > this.#maxPendingBytes) {
@@ -364,7 +341,7 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
    * options are accepted and ignored. Resolves once the beeps are emitted; never rejects.
    */
   createResponse(opts: ResponseCreateOptions = {}): Promise<ResponseOutcome> {
-    if (this.closed || this.#closing) return Promise.resolve(notSent('session_closed'));
+    if (this.ending) return Promise.resolve(notSent('session_closed'));
     if (this.#queue.length >= this.#queueMax) {
       this.#stats.responsesDropped += 1;
       this.#log.warn({ queued: this.#queue.length }, `response.create refused [reason:queue_full, queued:${this.#queue.length}]`);
@@ -383,7 +360,7 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
    * reason `client_cancelled`) follows on the next tick.
    */
   cancelResponse(): void {
-    if (this.#state.name !== 'ready') return;
+    if (this.state.name !== 'ready') return;
     const active = this.#active;
     if (!active) {
       this.#log.debug('cancelResponse(): nothing active');
@@ -427,7 +404,7 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
 
   /** Run #onTick on the next turn of the event loop (once, however often asked). */
   #schedule(): void {
-    if (this.closed || this.#closing) return;
+    if (this.ending) return;
     this.#tick ??= setImmediate(() => this.#onTick());
   }
 
@@ -443,7 +420,7 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
   }
 
   #pump(): void {
-    if (this.#state.name !== 'ready' || this.#active) return;
+    if (this.state.name !== 'ready' || this.#active) return;
     const r = this.#queue.shift();
     if (!r) return;
     this.#active = r;
@@ -530,7 +507,7 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
    */
   truncate(itemId: string, audioEndMs: number): void {
     const ms = Number.isFinite(audioEndMs) ? Math.max(0, Math.floor(audioEndMs)) : 0;
-    if (this.#state.name !== 'ready') {
+    if (this.state.name !== 'ready') {
       this.#log.debug({ itemId, audioEndMs: ms }, 'truncate skipped: session not ready');
       return;
     }
@@ -560,20 +537,20 @@ export class EchoSession extends TypedEmitter<AiSessionEvents> implements AiSess
 
   /** Add a user text item (e.g. DTMF digits): emitted as a final user transcript. */
   sendUserText(text: string): void {
-    if (this.closed) throw new InvalidStateError(`sendUserText() on a ${this.#state.name} AI session`);
+    if (this.closed) throw new InvalidStateError(`sendUserText() on a ${this.state.name} AI session`);
     const itemId = this.#newItemId();
     this.#defer(() => this.#emitTranscript('user', itemId, text));
   }
 
   /** Accepted and ignored (the echo has no model to instruct). */
   sendSystemText(text: string): void {
-    if (this.closed) throw new InvalidStateError(`sendSystemText() on a ${this.#state.name} AI session`);
+    if (this.closed) throw new InvalidStateError(`sendSystemText() on a ${this.state.name} AI session`);
     this.#log.debug({ chars: text.length }, 'system text ignored by the echo backend');
   }
 
   /** Accepted with the same checks as the Realtime backend; the echo never calls a tool. */
   registerTool(tool: ToolRegistration): void {
-    if (this.closed) throw new InvalidStateError(`registerTool() on a ${this.#state.name} AI session [tool:${tool.name}]`);
+    if (this.closed) throw new InvalidStateError(`registerTool() on a ${this.state.name} AI session [tool:${tool.name}]`);
     if (typeof tool.name !== 'string' || !TOOL_NAME_RE.test(tool.name)) {
       throw new TypeError(`invalid tool name [name:${String(tool.name)}] (letters, digits, _ and -, at most 64)`);
     }
@@ -624,10 +601,6 @@ function checkRange(name: string, v: number, min: number, max: number, integer: 
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
     throw new RangeError(`echo option out of range [option:${name}, value:${String(v)}, min:${min}, max:${max}]`);
   }
-}
-
-function notSent(reason: string): ResponseOutcome {
-  return { responseId: undefined, status: 'not_sent', reason, requested: true, error: { code: reason, message: `response not sent [reason:${reason}]` } };
 }
 
 /** Seconds with one decimal, for transcript labels. */
