@@ -1,51 +1,37 @@
 /**
  * Protocol logic of one OpenAI Realtime (GA) conversation, one per call, over a {@link RealtimeClient}:
- * configuration (`session.update`, checked), caller audio, one-at-a-time responses, barge-in
- * truncation, function tools, transcripts, usage and cost, and survival of a dropped or expired
- * server session by reconnecting and re-seeding the conversation from its transcript.
+ * configuration (`session.update`, checked), caller audio, server events, barge-in truncation,
+ * transcripts, usage and cost, and survival of a dropped or expired server session by reconnecting
+ * and re-seeding the conversation. It composes three parts of its own (src/ai/realtime/): the
+ * {@link ResponseQueue} (one response at a time), the {@link ToolRunner} (function calls) and the
+ * {@link ConversationHistory} (what a new server session is re-seeded with); its lifecycle is the
+ * one every backend shares ({@link SessionLifecycle}).
  */
 import { performance } from 'node:perf_hooks';
 import { AiSessionError, InvalidStateError } from '../util/errors';
-import { TypedEmitter } from '../util/TypedEmitter';
 import { ReportLimiter } from '../util/ReportLimiter';
 import type { Logger } from '../logging/logger';
 import { aiAudioFormatInfo, wireAudioFormat, type AiAudioFormatInfo } from './audioFormat';
-import type {
-  ClientEvent,
-  ErrorEvent,
-  ResponseCreatedEvent,
-  ResponseDoneEvent,
-  ServerEvent,
-  SessionUpdatedEvent,
-  WireFunctionTool,
-  WireItem,
-  WireNewItem,
-  WireResponseCreateBody,
-  WireSessionConfig,
-  WireToolChoice,
-  WireTruncation,
-  WireTurnDetection,
-} from './events';
+import type { ClientEvent, ErrorEvent, ServerEvent, SessionUpdatedEvent, WireSessionConfig } from './events';
 import { RealtimeClient, type RealtimeClientOptions } from './RealtimeClient';
+import { ConversationHistory } from './realtime/ConversationHistory';
+import { ResponseQueue } from './realtime/ResponseQueue';
+import { ToolRunner } from './realtime/ToolRunner';
+import { omitUndefined, wireToolChoice, wireTruncation, wireTurnDetection, type ServerLink } from './realtime/wire';
+import { notSent, SessionLifecycle, type SessionEnd } from './SessionLifecycle';
 import type {
   AiServerError,
   AiSession,
-  AiSessionEvents,
   AiSessionOptions,
-  AiSessionState,
   AiSessionStats,
-  FunctionToolDefinition,
   ResponseCreateOptions,
   ResponseOutcome,
-  ToolCallRecord,
-  ToolChoice,
   ToolRegistration,
-  ToolResult,
-  TruncationOptions,
-  TurnDetectionOptions,
 } from './types';
 import { emptySessionStats } from './types';
 import { addUsage, emptyUsage, resolvePrices, summarizeUsage, type PriceTable, type UsageSummary } from './usage';
+
+export { wireTurnDetection } from './realtime/wire';
 
 const DEFAULTS = {
   maxSessionAgeMs: 55 * 60_000,
@@ -61,66 +47,6 @@ const DEFAULTS = {
 
 /** Server limit for one `input_audio_buffer.append` (realtime-protocol.md §3). */
 const MAX_APPEND_BYTES = 15 * 1024 * 1024;
-/** Metadata key that ties a `response.created` to the response.create that asked for it. */
-const REQUEST_TAG = 'sip_ai_request';
-/** Retries of a response.create that lost a race with a server (VAD) response. */
-const MAX_CREATE_RETRIES = 3;
-/** Tool call ids remembered to ignore duplicates (output_item.done and response.done both carry them). */
-const SEEN_CALLS_CAP = 512;
-/** Text items accepted before the session is ready. */
-const UNSENT_TEXT_CAP = 32;
-const TOOL_NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
-
-interface ResponseRequest {
-  id: string;
-  opts: ResponseCreateOptions;
-  resolve: (o: ResponseOutcome) => void;
-  eventId?: string;
-  retries: number;
-  cancelOnCreate: boolean;
-}
-
-interface ActiveResponse {
-  id: string;
-  req: ResponseRequest | undefined;
-}
-
-interface PendingCall {
-  callId: string;
-  result: Promise<ToolResult>;
-  abort: AbortController;
-}
-
-interface ToolBatch {
-  responseId: string;
-  generation: number;
-  calls: PendingCall[];
-  reason: string | undefined;
-  /** #flushBatch has started on it (once). */
-  flushing?: boolean;
-  resolveFollowUp: (o: ResponseOutcome | undefined) => void;
-  followUp: Promise<ResponseOutcome | undefined>;
-}
-
-interface HistoryEntry {
-  key: string;
-  role: 'user' | 'assistant' | 'system' | 'tool';
-  text: string;
-  /** Decoded output audio bytes received for this (assistant) item. */
-  audioBytes: number;
-  /** Set by truncate(): how much of the item the caller heard. */
-  heardMs?: number;
-  /** A tool call (role 'tool'): what the model asked for and, once it finished, the output. */
-  call?: { callId: string; name: string; arguments: string; output?: string };
-  /** Generation of the server session this tool call's pair was last sent to. */
-  sentGeneration?: number;
-}
-
-/** Item ids of one server session remembered for truncate() at most. */
-const SESSION_ITEMS_CAP = 4096;
-
-/** History key of a tool call. */
-const toolKey = (callId: string): string => `tool_${callId}`;
 
 interface PendingUpdate {
   eventId: string;
@@ -140,7 +66,7 @@ export interface RealtimeSessionInit {
  * One Realtime conversation. Call start() as soon as the INVITE arrives so connecting overlaps with
  * ringing; it resolves once the server has accepted the whole configuration.
  */
-export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements AiSession {
+export class RealtimeSession extends SessionLifecycle implements AiSession {
   /** Formats of appendAudio() input and `audio` output. */
   readonly audioFormat: { input: AiAudioFormatInfo; output: AiAudioFormatInfo };
 
@@ -151,26 +77,15 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
   readonly #prices: PriceTable;
   #client: RealtimeClient | undefined;
   #generation = 0;
-  #state: AiSessionState = { name: 'idle' };
   #t0 = 0;
+  /** The current server session, as the parts send on it. */
+  readonly #link: ServerLink;
 
-  readonly #declared = new Map<string, FunctionToolDefinition>();
-  readonly #tools = new Map<string, ToolRegistration>();
+  readonly #responses: ResponseQueue;
+  readonly #tools: ToolRunner;
+  readonly #history: ConversationHistory;
   #toolsVersion = 0;
   #toolsVersionSent = 0;
-
-  #queue: ResponseRequest[] = [];
-  #inFlight: ResponseRequest | undefined;
-  readonly #active = new Map<string, ActiveResponse>();
-  #reqSeq = 0;
-
-  readonly #batches = new Map<string, ToolBatch>();
-  readonly #seenCalls = new Set<string>();
-  #toolsFlushing = 0;
-
-  readonly #history = new Map<string, HistoryEntry>();
-  #localSeq = 0;
-  #unsent: HistoryEntry[] = [];
 
   #pendingUpdate: PendingUpdate | undefined;
   #userSpeaking = false;
@@ -178,19 +93,18 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
   #rotationDue = false;
   #reconnectsUsed = 0;
   readonly #errorReports = new ReportLimiter({ intervalMs: 60_000, maxKeys: 64 });
-  /** Item ids the current server session knows (cleared when a new one opens): truncate only these. */
-  readonly #sessionItems = new Set<string>();
-  /** Waiting for the session to be ready again after a reconnect (or to end). */
-  #readyWaiters: (() => void)[] = [];
   #dropping = false;
   #droppedInStreak = 0;
 
   #usage = emptyUsage();
   readonly #stats: AiSessionStats = emptySessionStats();
 
-  /** Create an idle session; nothing is sent until start(). */
+  /**
+   * Create an idle session; nothing is sent until start().
+   * @throws TypeError when a declared tool has an invalid name.
+   */
   constructor(init: RealtimeSessionInit, logger: Logger) {
-    super();
+    super(logger);
     this.#opts = init.session;
     this.#connection = init.connection;
     this.#log = logger;
@@ -208,24 +122,54 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
       maxSendBufferBytes: o.maxSendBufferBytes ?? DEFAULTS.maxSendBufferBytes,
     };
     this.audioFormat = { input: aiAudioFormatInfo(o.inputFormat), output: aiAudioFormatInfo(o.outputFormat) };
-    for (const t of o.tools ?? []) {
-      assertToolName(t.name);
-      this.#declared.set(t.name, { name: t.name, description: t.description, parameters: t.parameters });
-    }
+
+    const session = this;
+    this.#link = {
+      get generation(): number {
+        return session.#generation;
+      },
+      send: (event) => this.#trySend(event),
+    };
+    this.#history = new ConversationHistory(this.#limits, this.audioFormat.output.bytesPerMs, this.#stats);
+    this.#responses = new ResponseQueue(
+      {
+        maxQueued: this.#limits.responseQueueMax,
+        link: this.#link,
+        mayCreate: () => this.state.name === 'ready' && this.#client !== undefined && !this.#tools.flushing,
+        onCreated: (info) => this.emit('responseCreated', info),
+        onUsage: (usage) => {
+          addUsage(this.#usage, usage);
+          this.emit('usage', this.usage);
+        },
+        onDone: (outcome) => this.emit('responseDone', outcome),
+      },
+      this.#stats,
+      logger,
+    );
+    const td = o.turnDetection;
+    this.#tools = new ToolRunner(
+      {
+        declared: o.tools ?? [],
+        timeoutMs: this.#limits.toolTimeoutMs,
+        vadResponds: td !== null && td.createResponse !== false,
+        history: this.#history,
+        link: this.#link,
+        state: () => this.state.name,
+        settled: () => this.settled(),
+        followUp: (opts) => this.#responses.requestFirst(opts),
+        onToolCall: (record) => this.emit('toolCall', record),
+        onFlushed: () => {
+          this.#responses.pump();
+          this.#maybeRotate();
+        },
+      },
+      this.#stats,
+      logger,
+    );
   }
 
   // -------------------------------------------------------------------------------------------------
   // Lifecycle
-
-  /** Current state. */
-  get state(): AiSessionState {
-    return this.#state;
-  }
-
-  /** True once closed or died. */
-  get closed(): boolean {
-    return this.#state.name === 'closed' || this.#state.name === 'died';
-  }
 
   /** Token totals and estimated cost so far (all server sessions of this call). */
   get usage(): UsageSummary {
@@ -242,74 +186,46 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     return this.#client?.sessionId;
   }
 
-  #setState(next: AiSessionState): void {
-    const prev = this.#state;
-    this.#state = next;
-    if (next.name === 'ready' || next.name === 'closed' || next.name === 'died') for (const w of this.#readyWaiters.splice(0)) w();
-    this.#log.debug({ from: prev.name, to: next.name }, `AI session ${prev.name} -> ${next.name}`);
-    this.emit('stateChange', next, prev);
-  }
-
   /**
    * Connect and send the configuration; resolves on `session.updated`. Rejects with AiSessionError
    * (no 'died' event) when the connection fails or the server rejects any part of the configuration:
    * the call must not continue on a default voice or audio format.
    */
   async start(): Promise<void> {
-    if (this.#state.name !== 'idle') throw new InvalidStateError(`start() on a ${this.#state.name} AI session`);
+    this.beginStart();
     this.#t0 = performance.now();
-    this.#setState({ name: 'starting' });
     try {
       await this.#openClient();
     } catch (err) {
       const e = toAiError(err, 'start_failed');
-      if (!this.closed) {
-        this.#cleanup('start_failed');
-        this.#setState({ name: 'died', reason: e.aiCode ?? 'start_failed', error: e });
-      }
+      this.failStart(e, e.aiCode ?? 'start_failed');
       throw e;
     }
     if (this.closed) throw new AiSessionError('AI session closed during start()', 'closed');
     this.#stats.startMs = Math.round(performance.now() - this.#t0);
     this.#log.info({ connectMs: this.#stats.connectMs, startMs: this.#stats.startMs }, 'AI session ready');
     this.#becomeReady();
-    for (const e of this.#unsent.splice(0)) this.#sendTextItem(e);
-    this.#pump();
+    for (const e of this.#history.takeHeld()) this.#history.send(e, this.#link);
+    this.#responses.pump();
   }
 
-  /** Close the socket and end the session (idempotent). Pending responses resolve as not sent. */
-  close(): void {
-    if (this.closed) return;
-    this.#pendingUpdate?.reject(new AiSessionError('AI session closed while configuring', 'closed'));
-    this.#cleanup('session_closed');
-    this.#setState({ name: 'closed' });
-    this.emit('close');
-  }
-
-  #die(err: AiSessionError): void {
-    if (this.closed) return;
-    this.#log.error({ aiCode: err.aiCode }, err.message);
-    this.#cleanup('session_died');
-    this.#setState({ name: 'died', reason: err.aiCode ?? 'died', error: err });
-    this.emit('died', err);
-  }
-
-  #cleanup(reason: string): void {
+  /** Socket, rotation timer, responses and tool calls go; a configuration still waiting is refused. */
+  protected release(end: SessionEnd): void {
+    if (end === 'closed') this.#pendingUpdate?.reject(new AiSessionError('AI session closed while configuring', 'closed'));
+    const reason = end === 'closed' ? 'session_closed' : end === 'died' ? 'session_died' : 'start_failed';
     this.#dropClient();
     if (this.#rotationTimer) clearTimeout(this.#rotationTimer);
     this.#rotationTimer = undefined;
-    this.#loseResponses(reason);
-    for (const req of this.#queue.splice(0)) req.resolve(notSent(reason));
-    this.#dropBatches(reason);
+    this.#responses.lose(reason);
+    this.#responses.dropWaiting(reason);
+    this.#tools.abandon(reason);
   }
 
-  /** Tool calls of a lost server session can never be answered there: abort them and release their waiters. */
-  #dropBatches(reason: string): void {
-    for (const batch of this.#batches.values()) {
-      for (const c of batch.calls) c.abort.abort(new AiSessionError(`tool call abandoned [callId:${c.callId}, reason:${reason}]`, reason));
-      batch.resolveFollowUp(undefined);
-    }
-    this.#batches.clear();
+  /** Logged as an error, then the shared ending. */
+  protected override die(err: AiSessionError): void {
+    if (this.ending) return;
+    this.#log.error({ aiCode: err.aiCode }, err.message);
+    super.die(err);
   }
 
   #dropClient(): void {
@@ -320,7 +236,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
   }
 
   #becomeReady(): void {
-    this.#setState({ name: 'ready' });
+    this.setState({ name: 'ready' });
     this.#rotationDue = false;
     if (this.#rotationTimer) clearTimeout(this.#rotationTimer);
     this.#rotationTimer = undefined;
@@ -339,7 +255,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     const client = new RealtimeClient(this.#connection, this.#log);
     this.#client = client;
     this.#generation += 1;
-    this.#sessionItems.clear();
+    this.#history.newServerSession();
     client.on('event', (ev) => {
       if (this.#client === client) this.#onEvent(ev);
     });
@@ -436,18 +352,12 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
         output: omitUndefined({ format: wireAudioFormat(o.outputFormat), voice: o.voice, speed: o.speed }),
       },
     };
-    const tools = this.#toolList();
+    const tools = this.#tools.wireTools();
     if (tools.length > 0) session.tools = tools;
     if (o.toolChoice !== undefined) session.tool_choice = wireToolChoice(o.toolChoice);
     if (o.maxOutputTokens !== undefined) session.max_output_tokens = o.maxOutputTokens;
     if (o.truncation !== undefined) session.truncation = wireTruncation(o.truncation);
     return session;
-  }
-
-  #toolList(): WireFunctionTool[] {
-    const byName = new Map<string, FunctionToolDefinition>(this.#declared);
-    for (const [name, t] of this.#tools) byName.set(name, t);
-    return [...byName.values()].map((t) => ({ type: 'function', name: t.name, description: t.description, parameters: t.parameters }));
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -465,8 +375,8 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
       throw new RangeError(`appendAudio() chunk too large [bytes:${bytes.length}, max:${MAX_APPEND_BYTES}]`);
     }
     const client = this.#client;
-    if (this.#state.name !== 'ready' || client === undefined) {
-      this.#dropAudio(bytes.length, this.#state.name);
+    if (this.state.name !== 'ready' || client === undefined) {
+      this.#dropAudio(bytes.length, this.state.name);
       return;
     }
     if (client.bufferedAmount > this.#limits.maxSendBufferBytes) {
@@ -521,130 +431,13 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
    */
   createResponse(opts: ResponseCreateOptions = {}): Promise<ResponseOutcome> {
     if (this.closed) return Promise.resolve(notSent('session_closed'));
-    if (this.#queue.length >= this.#limits.responseQueueMax) {
-      this.#stats.responsesDropped += 1;
-      this.#log.warn({ queued: this.#queue.length }, `response.create refused [reason:queue_full, queued:${this.#queue.length}]`);
-      return Promise.resolve(notSent('queue_full'));
-    }
-    return this.#enqueue(opts, false);
-  }
-
-  #enqueue(opts: ResponseCreateOptions, front: boolean): Promise<ResponseOutcome> {
-    return new Promise<ResponseOutcome>((resolve) => {
-      const req: ResponseRequest = { id: `req_${++this.#reqSeq}`, opts, resolve, retries: 0, cancelOnCreate: false };
-      if (front) this.#queue.unshift(req);
-      else this.#queue.push(req);
-      this.#pump();
-    });
-  }
-
-  #pump(): void {
-    if (this.#state.name !== 'ready' || this.#client === undefined) return;
-    if (this.#inFlight || this.#active.size > 0 || this.#toolsFlushing > 0) return;
-    const req = this.#queue.shift();
-    if (!req) return;
-    const body: WireResponseCreateBody = omitUndefined({
-      instructions: req.opts.instructions,
-      conversation: req.opts.conversation,
-      tool_choice: req.opts.toolChoice === undefined ? undefined : wireToolChoice(req.opts.toolChoice),
-      max_output_tokens: req.opts.maxOutputTokens,
-      metadata: { ...(req.opts.metadata ?? {}), [REQUEST_TAG]: req.id },
-    });
-    const eventId = this.#trySend({ type: 'response.create', response: body });
-    if (eventId === undefined) {
-      this.#queue.unshift(req);
-      return;
-    }
-    req.eventId = eventId;
-    this.#inFlight = req;
-    this.#stats.responsesRequested += 1;
+    return this.#responses.request(opts);
   }
 
   /** Cancel the active response (`response.cancel`); a request not yet created is cancelled on creation. */
   cancelResponse(): void {
-    if (this.#state.name !== 'ready') return;
-    const active = [...this.#active.keys()];
-    if (active.length === 0) {
-      if (this.#inFlight) this.#inFlight.cancelOnCreate = true;
-      else this.#log.debug('cancelResponse(): nothing active');
-      return;
-    }
-    for (const id of active) this.#trySend({ type: 'response.cancel', response_id: id });
-  }
-
-  #onResponseCreated(ev: ResponseCreatedEvent): void {
-    const id = ev.response.id;
-    const tag = ev.response.metadata?.[REQUEST_TAG];
-    let req: ResponseRequest | undefined;
-    // Without the metadata echo, the next creation after our request is taken to be ours.
-    if (this.#inFlight && (tag === this.#inFlight.id || tag === undefined)) {
-      req = this.#inFlight;
-      this.#inFlight = undefined;
-    }
-    this.#active.set(id, { id, req });
-    this.emit('responseCreated', { responseId: id, requested: req !== undefined });
-    if (req?.cancelOnCreate) this.#trySend({ type: 'response.cancel', response_id: id });
-  }
-
-  #onResponseDone(ev: ResponseDoneEvent): void {
-    const r = ev.response;
-    const act = this.#active.get(r.id);
-    this.#active.delete(r.id);
-    let req = act?.req;
-    if (!act && this.#inFlight && r.metadata?.[REQUEST_TAG] === this.#inFlight.id) {
-      req = this.#inFlight;
-      this.#inFlight = undefined;
-    }
-    if (r.usage) {
-      addUsage(this.#usage, r.usage);
-      this.emit('usage', this.usage);
-    }
-    const status = r.status === 'in_progress' || r.status === undefined ? 'completed' : r.status;
-    const reason = r.status_details?.reason ?? undefined;
-    const outcome: ResponseOutcome = {
-      responseId: r.id,
-      status,
-      requested: req !== undefined,
-      ...(reason ? { reason } : {}),
-      ...(r.usage ? { usage: r.usage } : {}),
-      ...(status === 'failed'
-        ? { error: { code: r.status_details?.error?.code ?? 'response_failed', message: r.status_details?.error?.message ?? 'response failed' } }
-        : {}),
-    };
-    this.#log.debug({ responseId: r.id, status, reason }, 'response done');
-    this.emit('responseDone', outcome);
-    req?.resolve(outcome);
-
-    for (const item of r.output ?? []) this.#onFunctionCall(r.id, item);
-    const batch = this.#batches.get(r.id);
-    if (batch) {
-      batch.reason = reason;
-      void this.#flushBatch(batch);
-    }
-    this.#pump();
-    this.#maybeRotate();
-  }
-
-  #loseResponses(reason: string): void {
-    const error = { code: reason, message: `response lost [reason:${reason}]` };
-    for (const a of this.#active.values()) {
-      const outcome: ResponseOutcome = { responseId: a.id, status: 'failed', reason, requested: a.req !== undefined, error };
-      this.emit('responseDone', outcome);
-      a.req?.resolve(outcome);
-    }
-    this.#active.clear();
-    if (this.#inFlight) {
-      this.#inFlight.resolve({ responseId: undefined, status: 'failed', reason, requested: true, error });
-      this.#inFlight = undefined;
-    }
-    // Their response.done will never come: tool calls they carried are flushed when they finish.
-    if (reason === 'session_lost') {
-      for (const batch of this.#batches.values()) {
-        if (batch.flushing) continue;
-        batch.reason = reason;
-        void this.#flushBatch(batch);
-      }
-    }
+    if (this.state.name !== 'ready') return;
+    this.#responses.cancel();
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -657,16 +450,15 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
    */
   truncate(itemId: string, audioEndMs: number): void {
     const ms = Number.isFinite(audioEndMs) ? Math.max(0, Math.floor(audioEndMs)) : 0;
-    const entry = this.#history.get(itemId);
-    if (entry) entry.heardMs = ms;
-    if (this.#state.name !== 'ready') {
+    this.#history.heard(itemId, ms);
+    if (this.state.name !== 'ready') {
       this.#log.debug({ itemId, audioEndMs: ms }, 'truncate skipped: session not ready');
       return;
     }
     // Audio of a session lost to a reconnect can still be playing when the caller barges in: that
     // item is not in this session (the server would answer item_truncate_invalid_item_id). What the
     // caller heard of it is kept in the history for the next re-seed.
-    if (!this.#sessionItems.has(itemId)) {
+    if (!this.#history.inServerSession(itemId)) {
       this.#stats.truncatesSkipped += 1;
       this.#log.debug({ itemId, audioEndMs: ms }, 'truncate skipped: the item belongs to an earlier server session');
       return;
@@ -689,38 +481,11 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
   }
 
   #addText(role: 'user' | 'system', text: string): void {
-    if (this.closed) throw new InvalidStateError(`send${role === 'user' ? 'User' : 'System'}Text() on a ${this.#state.name} AI session`);
-    const entry = this.#remember(`local_${++this.#localSeq}`, role);
-    entry.text = text;
-    if (this.#state.name === 'ready') this.#sendTextItem(entry);
-    else if (this.#state.name !== 'reconnecting') {
-      // While reconnecting the history entry is enough: the re-seed replays it.
-      if (this.#unsent.length >= UNSENT_TEXT_CAP) {
-        this.#unsent.shift();
-        this.#stats.historyEvicted += 1;
-      }
-      this.#unsent.push(entry);
-    }
-  }
-
-  /** Send a finished tool call as its pair of items (function_call, function_call_output) to this session. */
-  #sendToolPair(e: HistoryEntry): boolean {
-    const c = e.call;
-    if (!c || c.output === undefined || e.sentGeneration === this.#generation) return false;
-    const a = this.#trySend({ type: 'conversation.item.create', item: { type: 'function_call', call_id: c.callId, name: c.name, arguments: c.arguments } });
-    const b = this.#trySend({ type: 'conversation.item.create', item: { type: 'function_call_output', call_id: c.callId, output: c.output } });
-    if (a === undefined || b === undefined) return false;
-    e.sentGeneration = this.#generation;
-    return true;
-  }
-
-  #sendTextItem(e: HistoryEntry, text: string = e.text): boolean {
-    if (e.role === 'tool') return this.#sendToolPair(e);
-    const item: WireNewItem =
-      e.role === 'assistant'
-        ? { type: 'message', role: 'assistant', content: [{ type: 'output_text', text }] }
-        : { type: 'message', role: e.role, content: [{ type: 'input_text', text }] };
-    return this.#trySend({ type: 'conversation.item.create', item }) !== undefined;
+    if (this.closed) throw new InvalidStateError(`send${role === 'user' ? 'User' : 'System'}Text() on a ${this.state.name} AI session`);
+    const entry = this.#history.addLocal(role, text);
+    if (this.state.name === 'ready') this.#history.send(entry, this.#link);
+    // While reconnecting the history entry is enough: the re-seed replays it.
+    else if (this.state.name !== 'reconnecting') this.#history.hold(entry);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -728,160 +493,25 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
 
   /** Declare a tool with its handler. After start() the server is sent the new tool list. */
   registerTool(tool: ToolRegistration): void {
-    if (this.closed) throw new InvalidStateError(`registerTool() on a ${this.#state.name} AI session [tool:${tool.name}]`);
-    assertToolName(tool.name);
-    if (typeof tool.handler !== 'function') throw new TypeError(`registerTool() needs a handler [tool:${tool.name}]`);
-    this.#tools.set(tool.name, tool);
+    if (this.closed) throw new InvalidStateError(`registerTool() on a ${this.state.name} AI session [tool:${tool.name}]`);
+    this.#tools.register(tool);
     this.#toolsVersion += 1;
-    if (this.#state.name === 'ready') this.#sendToolsUpdate();
+    if (this.state.name === 'ready') this.#sendToolsUpdate();
   }
 
   #sendToolsUpdate(): void {
-    const id = this.#trySend({ type: 'session.update', session: { type: 'realtime', tools: this.#toolList() } });
+    const id = this.#trySend({ type: 'session.update', session: { type: 'realtime', tools: this.#tools.wireTools() } });
     if (id !== undefined) this.#toolsVersionSent = this.#toolsVersion;
-  }
-
-  #onFunctionCall(responseId: string, item: WireItem): void {
-    if (item.type !== 'function_call') return;
-    if (item.status !== undefined && item.status !== 'completed') return;
-    const callId = item.call_id;
-    if (typeof callId !== 'string' || callId === '' || this.#seenCalls.has(callId)) return;
-    this.#seenCalls.add(callId);
-    if (this.#seenCalls.size > SEEN_CALLS_CAP) this.#seenCalls.delete(this.#seenCalls.values().next().value as string);
-
-    let batch = this.#batches.get(responseId);
-    if (!batch) {
-      let resolveFollowUp!: (o: ResponseOutcome | undefined) => void;
-      const followUp = new Promise<ResponseOutcome | undefined>((r) => (resolveFollowUp = r));
-      batch = { responseId, generation: this.#generation, calls: [], reason: undefined, resolveFollowUp, followUp };
-      this.#batches.set(responseId, batch);
-    }
-    const entry = this.#remember(toolKey(callId), 'tool');
-    entry.call = { callId, name: item.name ?? '', arguments: item.arguments ?? '' };
-    entry.sentGeneration = this.#generation;
-    const abort = new AbortController();
-    const result = this.#runTool(item.name ?? '', callId, item.arguments ?? '', abort, batch.followUp);
-    batch.calls.push({ callId, result, abort });
-  }
-
-  async #runTool(
-    name: string,
-    callId: string,
-    argsText: string,
-    abort: AbortController,
-    followUp: Promise<ResponseOutcome | undefined>,
-  ): Promise<ToolResult> {
-    const t0 = performance.now();
-    let args: unknown;
-    let error: string | undefined;
-    let result: ToolResult | undefined;
-    const tool = this.#tools.get(name);
-    if (!tool) {
-      error = this.#declared.has(name) ? `no handler registered for tool '${name}'` : `unknown tool '${name}'`;
-    } else {
-      try {
-        args = argsText.trim() === '' ? {} : JSON.parse(argsText);
-      } catch (err) {
-        error = `invalid JSON arguments for tool '${name}': ${(err as Error).message}`;
-      }
-    }
-    if (tool && error === undefined) {
-      const timeoutMs = this.#limits.toolTimeoutMs;
-      const timer = setTimeout(
-        () => abort.abort(new AiSessionError(`tool timed out [tool:${name}, callId:${callId}, timeoutMs:${timeoutMs}]`, 'tool_timeout')),
-        timeoutMs,
-      );
-      try {
-        // Race the abort so a handler that ignores its signal cannot hold the batch forever.
-        const got = await Promise.race([tool.handler(args, { callId, signal: abort.signal, followUp }), rejectOnAbort(abort.signal)]);
-        if (got === null || typeof got !== 'object' || typeof got.output !== 'string') {
-          error = `tool '${name}' returned no output string`;
-        } else {
-          result = got;
-        }
-      } catch (err) {
-        error = err instanceof Error ? err.message : String(err);
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    if (result === undefined) result = { output: JSON.stringify({ error: error ?? 'tool failed' }) };
-    const durationMs = Math.round(performance.now() - t0);
-    this.#stats.toolCalls += 1;
-    if (error !== undefined) this.#stats.toolErrors += 1;
-    const record: ToolCallRecord = { name, callId, args, result, durationMs, ...(error !== undefined ? { error } : {}) };
-    if (error !== undefined) this.#log.warn({ tool: name, callId, durationMs }, `tool call failed [tool:${name}, callId:${callId}]: ${error}`);
-    else this.#log.info({ tool: name, callId, durationMs }, 'tool call done');
-    this.emit('toolCall', record);
-    return result;
-  }
-
-  /** After the carrying response is done: every output, then at most one response.create. */
-  async #flushBatch(batch: ToolBatch): Promise<void> {
-    if (batch.flushing) return;
-    batch.flushing = true;
-    this.#toolsFlushing += 1;
-    try {
-      const results = await Promise.all(batch.calls.map((c) => c.result));
-      this.#batches.delete(batch.responseId);
-      batch.calls.forEach((c, i) => {
-        const e = this.#history.get(toolKey(c.callId));
-        if (e?.call) e.call.output = results[i].output;
-      });
-      // Lost mid-call: the new session gets the finished pairs (from the re-seed, or here), then the follow-up.
-      if (this.#state.name === 'reconnecting') await new Promise<void>((r) => this.#readyWaiters.push(r));
-      if (this.#state.name !== 'ready') {
-        batch.resolveFollowUp(undefined);
-        return;
-      }
-      if (batch.generation === this.#generation) {
-        batch.calls.forEach((c, i) => {
-          this.#trySend({ type: 'conversation.item.create', item: { type: 'function_call_output', call_id: c.callId, output: results[i].output } });
-        });
-      } else {
-        let carried = 0;
-        for (const c of batch.calls) {
-          const e = this.#history.get(toolKey(c.callId));
-          if (e && this.#sendToolPair(e)) carried += 1;
-        }
-        this.#log.info({ responseId: batch.responseId, calls: results.length, carried }, 'tool calls carried over to the new server session');
-      }
-      const instructions = results.flatMap((r) => (typeof r.followUp === 'object' && r.followUp !== null ? [r.followUp.instructions] : []));
-      let wanted = !results.every((r) => r.followUp === 'none');
-      // A barge-in cancelled the carrying response: the caller's new turn brings its own reply.
-      if (wanted && instructions.length === 0 && batch.reason === 'turn_detected' && this.#vadCreatesResponses()) wanted = false;
-      if (!wanted) {
-        batch.resolveFollowUp(undefined);
-        return;
-      }
-      const opts: ResponseCreateOptions = instructions.length > 0 ? { instructions: instructions.join('\n\n') } : {};
-      void this.#enqueue(opts, true).then(batch.resolveFollowUp);
-    } finally {
-      this.#toolsFlushing -= 1;
-      this.#pump();
-      this.#maybeRotate();
-    }
-  }
-
-  #vadCreatesResponses(): boolean {
-    const td = this.#opts.turnDetection;
-    return td !== null && td.createResponse !== false;
   }
 
   // -------------------------------------------------------------------------------------------------
   // Server events
 
-  /** Note an item id this server session has told us about (bounded). */
-  #sawItem(id: unknown): void {
-    if (typeof id !== 'string' || id === '') return;
-    this.#sessionItems.add(id);
-    if (this.#sessionItems.size > SESSION_ITEMS_CAP) this.#sessionItems.delete(this.#sessionItems.values().next().value as string);
-  }
-
   #onEvent(ev: ServerEvent): void {
     const e = ev as { item_id?: unknown; item?: { id?: unknown } };
-    this.#sawItem(e.item_id);
-    this.#sawItem(e.item?.id);
+    const h = this.#history;
+    h.sawItem(e.item_id);
+    h.sawItem(e.item?.id);
     switch (ev.type) {
       case 'session.updated':
         if (this.#pendingUpdate) this.#pendingUpdate.resolve(ev);
@@ -891,7 +521,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
         return;
       case 'input_audio_buffer.speech_started':
         this.#userSpeaking = true;
-        this.#remember(ev.item_id, 'user');
+        h.remember(ev.item_id, 'user');
         this.emit('speechStarted', { itemId: ev.item_id, audioStartMs: ev.audio_start_ms });
         return;
       case 'input_audio_buffer.speech_stopped':
@@ -900,39 +530,39 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
         this.#maybeRotate();
         return;
       case 'input_audio_buffer.committed':
-        this.#remember(ev.item_id, 'user');
+        h.remember(ev.item_id, 'user');
         return;
       case 'input_audio_buffer.timeout_triggered':
         this.emit('inputTimeout', omitUndefined({ itemId: ev.item_id, audioStartMs: ev.audio_start_ms, audioEndMs: ev.audio_end_ms }));
         return;
       case 'conversation.item.added':
         if (ev.item.type === 'message' && ev.item.role === 'user' && ev.item.id && ev.item.content?.some((c) => c.type === 'input_audio')) {
-          this.#remember(ev.item.id, 'user');
+          h.remember(ev.item.id, 'user');
         }
         return;
       case 'conversation.item.input_audio_transcription.delta':
-        this.#remember(ev.item_id, 'user');
+        h.remember(ev.item_id, 'user');
         this.#emitTranscript('user', ev.item_id, ev.delta, false);
         return;
       case 'conversation.item.input_audio_transcription.completed':
-        this.#remember(ev.item_id, 'user').text = ev.transcript;
+        h.remember(ev.item_id, 'user').text = ev.transcript;
         this.#emitTranscript('user', ev.item_id, ev.transcript, true);
         return;
       case 'conversation.item.input_audio_transcription.failed':
         this.#log.debug({ itemId: ev.item_id, code: ev.error?.code }, 'caller transcription failed');
         return;
       case 'response.created':
-        this.#onResponseCreated(ev);
+        this.#responses.created(ev);
         return;
       case 'response.output_item.added':
-        if (ev.item.type === 'message' && ev.item.id) this.#remember(ev.item.id, 'assistant');
+        if (ev.item.type === 'message' && ev.item.id) h.remember(ev.item.id, 'assistant');
         return;
       case 'response.output_item.done':
-        this.#onFunctionCall(ev.response_id, ev.item);
+        this.#tools.call(ev.response_id, ev.item);
         return;
       case 'response.output_audio.delta': {
         const data = Buffer.from(ev.delta, 'base64');
-        this.#remember(ev.item_id, 'assistant').audioBytes += data.length;
+        h.remember(ev.item_id, 'assistant').audioBytes += data.length;
         this.emit('audio', { responseId: ev.response_id, itemId: ev.item_id, data });
         return;
       }
@@ -941,20 +571,26 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
         return;
       case 'response.output_audio_transcript.delta':
       case 'response.output_text.delta':
-        this.#remember(ev.item_id, 'assistant');
+        h.remember(ev.item_id, 'assistant');
         this.#emitTranscript('assistant', ev.item_id, ev.delta, false);
         return;
       case 'response.output_audio_transcript.done':
-        this.#remember(ev.item_id, 'assistant').text = ev.transcript;
+        h.remember(ev.item_id, 'assistant').text = ev.transcript;
         this.#emitTranscript('assistant', ev.item_id, ev.transcript, true);
         return;
       case 'response.output_text.done':
-        this.#remember(ev.item_id, 'assistant').text = ev.text;
+        h.remember(ev.item_id, 'assistant').text = ev.text;
         this.#emitTranscript('assistant', ev.item_id, ev.text, true);
         return;
-      case 'response.done':
-        this.#onResponseDone(ev);
+      case 'response.done': {
+        const r = ev.response;
+        const outcome = this.#responses.done(r);
+        for (const item of r.output ?? []) this.#tools.call(r.id, item);
+        this.#tools.responseDone(r.id, outcome.reason);
+        this.#responses.pump();
+        this.#maybeRotate();
         return;
+      }
       default:
         return;
     }
@@ -985,7 +621,7 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
       void this.#reconnect('session_expired');
       return;
     }
-    if (cause?.type === 'response.create' && this.#onCreateFailed(e.event_id ?? '', code, e.message)) return;
+    if (cause?.type === 'response.create' && this.#responses.createFailed(e.event_id ?? '', code, e.message)) return;
 
     const info: AiServerError = omitUndefined({
       code,
@@ -1012,56 +648,28 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     this.emit('error', info);
   }
 
-  /** A response.create of ours failed; true when handled (re-queued behind a racing server response). */
-  #onCreateFailed(eventId: string, code: string, message: string): boolean {
-    let req: ResponseRequest | undefined;
-    if (this.#inFlight?.eventId === eventId) {
-      req = this.#inFlight;
-      this.#inFlight = undefined;
-    } else {
-      // A server response was mistaken for ours (no metadata echo): it keeps running, unowned.
-      for (const a of this.#active.values()) {
-        if (a.req?.eventId === eventId) {
-          req = a.req;
-          a.req = undefined;
-        }
-      }
-    }
-    if (!req) return false;
-    if (code === 'conversation_already_has_active_response' && req.retries < MAX_CREATE_RETRIES) {
-      req.retries += 1;
-      this.#log.debug({ request: req.id, retries: req.retries }, 'response.create raced an active response; re-queued');
-      this.#queue.unshift(req);
-    } else {
-      this.#log.warn({ code }, `response.create failed [request:${req.id}, code:${code}]: ${message}`);
-      req.resolve({ responseId: undefined, status: 'failed', requested: true, error: { code, message } });
-    }
-    this.#pump();
-    return true;
-  }
-
   #onClientDied(err: AiSessionError): void {
     if (this.#pendingUpdate) {
       this.#pendingUpdate.reject(err);
       return;
     }
-    if (this.#state.name === 'ready') void this.#reconnect(err.aiCode ?? 'connection_lost', err);
+    if (this.state.name === 'ready') void this.#reconnect(err.aiCode ?? 'connection_lost', err);
   }
 
   // -------------------------------------------------------------------------------------------------
   // Resilience
 
   #maybeRotate(): void {
-    if (!this.#rotationDue || this.#state.name !== 'ready') return;
-    if (this.#active.size > 0 || this.#inFlight || this.#toolsFlushing > 0 || this.#batches.size > 0 || this.#userSpeaking) return;
+    if (!this.#rotationDue || this.state.name !== 'ready') return;
+    if (this.#responses.busy || this.#tools.busy || this.#userSpeaking) return;
     void this.#reconnect('rotation');
   }
 
   async #reconnect(reason: string, cause?: AiSessionError): Promise<void> {
-    if (this.#state.name !== 'ready') return;
+    if (this.state.name !== 'ready') return;
     // Planned rotations do not count against the limit: a long call rotates every maxSessionAgeMs.
     if (reason !== 'rotation' && this.#reconnectsUsed >= this.#limits.maxReconnects) {
-      this.#die(
+      this.die(
         new AiSessionError(`AI session lost and reconnect limit reached [reason:${reason}, reconnects:${this.#reconnectsUsed}]`, cause?.aiCode ?? reason, { cause }),
       );
       return;
@@ -1074,142 +682,36 @@ export class RealtimeSession extends TypedEmitter<AiSessionEvents> implements Ai
     }
     const t0 = performance.now();
     this.#log.warn({ reason, reconnects: this.#reconnectsUsed }, `AI session reconnecting [reason:${reason}]`);
-    this.#setState({ name: 'reconnecting', reason });
+    this.setState({ name: 'reconnecting', reason });
     this.emit('reconnecting', { reason });
     this.#dropClient();
     this.#rotationDue = false;
     this.#userSpeaking = false;
-    this.#loseResponses('session_lost');
-    // Tool calls keep running: their results go to the new session (#flushBatch).
+    this.#responses.lose('session_lost');
+    // Tool calls keep running: their results go to the new session (ToolRunner), flushed as they finish.
+    this.#tools.sessionLost();
     let reseeded = 0;
     try {
       await this.#openClient();
-      reseeded = this.#reseed();
+      reseeded = this.#history.reseed(this.#link);
     } catch (err) {
       if (this.closed) return;
       const e = toAiError(err, 'reconnect_failed');
-      this.#die(new AiSessionError(`AI session reconnect failed [reason:${reason}, aiCode:${e.aiCode ?? 'none'}]: ${e.message}`, e.aiCode ?? 'reconnect_failed', { cause: e }));
+      this.die(new AiSessionError(`AI session reconnect failed [reason:${reason}, aiCode:${e.aiCode ?? 'none'}]: ${e.message}`, e.aiCode ?? 'reconnect_failed', { cause: e }));
       return;
     }
     if (this.closed) return;
-    this.#unsent = [];
+    this.#history.dropHeld();
     const durationMs = Math.round(performance.now() - t0);
     this.#log.info({ reason, durationMs, reseeded }, 'AI session reconnected');
     this.#becomeReady();
     this.emit('reconnected', { reason, durationMs, reseededItems: reseeded });
-    this.#pump();
+    this.#responses.pump();
   }
-
-  /** Replay the transcript so far as text items (tool calls as their pairs), oldest first, within the item and character caps. */
-  #reseed(): number {
-    const picked: { entry: HistoryEntry; text: string }[] = [];
-    let chars = 0;
-    const entries = [...this.#history.values()];
-    for (let i = entries.length - 1; i >= 0 && picked.length < this.#limits.reseedMaxItems; i--) {
-      const e = entries[i];
-      // A finished tool call goes back as its pair (a running one is carried over when it finishes).
-      const text = e.role === 'tool' ? (e.call?.output !== undefined ? `${e.call.arguments}${e.call.output}` : '') : this.#heardText(e).trim();
-      if (text === '') continue;
-      if (chars + text.length > this.#limits.reseedMaxChars) break;
-      chars += text.length;
-      picked.push({ entry: e, text });
-    }
-    picked.reverse();
-    let sent = 0;
-    for (const p of picked) if (this.#sendTextItem(p.entry, p.text)) sent += 1;
-    return sent;
-  }
-
-  /** An interrupted assistant item is replayed only as far as the caller heard it (by audio share). */
-  #heardText(e: HistoryEntry): string {
-    if (e.role !== 'assistant' || e.heardMs === undefined || e.audioBytes === 0) return e.text;
-    const receivedMs = e.audioBytes / this.audioFormat.output.bytesPerMs;
-    const share = receivedMs > 0 ? e.heardMs / receivedMs : 1;
-    if (share >= 1) return e.text;
-    let cut = Math.floor(e.text.length * share);
-    const space = e.text.lastIndexOf(' ', cut);
-    if (space > 0) cut = space;
-    return cut > 0 ? `${e.text.slice(0, cut).trimEnd()}…` : '';
-  }
-
-  #remember(key: string, role: HistoryEntry['role']): HistoryEntry {
-    let e = this.#history.get(key);
-    if (!e) {
-      e = { key, role, text: '', audioBytes: 0 };
-      this.#history.set(key, e);
-      if (this.#history.size > this.#limits.historyMaxItems) {
-        this.#history.delete(this.#history.keys().next().value as string);
-        this.#stats.historyEvicted += 1;
-      }
-    }
-    return e;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Mapping helpers
-
-function notSent(reason: string): ResponseOutcome {
-  return { responseId: undefined, status: 'not_sent', reason, requested: true, error: { code: reason, message: `response not sent [reason:${reason}]` } };
 }
 
 function toAiError(err: unknown, fallbackCode: string): AiSessionError {
   if (err instanceof AiSessionError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new AiSessionError(message, fallbackCode, { cause: err });
-}
-
-function rejectOnAbort(signal: AbortSignal): Promise<never> {
-  return new Promise<never>((_, reject) => {
-    const fail = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    if (signal.aborted) fail();
-    else signal.addEventListener('abort', fail, { once: true });
-  });
-}
-
-function assertToolName(name: string): void {
-  if (typeof name !== 'string' || !TOOL_NAME_RE.test(name)) {
-    throw new TypeError(`invalid tool name [name:${String(name)}] (letters, digits, _ and -, at most 64)`);
-  }
-}
-
-function omitUndefined<T extends object>(obj: T): T {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;
-  return out as T;
-}
-
-/** Map turn-detection options to the GA wire shape. */
-export function wireTurnDetection(td: TurnDetectionOptions): WireTurnDetection | null {
-  if (td === null) return null;
-  if (td.type === 'server_vad') {
-    return omitUndefined({
-      type: 'server_vad',
-      threshold: td.threshold,
-      prefix_padding_ms: td.prefixPaddingMs,
-      silence_duration_ms: td.silenceDurationMs,
-      idle_timeout_ms: td.idleTimeoutMs,
-      create_response: td.createResponse,
-      interrupt_response: td.interruptResponse,
-    }) as WireTurnDetection;
-  }
-  return omitUndefined({
-    type: 'semantic_vad',
-    eagerness: td.eagerness,
-    create_response: td.createResponse,
-    interrupt_response: td.interruptResponse,
-  }) as WireTurnDetection;
-}
-
-function wireToolChoice(c: ToolChoice): WireToolChoice {
-  return typeof c === 'string' ? c : { type: 'function', name: c.name };
-}
-
-function wireTruncation(t: TruncationOptions): WireTruncation {
-  if (typeof t === 'string') return t;
-  return omitUndefined({
-    type: 'retention_ratio',
-    retention_ratio: t.retentionRatio,
-    token_limits: t.postInstructionsTokens === undefined ? undefined : { post_instructions: t.postInstructionsTokens },
-  }) as WireTruncation;
 }
