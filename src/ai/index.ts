@@ -5,5 +5,6 @@ export * from './audioFormat';
 export * from './usage';
 export * from './events';
 export * from './RealtimeClient';
+export * from './SessionLifecycle';
 export * from './RealtimeSession';
 export * from './EchoBackend';
