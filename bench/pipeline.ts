@@ -72,8 +72,15 @@ async function scenario(name: string, ai: Record<string, unknown>, turns: number
     // Keep the line open with silence while waiting, as a phone does.
     let talking = true;
     let gap: Promise<void> = Promise.resolve();
+    // One stream, as a phone sends it: the marker bit only on its first packet (a marker starts a
+    // talkspurt, and the jitter buffer would take each one as a new one).
+    // Each 100 ms chunk starts 100 ms after the last one: play() sends a chunk's five packets over
+    // 80 ms, and starting the next at once would run ahead of real time and fill the jitter buffer.
     const silence = async (): Promise<void> => {
-      while (talking) await rtp.play(src, sine(0, 100, 8000, 0.4), to);
+      for (let next = Date.now(); talking; next += 100) {
+        if (next > Date.now()) await sleep(next - Date.now());
+        await rtp.play(src, sine(0, 100, 8000, 0.4), to, true);
+      }
     };
     gap = silence();
     await sleep(4000); // the opening line
@@ -81,7 +88,7 @@ async function scenario(name: string, ai: Record<string, unknown>, turns: number
       talking = false;
       await gap;
       const mark = fake?.requests.length ?? 0;
-      await rtp.play(src, sine(700, 600, 8000, 0.4), to);
+      await rtp.play(src, sine(700, 600, 8000, 0.4), to, true);
       const end = Date.now();
       talking = true;
       gap = silence();

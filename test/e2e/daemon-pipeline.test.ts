@@ -13,7 +13,7 @@
 import { FakeOpenAiHttp, voiceHz, type ChatMessage, type ChatReply } from '../fakes/FakeOpenAiHttp';
 import { findToneSpans } from '../helpers/audio-analysis';
 import { assertBuilt, eventually, prepareDaemon, scrape, sampleValue, startDaemon, waitForRecord, type Daemon, type DaemonSetup } from '../helpers/daemon';
-import { delay, useHarnessCleanup } from '../helpers/proc';
+import { useHarnessCleanup } from '../helpers/proc';
 import { RawSipClient, pcmuOffer, type UacDialog } from '../helpers/rawsip';
 import { RtpPeer, newSource, type RtpSource } from '../helpers/rtp';
 import { sine } from '../helpers/tone';
@@ -47,7 +47,14 @@ afterAll(async () => {
   await fake?.close();
 });
 
-async function agent(name: string, over: Record<string, unknown> = {}): Promise<{ setup: DaemonSetup; d: Daemon }> {
+/** What a test opened, closed after it whatever happened. */
+const opened: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const close of opened.splice(0).reverse()) await close().catch(() => undefined);
+});
+
+/** A daemon on the pipeline backend, a raw SIP client and an RTP peer, closed after the test. */
+async function agent(name: string, over: Record<string, unknown> = {}): Promise<{ setup: DaemonSetup; d: Daemon; sip: RawSipClient; rtp: RtpPeer }> {
   const setup = await prepareDaemon('echo', {
     ai: {
       provider: 'pipeline',
@@ -61,7 +68,15 @@ async function agent(name: string, over: Record<string, unknown> = {}): Promise<
       ...over,
     },
   });
-  return { setup, d: await startDaemon(setup, { name }) };
+  const d = await startDaemon(setup, { name });
+  const sip = await RawSipClient.open();
+  const rtp = await RtpPeer.open();
+  opened.push(async () => {
+    rtp.close();
+    sip.close();
+    await d.close();
+  });
+  return { setup, d, sip, rtp };
 }
 
 async function dial(setup: DaemonSetup, sip: RawSipClient, rtp: RtpPeer): Promise<{ dlg: UacDialog; to: { host: string; port: number } }> {
@@ -78,38 +93,30 @@ async function say(rtp: RtpPeer, src: RtpSource, to: { host: string; port: numbe
 
 test('a conversation: the opening line, the caller transcribed, the reply spoken sentence by sentence, both sides in the record', async () => {
   script = (said) => ({ text: `You said ${said}. Is there anything else?` });
-  const { setup, d } = await agent('pipeline-converse');
-  const sip = await RawSipClient.open();
-  const rtp = await RtpPeer.open();
-  try {
-    const mark = fake.requests.length;
-    const { dlg, to } = await dial(setup, sip, rtp);
-    const src = newSource();
-    await say(rtp, src, to, 0, 2500, 0); // the opening line plays
-    await say(rtp, src, to, 700, 700, 3500);
-    const chats = fake.requests.slice(mark).filter((r) => r.endpoint === 'chat');
-    expect(chats.length).toBeGreaterThanOrEqual(2);
-    const msgs = chats[1]!.fields.messages as ChatMessage[];
-    expect(msgs[0]).toMatchObject({ role: 'system' });
-    expect(msgs.filter((m) => m.role === 'user').pop()).toMatchObject({ content: 'tone 700' });
-    expect(msgs.filter((m) => m.role === 'assistant')[0]).toMatchObject({ content: OPENING });
-    const speech = fake.requests.slice(mark).filter((r) => r.endpoint === 'speech').map((r) => r.fields.input);
-    expect(speech).toEqual([OPENING, 'You said tone 700.', 'Is there anything else?']);
-    const stt = fake.requests.slice(mark).find((r) => r.endpoint === 'transcriptions')!;
-    expect(stt.fields).toMatchObject({ model: 'whisper-1' });
-    await dlg.bye(5_000);
-    dlg.close();
-    const heard = rtp.heard();
-    for (const s of [OPENING, 'You said tone 700.', 'Is there anything else?']) expect(spans(heard, voiceHz(s))).toHaveLength(1);
-    const rec = await waitForRecord(setup.recordsDir, (r) => r.record.status === 'completed', 10_000);
-    const lines = ((rec.record.transcript ?? []) as { speaker: string; text: string }[]).map((t) => `${t.speaker}: ${t.text}`);
-    expect(lines).toEqual([`agent: ${OPENING}`, 'caller: tone 700', 'agent: You said tone 700. Is there anything else?']);
-    expect(rec.record.ai).toMatchObject({ backend: 'pipeline' });
-  } finally {
-    rtp.close();
-    sip.close();
-    await d.close();
-  }
+  const { setup, d, sip, rtp } = await agent('pipeline-converse');
+  const mark = fake.requests.length;
+  const { dlg, to } = await dial(setup, sip, rtp);
+  const src = newSource();
+  await say(rtp, src, to, 0, 2500, 0); // the opening line plays
+  await say(rtp, src, to, 700, 700, 3500);
+  const chats = fake.requests.slice(mark).filter((r) => r.endpoint === 'chat');
+  expect(chats.length).toBeGreaterThanOrEqual(2);
+  const msgs = chats[1]!.fields.messages as ChatMessage[];
+  expect(msgs[0]).toMatchObject({ role: 'system' });
+  expect(msgs.filter((m) => m.role === 'user').pop()).toMatchObject({ content: 'tone 700' });
+  expect(msgs.filter((m) => m.role === 'assistant')[0]).toMatchObject({ content: OPENING });
+  const speech = fake.requests.slice(mark).filter((r) => r.endpoint === 'speech').map((r) => r.fields.input);
+  expect(speech).toEqual([OPENING, 'You said tone 700.', 'Is there anything else?']);
+  const stt = fake.requests.slice(mark).find((r) => r.endpoint === 'transcriptions')!;
+  expect(stt.fields).toMatchObject({ model: 'whisper-1' });
+  await dlg.bye(5_000);
+  dlg.close();
+  const heard = rtp.heard();
+  for (const s of [OPENING, 'You said tone 700.', 'Is there anything else?']) expect(spans(heard, voiceHz(s))).toHaveLength(1);
+  const rec = await waitForRecord(setup.recordsDir, (r) => r.record.status === 'completed', 10_000);
+  const lines = ((rec.record.transcript ?? []) as { speaker: string; text: string }[]).map((t) => `${t.speaker}: ${t.text}`);
+  expect(lines).toEqual([`agent: ${OPENING}`, 'caller: tone 700', 'agent: You said tone 700. Is there anything else?']);
+  expect(rec.record.ai).toMatchObject({ backend: 'pipeline' });
 });
 
 test('a barge-in: the reply stops, and the next chat request holds only what the caller heard of it', async () => {
@@ -117,37 +124,29 @@ test('a barge-in: the reply stops, and the next chat request holds only what the
   script = (said) => (said === 'tone 700' ? { text: long.join(' ') } : { text: 'Understood.' });
   // Each sentence is its own tone, so what was heard shows in the recording.
   expect(new Set([...long, 'Understood.', OPENING].map(voiceHz)).size).toBe(long.length + 2);
-  const { setup, d } = await agent('pipeline-barge');
-  const sip = await RawSipClient.open();
-  const rtp = await RtpPeer.open();
-  try {
-    const mark = fake.requests.length;
-    const { dlg, to } = await dial(setup, sip, rtp);
-    const src = newSource();
-    await say(rtp, src, to, 0, 2500, 0);
-    await say(rtp, src, to, 700, 700, 0);
-    // Wait until the reply is heard, then talk over it (each sentence is ~2.5-3 s of audio).
-    await eventually(() => spans(rtp.heard(), voiceHz(long[0]!)).length > 0 || undefined, 10_000, 'the reply starts');
-    await say(rtp, src, to, 0, 3500, 0);
-    await say(rtp, src, to, 900, 700, 3000);
-    const chats = fake.requests.slice(mark).filter((r) => r.endpoint === 'chat');
-    const after = chats.find((r) => (r.fields.messages as ChatMessage[]).some((m) => m.role === 'user' && m.content === 'tone 900'));
-    expect(after).toBeDefined();
-    const assistant = (after!.fields.messages as ChatMessage[]).filter((m) => m.role === 'assistant').pop()!;
-    const heard = String(assistant.content);
-    expect(heard.startsWith(long[0]!)).toBe(true);
-    expect(heard.length).toBeLessThan(long.join(' ').length);
-    expect(heard).not.toContain(long[3]!);
-    // The speech of the sentences after the cut was never asked for, or abandoned.
-    const speech = fake.requests.slice(mark).filter((r) => r.endpoint === 'speech' && long.includes(String(r.fields.input)));
-    expect(speech.some((r) => r.fields.input === long[3] && !r.aborted && r.finishedAt !== null && spans(rtp.heard(), voiceHz(long[3]!)).length > 0)).toBe(false);
-    await dlg.bye(5_000);
-    dlg.close();
-  } finally {
-    rtp.close();
-    sip.close();
-    await d.close();
-  }
+  const { setup, d, sip, rtp } = await agent('pipeline-barge');
+  const mark = fake.requests.length;
+  const { dlg, to } = await dial(setup, sip, rtp);
+  const src = newSource();
+  await say(rtp, src, to, 0, 2500, 0);
+  await say(rtp, src, to, 700, 700, 0);
+  // Wait until the reply is heard, then talk over it (each sentence is ~2.5-3 s of audio).
+  await eventually(() => spans(rtp.heard(), voiceHz(long[0]!)).length > 0 || undefined, 10_000, 'the reply starts');
+  await say(rtp, src, to, 0, 3500, 0);
+  await say(rtp, src, to, 900, 700, 3000);
+  const chats = fake.requests.slice(mark).filter((r) => r.endpoint === 'chat');
+  const after = chats.find((r) => (r.fields.messages as ChatMessage[]).some((m) => m.role === 'user' && m.content === 'tone 900'));
+  expect(after).toBeDefined();
+  const assistant = (after!.fields.messages as ChatMessage[]).filter((m) => m.role === 'assistant').pop()!;
+  const heard = String(assistant.content);
+  expect(heard.startsWith(long[0]!)).toBe(true);
+  expect(heard.length).toBeLessThan(long.join(' ').length);
+  expect(heard).not.toContain(long[3]!);
+  // The speech of the sentences after the cut was never asked for, or abandoned.
+  const speech = fake.requests.slice(mark).filter((r) => r.endpoint === 'speech' && long.includes(String(r.fields.input)));
+  expect(speech.some((r) => r.fields.input === long[3] && !r.aborted && r.finishedAt !== null && spans(rtp.heard(), voiceHz(long[3]!)).length > 0)).toBe(false);
+  await dlg.bye(5_000);
+  dlg.close();
 });
 
 test('a tool call ends the call: end_call, then the goodbye, then BYE', async () => {
@@ -155,51 +154,34 @@ test('a tool call ends the call: end_call, then the goodbye, then BYE', async ()
     if (messages.some((m) => m.role === 'tool')) return { text: 'Goodbye and thank you.' };
     return said === 'tone 700' ? { toolCalls: [{ name: 'end_call', arguments: { reason: 'caller is done' } }] } : { text: 'Hmm.' };
   };
-  const { setup, d } = await agent('pipeline-tool');
-  const sip = await RawSipClient.open();
-  const rtp = await RtpPeer.open();
-  try {
-    const { dlg, to } = await dial(setup, sip, rtp);
-    const src = newSource();
-    await say(rtp, src, to, 0, 2500, 0);
-    await say(rtp, src, to, 700, 700, 0);
-    const bye = await Promise.race([dlg.waitForRequest('BYE', 15_000), (async () => {
-      await say(rtp, src, to, 0, 15_000, 0);
-      return undefined;
-    })()]);
-    expect(bye).toBeDefined();
-    expect(spans(rtp.heard(), voiceHz('Goodbye and thank you.'))).toHaveLength(1);
-    const rec = await waitForRecord(setup.recordsDir, (r) => r.record.status === 'completed', 10_000);
-    expect((rec.record.tools as { name: string }[]).map((t) => t.name)).toEqual(['end_call']);
-    expect(rec.record.endReason).toBe('agent_hangup');
-    dlg.close();
-  } finally {
-    rtp.close();
-    sip.close();
-    await d.close();
-  }
+  const { setup, d, sip, rtp } = await agent('pipeline-tool');
+  const { dlg, to } = await dial(setup, sip, rtp);
+  const src = newSource();
+  await say(rtp, src, to, 0, 2500, 0);
+  await say(rtp, src, to, 700, 700, 0);
+  const bye = await Promise.race([dlg.waitForRequest('BYE', 15_000), (async () => {
+    await say(rtp, src, to, 0, 15_000, 0);
+    return undefined;
+  })()]);
+  expect(bye).toBeDefined();
+  expect(spans(rtp.heard(), voiceHz('Goodbye and thank you.'))).toHaveLength(1);
+  const rec = await waitForRecord(setup.recordsDir, (r) => r.record.status === 'completed', 10_000);
+  expect((rec.record.tools as { name: string }[]).map((t) => t.name)).toEqual(['end_call']);
+  expect(rec.record.endReason).toBe('agent_hangup');
+  dlg.close();
 });
 
 test('speech synthesis fails (500, and again on the retry): the call gets the fallback behaviour, the error is on /metrics', async () => {
   script = () => ({ text: 'This reply will not be heard.' });
-  const { setup, d } = await agent('pipeline-tts-fails');
-  const sip = await RawSipClient.open();
-  const rtp = await RtpPeer.open();
-  try {
-    fake.failNext('speech', 500, 2);
-    const { dlg } = await dial(setup, sip, rtp);
-    // The opening line's speech fails twice: the session dies, the call ends (onAiFailure: hangup).
-    await dlg.waitForRequest('BYE', 15_000);
-    dlg.close();
-    const rec = await waitForRecord(setup.recordsDir, (r) => r.record.status === 'completed', 10_000);
-    expect(rec.record.endReason).toMatch(/ai/);
-    const m = await scrape(d);
-    expect(sampleValue(m, 'sip_ai_agent_ai_errors_total')).toBeGreaterThanOrEqual(1);
-    expect(d.logsWithMsg(/pipeline failed: tts: HTTP 500/).length).toBe(1);
-  } finally {
-    rtp.close();
-    sip.close();
-    await d.close();
-    await delay(10);
-  }
+  const { setup, d, sip, rtp } = await agent('pipeline-tts-fails');
+  fake.failNext('speech', 500, 2);
+  const { dlg } = await dial(setup, sip, rtp);
+  // The opening line's speech fails twice: the session dies, the call ends (onAiFailure: hangup).
+  await dlg.waitForRequest('BYE', 15_000);
+  dlg.close();
+  const rec = await waitForRecord(setup.recordsDir, (r) => r.record.status === 'completed', 10_000);
+  expect(rec.record.endReason).toMatch(/ai/);
+  const m = await scrape(d);
+  expect(sampleValue(m, 'sip_ai_agent_ai_errors_total')).toBeGreaterThanOrEqual(1);
+  expect(d.logsWithMsg(/pipeline failed: tts: HTTP 500/).length).toBe(1);
 });

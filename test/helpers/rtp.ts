@@ -71,13 +71,16 @@ export class RtpPeer {
     return new RtpPeer(sock);
   }
 
-  /** Send `pcm` (8 kHz) from `src` to `to` in 20 ms packets, paced against the wall clock. */
-  async play(src: RtpSource, pcm: Int16Array, to: { host: string; port: number }): Promise<void> {
+  /**
+   * Send `pcm` (8 kHz) from `src` to `to` in 20 ms packets, paced against the wall clock. The first
+   * packet has the marker bit (a talkspurt starts) unless `continues` says the stream goes on.
+   */
+  async play(src: RtpSource, pcm: Int16Array, to: { host: string; port: number }, continues = false): Promise<void> {
     const t0 = Date.now();
     for (let i = 0, k = 0; i + FRAME <= pcm.length; i += FRAME, k++) {
       const wait = t0 + k * 20 - Date.now();
       if (wait > 0) await delay(wait);
-      this.#sock.send(pcmuPacket(src, pcm.subarray(i, i + FRAME), k === 0), to.port, to.host);
+      this.#sock.send(pcmuPacket(src, pcm.subarray(i, i + FRAME), k === 0 && !continues), to.port, to.host);
     }
   }
 
