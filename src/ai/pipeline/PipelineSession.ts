@@ -18,15 +18,14 @@ import { performance } from 'node:perf_hooks';
 import { Resampler } from '../../audio/Resampler';
 import type { Logger } from '../../logging/logger';
 import { AiSessionError, InvalidStateError } from '../../util/errors';
-import { TypedEmitter } from '../../util/TypedEmitter';
 import { aiAudioFormatInfo, type AiAudioFormatInfo } from '../audioFormat';
 import { decodeAiAudio, encodeAiAudio } from '../echo/codec';
 import { UtteranceDetector, type UtteranceDetectorOptions, type UtteranceEvent } from '../echo/UtteranceDetector';
+import { notSent, SessionLifecycle, type SessionEnd } from '../SessionLifecycle';
+import { assertToolName } from '../realtime/ToolRunner';
 import type {
   AiSession,
-  AiSessionEvents,
   AiSessionOptions,
-  AiSessionState,
   AiSessionStats,
   ResponseCreateOptions,
   ResponseOutcome,
@@ -92,7 +91,6 @@ interface Turn {
   usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number };
 }
 
-const TOOL_NAME_RE = /^[a-zA-Z0-9_-]{1,64}$/;
 /** Tool calls of one reply that are run (more are not answered, so the model cannot loop wide). */
 const MAX_TOOLS_PER_REPLY = 8;
 /** Cancelled turns remembered for the truncate that says what was heard. */
@@ -100,7 +98,7 @@ const HEARD_CAP = 16;
 /** Messages kept; the oldest go first (the model sees at most chat.historyMessages of them anyway). */
 const HISTORY_CAP = 400;
 
-export class PipelineSession extends TypedEmitter<AiSessionEvents> implements AiSession {
+export class PipelineSession extends SessionLifecycle implements AiSession {
   readonly audioFormat: { input: AiAudioFormatInfo; output: AiAudioFormatInfo };
   readonly #o: PipelineOptions;
   readonly #session: AiSessionOptions;
@@ -114,7 +112,6 @@ export class PipelineSession extends TypedEmitter<AiSessionEvents> implements Ai
   /** Resolves each tool call's `followUp` promise. */
   readonly #settlers = new WeakMap<ToolCallRecord, (o: ResponseOutcome | undefined) => void>();
   readonly #maxPendingBytes: number;
-  #state: AiSessionState = { name: 'idle' };
   #t0 = performance.now();
   #pending: Buffer[] = [];
   #pendingBytes = 0;
@@ -138,7 +135,7 @@ export class PipelineSession extends TypedEmitter<AiSessionEvents> implements Ai
   };
 
   constructor(session: AiSessionOptions, logger: Logger, o: PipelineOptions) {
-    super();
+    super(logger);
     this.#session = session;
     this.#o = o;
     this.#log = logger;
@@ -147,14 +144,6 @@ export class PipelineSession extends TypedEmitter<AiSessionEvents> implements Ai
     this.#maxPendingBytes = (o.maxPendingInputMs ?? 5000) * this.audioFormat.input.bytesPerMs;
     this.#prices = { audioInput: 0, audioCachedInput: 0, audioOutput: 0, textInput: o.prices.input, textCachedInput: o.prices.input, textOutput: o.prices.output, imageInput: 0, imageCachedInput: 0 };
     for (const t of session.tools ?? []) this.#declare(t.name);
-  }
-
-  get state(): AiSessionState {
-    return this.#state;
-  }
-
-  get closed(): boolean {
-    return this.#state.name === 'closed' || this.#state.name === 'died';
   }
 
   get usage(): UsageSummary {
@@ -170,47 +159,33 @@ export class PipelineSession extends TypedEmitter<AiSessionEvents> implements Ai
     return this.#history;
   }
 
-  #setState(next: AiSessionState): void {
-    const prev = this.#state;
-    this.#state = next;
-    this.emit('stateChange', next, prev);
-  }
-
   /** Ready at once: the services are reached per turn. */
   async start(): Promise<void> {
-    if (this.#state.name !== 'idle') throw new InvalidStateError(`start() on a ${this.#state.name} AI session`);
+    this.beginStart();
     this.#t0 = performance.now();
-    this.#setState({ name: 'starting' });
     this.#stats.startMs = 0;
-    this.#setState({ name: 'ready' });
+    this.setState({ name: 'ready' });
     this.#log.info({ stt: this.#o.stt.model, chat: this.#o.chat.model, tts: this.#o.tts.model, language: this.#o.language }, 'pipeline AI session ready');
   }
 
-  close(): void {
-    if (this.closed) return;
+  /** Stop what runs: the active reply fails, queued ones are not sent, queued caller audio goes. */
+  protected release(end: SessionEnd, error?: AiSessionError): void {
     const active = this.#active;
     this.#active = undefined;
     active?.controller.abort();
-    if (active) this.#done(active, 'failed', 'session_closed');
-    for (const t of this.#queue.splice(0)) t.resolve?.(notSent('session_closed'));
+    const closed = end === 'closed';
+    if (active) this.#done(active, 'failed', closed ? 'session_closed' : (error?.aiCode ?? 'pipeline_failed'));
+    for (const t of this.#queue.splice(0)) t.resolve?.(notSent(closed ? 'session_closed' : 'session_lost'));
     if (this.#processing) clearImmediate(this.#processing);
+    this.#processing = undefined;
     this.#pending = [];
-    this.#setState({ name: 'closed' });
-    this.emit('close');
   }
 
-  #die(err: ServiceError | Error): void {
-    if (this.closed) return;
+  #fail(err: ServiceError | Error): void {
+    if (this.ending) return;
     const code = err instanceof ServiceError ? `${err.service}_${err.code}` : 'pipeline_failed';
-    const e = new AiSessionError(err.message, code, { cause: err });
     this.#log.warn({ code, status: err instanceof ServiceError ? err.status : undefined }, `pipeline failed: ${err.message}`);
-    const active = this.#active;
-    this.#active = undefined;
-    active?.controller.abort();
-    if (active) this.#done(active, 'failed', code);
-    for (const t of this.#queue.splice(0)) t.resolve?.(notSent('session_lost'));
-    this.#setState({ name: 'died', reason: code, error: e });
-    this.emit('died', e);
+    this.die(new AiSessionError(err.message, code, { cause: err }));
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -219,7 +194,7 @@ export class PipelineSession extends TypedEmitter<AiSessionEvents> implements Ai
   appendAudio(chunk: Buffer | Uint8Array | Int16Array): void {
     const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (bytes.length === 0) return;
-    if (this.#state.name !== 'ready' || this.#pendingBytes + bytes.length > this.#maxPendingBytes) {
+    if (this.state.name !== 'ready' || this.#pendingBytes + bytes.length > this.#maxPendingBytes) {
       this.#stats.droppedAudioChunks++;
       this.#stats.droppedAudioBytes += bytes.length;
       return;
@@ -278,7 +253,7 @@ export class PipelineSession extends TypedEmitter<AiSessionEvents> implements Ai
         return transcribe(this.#o.stt, pcm, rate, { model: this.#o.stt.model, language: this.#o.language ?? this.#o.stt.language, prompt: this.#o.stt.prompt }, new AbortController().signal);
       })).trim();
     } catch (err) {
-      this.#die(err as Error);
+      this.#fail(err as Error);
       return;
     }
     if (this.closed) return;
@@ -337,7 +312,7 @@ export class PipelineSession extends TypedEmitter<AiSessionEvents> implements Ai
       } else {
         this.#stats.serviceErrors++;
         this.emit('error', { code: err instanceof ServiceError ? `${err.service}_${err.code}` : 'pipeline_error', message: (err as Error).message });
-        this.#die(err as Error);
+        this.#fail(err as Error);
         return;
       }
     }
@@ -563,26 +538,26 @@ export class PipelineSession extends TypedEmitter<AiSessionEvents> implements Ai
   }
 
   sendUserText(text: string): void {
-    if (this.closed) throw new InvalidStateError(`sendUserText() on a ${this.#state.name} AI session`);
+    if (this.closed) throw new InvalidStateError(`sendUserText() on a ${this.state.name} AI session`);
     const itemId = this.#newId('item');
     this.#remember({ role: 'user', content: text });
     setImmediate(() => this.emit('transcript', { role: 'user', itemId, text, final: true, atMs: this.#now() }));
   }
 
   sendSystemText(text: string): void {
-    if (this.closed) throw new InvalidStateError(`sendSystemText() on a ${this.#state.name} AI session`);
+    if (this.closed) throw new InvalidStateError(`sendSystemText() on a ${this.state.name} AI session`);
     this.#remember({ role: 'system', content: text });
   }
 
   registerTool(tool: ToolRegistration): void {
-    if (this.closed) throw new InvalidStateError(`registerTool() on a ${this.#state.name} AI session [tool:${tool.name}]`);
+    if (this.closed) throw new InvalidStateError(`registerTool() on a ${this.state.name} AI session [tool:${tool.name}]`);
     if (typeof tool.handler !== 'function') throw new TypeError(`registerTool() needs a handler [tool:${tool.name}]`);
     this.#declare(tool.name);
     this.#tools.set(tool.name, tool);
   }
 
   #declare(name: string): void {
-    if (typeof name !== 'string' || !TOOL_NAME_RE.test(name)) throw new TypeError(`invalid tool name [name:${String(name)}] (letters, digits, _ and -, at most 64)`);
+    assertToolName(name);
   }
 
   /** One retry of a transient failure (429, 5xx, timeout), after Retry-After capped at 2 s; only while `fresh()`. */
@@ -605,10 +580,6 @@ export class PipelineSession extends TypedEmitter<AiSessionEvents> implements Ai
   #now(): number {
     return Math.round(performance.now() - this.#t0);
   }
-}
-
-function notSent(reason: string): ResponseOutcome {
-  return { responseId: undefined, status: 'not_sent', reason, requested: true, error: { code: reason, message: `response not sent [reason:${reason}]` } };
 }
 
 /** `tr` -> `Turkish` (the code itself when the runtime does not know it). */
