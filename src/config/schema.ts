@@ -161,7 +161,13 @@ const pipeline = obj({
     vad: obj({
       doc: 'turn-taking by the local voice-activity detector',
       fields: {
-        thresholdDbfs: num({ doc: 'a frame this loud or louder is speech', unit: 'dBFS', default: -40, min: -80, max: 0 }),
+        engine: oneOf({
+          doc: 'silero (a small neural model on this machine, in one worker thread for every call; falls back to energy when it cannot load) or energy (loudness only)',
+          values: ['silero', 'energy'],
+          default: 'silero',
+        }),
+        threshold: num({ doc: 'silero: speech probability a window needs (raise on noisy lines)', default: 0.5, min: 0.05, max: 0.95, integer: false }),
+        thresholdDbfs: num({ doc: 'energy: a frame this loud or louder is speech', unit: 'dBFS', default: -40, min: -80, max: 0 }),
         minSpeechMs: num({ doc: 'speech needed before a turn starts (rejects clicks)', unit: 'ms', default: 120, min: 20, max: 2000 }),
         silenceMs: num({ doc: 'silence that ends the caller\'s turn', unit: 'ms', default: 700, min: 100, max: 5000 }),
         preRollMs: num({ doc: 'audio kept from before speech started (and after it stopped)', unit: 'ms', default: 200, min: 0, max: 1000 }),

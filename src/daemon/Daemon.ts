@@ -18,7 +18,7 @@ import type { SipAccount } from '../sip/SipAccount';
 import { OpenAiBackend } from '../ai/AiBackend';
 import { EchoBackend } from '../ai/EchoBackend';
 import { PipelineBackend } from '../ai/pipeline/PipelineBackend';
-import { pipelineOptions } from './pipelineOptions';
+import { VadPool, pipelineOptions } from './pipelineOptions';
 import type { AiBackend } from '../ai/AiBackend';
 import { CallManager } from '../calls/CallManager';
 import type { CallAgent, CallInfo, CallRecorderSink } from '../calls/types';
@@ -47,8 +47,8 @@ export interface DaemonOptions {
 }
 
 /** Builds the backend `ai.*` asks for. */
-function makeBackend(cfg: AgentConfig): AiBackend {
-  if (cfg.ai.provider === 'pipeline') return new PipelineBackend(pipelineOptions(cfg));
+function makeBackend(cfg: AgentConfig, vads: VadPool): AiBackend {
+  if (cfg.ai.provider === 'pipeline') return new PipelineBackend(pipelineOptions(cfg, vads.get(cfg)));
   return cfg.ai.provider === 'echo'
     ? new EchoBackend()
     : new OpenAiBackend({ url: cfg.ai.url, model: cfg.ai.model, apiKey: cfg.ai.apiKey ?? '', auth: cfg.ai.auth, connectTimeoutMs: cfg.ai.connectTimeoutMs });
@@ -97,6 +97,7 @@ export class Daemon {
   /** The configuration in force (shared with the admin API's status and health). */
   readonly #current: { cfg: AgentConfig };
   readonly #backend: ReloadableBackend;
+  readonly #vads: VadPool;
   readonly #admission: SourceAdmission;
   /** What the process started with: keys that need a restart are compared against it. */
   readonly #startCfg: AgentConfig;
@@ -119,11 +120,13 @@ export class Daemon {
     live: { recordAudio: boolean };
     current: { cfg: AgentConfig };
     backend: ReloadableBackend;
+    vads: VadPool;
     admission: SourceAdmission;
   }) {
     this.#admission = p.admission;
     this.#current = p.current;
     this.#backend = p.backend;
+    this.#vads = p.vads;
     this.#startCfg = p.cfg;
     this.#sink = p.sink;
     this.#live = p.live;
@@ -146,7 +149,11 @@ export class Daemon {
     const log = o.logger;
     const clockRate = Number(cfg.media.clockRate);
     const prompts = loadPrompts(cfg, clockRate);
-    const backend = new ReloadableBackend(makeBackend(cfg));
+    const binding = o.binding ?? loadNativeBinding();
+    // The live path resamples with the addon's vectorised kernel (same samples as the JS reference).
+    const resamplerKernel: ResamplerKernelFactory = (spec) => binding.createResampler(spec);
+    const vads = new VadPool(log.child({ mod: 'vad' }), resamplerKernel);
+    const backend = new ReloadableBackend(makeBackend(cfg, vads));
     // What the admin API reports and the record hooks read: the configuration in force.
     const current = { cfg };
     const metrics = new Metrics({ instanceId: cfg.instance.id });
@@ -161,9 +168,6 @@ export class Daemon {
     await records.start();
     const mirror = await startRecordMirror(cfg, records, log.child({ mod: 'records-db' }));
 
-    const binding = o.binding ?? loadNativeBinding();
-    // The live path resamples with the addon's vectorised kernel (same samples as the JS reference).
-    const resamplerKernel: ResamplerKernelFactory = (spec) => binding.createResampler(spec);
     // Who may call: resolved before the transports open, so the policy holds from the first packet.
     const relay = new AdmissionRelay();
     const admission = new SourceAdmission({ target: relay, log: log.child({ mod: 'admission' }) });
@@ -174,6 +178,7 @@ export class Daemon {
       relay.attach(ua);
     } catch (err) {
       admission.close();
+      await vads.close().catch(() => undefined);
       await mirror?.close();
       await records.close();
       throw new AgentError('ERR_SIP_START', `cannot start SIP: ${(err as Error).message}`, { cause: err });
@@ -218,11 +223,12 @@ export class Daemon {
       metrics.close();
       await calls?.close().catch(() => undefined);
       await ua.close().catch(() => undefined);
+      await vads.close().catch(() => undefined);
       await mirror?.close().catch(() => undefined);
       await records.close().catch(() => undefined);
       throw err;
     }
-    const d = new Daemon({ resamplerKernel, log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, mirror, metrics, admin, sink: sinkRef, live, current, backend, admission });
+    const d = new Daemon({ resamplerKernel, log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, mirror, metrics, admin, sink: sinkRef, live, current, backend, vads, admission });
     log.info({ version: VERSION, transports: ua.transports, accounts: accounts.map((a) => a.uri), ai: cfg.ai.provider }, 'sip-ai-agent ready');
     return d;
   }
@@ -264,8 +270,8 @@ export class Daemon {
         trustedSource: (a) => this.#admission.trusts(a),
       });
       await this.#admission.configure(next);
-      const aiChanged = live.some((k) => /^ai\.(provider|url|model|apiKey|apiKeyFile|auth|connectTimeoutMs)$/.test(k));
-      const backend = aiChanged ? makeBackend(next) : undefined;
+      const aiChanged = live.some((k) => /^ai\.(provider|url|model|apiKey|apiKeyFile|auth|connectTimeoutMs|voice|speed|pipeline\..+)$/.test(k));
+      const backend = aiChanged ? makeBackend(next, this.#vads) : undefined;
       this.#calls.reload(options);
       if (backend) this.#backend.set(backend);
       this.#records.configure({ retentionDays: next.records.retentionDays, recordAudio: next.records.recordAudio, transcripts: next.records.transcripts });
@@ -294,6 +300,7 @@ export class Daemon {
           this.#log.error({ err: (err as Error).message }, 'drain failed');
         }
         await this.#calls.close().catch((err: Error) => this.#log.error({ err: err.message }, 'closing calls failed'));
+        await this.#vads.close().catch(() => undefined);
         this.#admission.close();
         await this.#admin?.close().catch(() => undefined);
         this.#metrics.close();

@@ -1,12 +1,47 @@
 /** `ai.pipeline` (and the `ai` keys it falls back to) as the pipeline backend takes them. */
 import type { PipelineOptions } from '../ai/pipeline/PipelineSession';
+import { createVad, type Vad } from '../audio/vad';
+import type { ResamplerKernelFactory } from '../audio/Resampler';
 import type { AgentConfig } from '../config';
+import type { Logger } from '../logging/logger';
 
-export function pipelineOptions(cfg: AgentConfig): PipelineOptions {
+/**
+ * The neural VADs of the process, one per setting: a reload that keeps the VAD settings keeps the
+ * worker (calls in progress keep theirs either way); all are closed when the daemon stops.
+ */
+export class VadPool {
+  readonly #vads = new Map<string, Vad>();
+
+  constructor(
+    readonly log: Logger,
+    readonly resamplerKernel?: ResamplerKernelFactory,
+  ) {}
+
+  get(cfg: AgentConfig): Vad | undefined {
+    const v = cfg.ai.pipeline.vad;
+    if (cfg.ai.provider !== 'pipeline' || v.engine !== 'silero') return undefined;
+    const opts = { threshold: v.threshold, minSpeechMs: v.minSpeechMs, silenceMs: v.silenceMs, preRollMs: v.preRollMs };
+    const key = JSON.stringify(opts);
+    let vad = this.#vads.get(key);
+    if (!vad) {
+      vad = createVad({ ...opts, resamplerKernel: this.resamplerKernel, log: this.log });
+      this.#vads.set(key, vad);
+    }
+    return vad;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#vads.values()].map((v) => v.close()));
+    this.#vads.clear();
+  }
+}
+
+export function pipelineOptions(cfg: AgentConfig, neuralVad?: Vad): PipelineOptions {
   const p = cfg.ai.pipeline;
   const key = (own: string | undefined): string | undefined => own ?? cfg.ai.apiKey;
   return {
     language: p.language,
+    neuralVad,
     vad: { thresholdDbfs: p.vad.thresholdDbfs, minSpeechMs: p.vad.minSpeechMs, silenceMs: p.vad.silenceMs, paddingMs: p.vad.preRollMs, maxUtteranceMs: p.vad.maxTurnMs },
     stt: { baseUrl: p.stt.url, apiKey: key(p.stt.apiKey), timeoutMs: p.stt.timeoutMs, model: p.stt.model, prompt: p.stt.prompt },
     chat: {

@@ -17,6 +17,7 @@ import { useHarnessCleanup } from '../helpers/proc';
 import { RawSipClient, pcmuOffer, type UacDialog } from '../helpers/rawsip';
 import { RtpPeer, newSource, type RtpSource } from '../helpers/rtp';
 import { sine } from '../helpers/tone';
+import { clicks, concat, knocks, mix, noise, utterance } from '../unit/vad/signals';
 
 jest.setTimeout(90_000);
 useHarnessCleanup();
@@ -60,7 +61,8 @@ async function agent(name: string, over: Record<string, unknown> = {}): Promise<
       provider: 'pipeline',
       apiKey: KEY,
       pipeline: {
-        vad: { silenceMs: 400, minSpeechMs: 100 },
+        // The callers here speak tones, which the neural VAD rightly takes for no speech.
+        vad: { engine: 'energy', silenceMs: 400, minSpeechMs: 100 },
         stt: { url: fake.apiBase, model: 'whisper-1' },
         chat: { url: fake.apiBase, model: 'gpt-4.1-mini' },
         tts: { url: fake.apiBase, model: 'gpt-4o-mini-tts', voice: 'marin' },
@@ -184,4 +186,31 @@ test('speech synthesis fails (500, and again on the retry): the call gets the fa
   const m = await scrape(d);
   expect(sampleValue(m, 'sip_ai_agent_ai_errors_total')).toBeGreaterThanOrEqual(1);
   expect(d.logsWithMsg(/pipeline failed: tts: HTTP 500/).length).toBe(1);
+});
+
+test('the neural VAD takes the turns: clicks and knocks take none, a spoken utterance does', async () => {
+  script = () => ({ text: 'I heard you.' });
+  const { setup, d, rtp, sip } = await agent('pipeline-silero', { pipeline: { vad: { engine: 'silero', silenceMs: 500 }, stt: { url: fake.apiBase, model: 'whisper-1' }, chat: { url: fake.apiBase }, tts: { url: fake.apiBase, voice: 'marin' } } });
+  const mark = fake.requests.length;
+  const { dlg, to } = await dial(setup, sip, rtp);
+  const src = newSource();
+  await say(rtp, src, to, 0, 2500, 0);
+  // Noise a speakerphone picks up: loud, but not speech.
+  await rtp.play(src, mix(concat(clicks(1500, RATE, 120), knocks(1500, RATE, 300)), noise(3000, RATE, -45)), to, true);
+  await rtp.play(src, sine(0, 1500, RATE, 0.4), to, true);
+  const sttAfterNoise = fake.requests.slice(mark).filter((r) => r.endpoint === 'transcriptions').length;
+  // A person speaking.
+  await rtp.play(src, utterance(RATE), to, true);
+  await rtp.play(src, sine(0, 3000, RATE, 0.4), to, true);
+  expect(sttAfterNoise).toBe(0);
+  const stt = fake.requests.slice(mark).filter((r) => r.endpoint === 'transcriptions');
+  expect(stt).toHaveLength(1);
+  expect(spans(rtp.heard(), voiceHz('I heard you.'))).toHaveLength(1);
+  await dlg.bye(5_000);
+  dlg.close();
+  // The model decided (not the energy fallback), and most windows never reached it.
+  const vad = (await d.waitForMsg('turn-taking of the call', 10_000)) as unknown as { vad: string; inferred: number; gated: number };
+  expect(vad.vad).toBe('silero');
+  expect(vad.inferred).toBeGreaterThan(0);
+  expect(vad.gated).toBeGreaterThan(0);
 });

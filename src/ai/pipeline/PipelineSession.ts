@@ -21,6 +21,7 @@ import { AiSessionError, InvalidStateError } from '../../util/errors';
 import { aiAudioFormatInfo, type AiAudioFormatInfo } from '../audioFormat';
 import { decodeAiAudio, encodeAiAudio } from '../echo/codec';
 import { UtteranceDetector, type UtteranceDetectorOptions, type UtteranceEvent } from '../echo/UtteranceDetector';
+import type { CallVad, SpeechEndEvent, SpeechStartEvent, Vad } from '../../audio/vad';
 import { notSent, SessionLifecycle, type SessionEnd } from '../SessionLifecycle';
 import { assertToolName } from '../realtime/ToolRunner';
 import type {
@@ -44,8 +45,10 @@ export interface PipelineOptions {
   stt: ServiceEndpoint & { model: string; language?: string; prompt?: string };
   chat: ServiceEndpoint & { model: string; temperature?: number; maxTokens?: number; historyMessages: number };
   tts: ServiceEndpoint & { model: string; voice: string; speed?: number; instructions?: string };
-  /** Turn-taking by the local VAD. */
+  /** Turn-taking by energy (when no neural VAD is given, or its silence/length settings for it). */
   vad: Partial<UtteranceDetectorOptions>;
+  /** The process's neural VAD (Silero, energy fallback inside it); unset: energy turn-taking. */
+  neuralVad?: Vad;
   /** ISO-639-1 language of the conversation (transcription, and the model is told to answer in it). */
   language?: string;
   /** Prices for the cost estimate, USD per 1M chat tokens. */
@@ -103,7 +106,11 @@ export class PipelineSession extends SessionLifecycle implements AiSession {
   readonly #o: PipelineOptions;
   readonly #session: AiSessionOptions;
   readonly #log: Logger;
-  readonly #detector: UtteranceDetector;
+  readonly #detector: UtteranceDetector | undefined;
+  readonly #callVad: CallVad | undefined;
+  /** The caller's turn as the neural VAD hands it out: pre-roll, then what is pushed while speaking. */
+  #turn: { parts: Int16Array[]; held: number; samples: number } | undefined;
+  #turnStart = 0;
   readonly #prices: PriceTable;
   readonly #tools = new Map<string, ToolRegistration>();
   readonly #history: ChatMessage[] = [];
@@ -140,7 +147,13 @@ export class PipelineSession extends SessionLifecycle implements AiSession {
     this.#o = o;
     this.#log = logger;
     this.audioFormat = { input: aiAudioFormatInfo(session.inputFormat), output: aiAudioFormatInfo(session.outputFormat) };
-    this.#detector = new UtteranceDetector(session.inputFormat, o.vad);
+    if (o.neuralVad) {
+      this.#callVad = o.neuralVad.forCall(this.audioFormat.input.sampleRate);
+      this.#callVad.on('speechStart', (ev) => this.#vadStart(ev));
+      this.#callVad.on('speechEnd', (ev) => this.#vadEnd(ev));
+    } else {
+      this.#detector = new UtteranceDetector(session.inputFormat, o.vad);
+    }
     this.#maxPendingBytes = (o.maxPendingInputMs ?? 5000) * this.audioFormat.input.bytesPerMs;
     this.#prices = { audioInput: 0, audioCachedInput: 0, audioOutput: 0, textInput: o.prices.input, textCachedInput: o.prices.input, textOutput: o.prices.output, imageInput: 0, imageCachedInput: 0 };
     for (const t of session.tools ?? []) this.#declare(t.name);
@@ -179,6 +192,13 @@ export class PipelineSession extends SessionLifecycle implements AiSession {
     if (this.#processing) clearImmediate(this.#processing);
     this.#processing = undefined;
     this.#pending = [];
+    const vad = this.#callVad;
+    if (vad && !vad.closed) {
+      const st = vad.stats;
+      this.#log.info({ vad: vad.backend, windows: st.windows, inferred: st.inferred, gated: st.gated, dropped: st.dropped, turns: this.#stats.utterances }, 'turn-taking of the call');
+    }
+    vad?.close();
+    this.#turn = undefined;
   }
 
   #fail(err: ServiceError | Error): void {
@@ -212,7 +232,11 @@ export class PipelineSession extends SessionLifecycle implements AiSession {
     while (this.#pending.length > 0 && !this.closed) {
       const chunk = this.#pending.shift()!;
       this.#pendingBytes -= chunk.length;
-      this.#detector.push(chunk, events);
+      if (this.#callVad) {
+        this.#pushToVad(this.#callVad, decodeAiAudio(chunk, this.#session.inputFormat));
+        continue;
+      }
+      this.#detector!.push(chunk, events);
       for (const ev of events.splice(0)) {
         if (this.closed) return;
         if (ev.type === 'start') this.#onSpeechStart(ev.audioStartMs);
@@ -233,15 +257,60 @@ export class PipelineSession extends SessionLifecycle implements AiSession {
   }
 
   #onSpeechEnd(ev: Extract<UtteranceEvent, { type: 'end' }>): void {
+    this.#endTurn(ev.audioEndMs, decodeAiAudio(ev.audio, this.#session.inputFormat));
+  }
+
+  #endTurn(audioEndMs: number, pcm: Int16Array): void {
     this.#callerSpeaking = false;
     const itemId = this.#userItem ?? this.#newId('item');
     this.#userItem = undefined;
     this.#stats.utterances++;
-    this.emit('speechStopped', { itemId, audioEndMs: ev.audioEndMs });
-    const pcm = decodeAiAudio(ev.audio, this.#session.inputFormat);
+    this.emit('speechStopped', { itemId, audioEndMs });
     const rate = this.audioFormat.input.sampleRate;
     // Turns are transcribed in order; a reply starts once the caller's turn is text.
     this.#transcribing = this.#transcribing.then(() => this.#userTurn(itemId, pcm, rate));
+  }
+
+  /** Push to the neural VAD, and add what it pushed past the turn held so far (bounded by maxUtteranceMs). */
+  #pushToVad(vad: CallVad, pcm: Int16Array): void {
+    const before = vad.pushedSamples;
+    vad.push(pcm);
+    const t = this.#turn;
+    const after = before + pcm.length;
+    if (!t || after <= t.held) return;
+    const cap = ((this.#o.vad.maxUtteranceMs ?? 30_000) * vad.sampleRate) / 1000;
+    const from = Math.max(0, t.held - before);
+    const take = Math.min(pcm.length - from, Math.max(0, cap - t.samples));
+    const add = pcm.subarray(from, from + take);
+    if (add.length > 0) {
+      t.parts.push(add.slice());
+      t.samples += add.length;
+    }
+    t.held = after;
+  }
+
+  #vadStart(ev: SpeechStartEvent): void {
+    this.#turn = { parts: [ev.audio], held: ev.endSample, samples: ev.audio.length };
+    this.#turnStart = ev.audioStartSample;
+    this.#onSpeechStart(Math.round((ev.atSample * 1000) / this.audioFormat.input.sampleRate));
+  }
+
+  #vadEnd(ev: SpeechEndEvent): void {
+    const t = this.#turn;
+    this.#turn = undefined;
+    if (!t || this.closed) return;
+    const rate = this.audioFormat.input.sampleRate;
+    // The turn ends where the non-speech began, plus a little of it.
+    const keep = Math.min(t.samples, ev.atSample + Math.round((rate * (this.#o.vad.paddingMs ?? 200)) / 1000) - this.#turnStart);
+    const pcm = new Int16Array(Math.max(0, keep));
+    let o = 0;
+    for (const p of t.parts) {
+      if (o >= pcm.length) break;
+      const n = Math.min(p.length, pcm.length - o);
+      pcm.set(p.subarray(0, n), o);
+      o += n;
+    }
+    this.#endTurn(Math.round((ev.atSample * 1000) / rate), pcm);
   }
 
   async #userTurn(itemId: string, pcm: Int16Array, rate: number): Promise<void> {
