@@ -31,6 +31,7 @@ import { bytesLEToInt16 } from '../audio/pcm';
 import { AI_SAMPLE_RATE, G711_SAMPLE_RATE } from '../audio/format';
 import type { AiSession } from '../ai/types';
 import type { CallLeg, CallRecorderSink } from './types';
+import type { CallVad, SpeechStartEvent } from '../audio/vad';
 import { LatencyProbe, type AudioLatency } from './latency';
 import { RecorderTap } from './RecorderTap';
 import { monotonicUs } from '../util/clock';
@@ -55,6 +56,12 @@ export interface AudioBridgeOptions {
   resamplerKernel?: ResamplerKernelFactory;
   /** Where to record added latency (uplink, downlink, barge-in cut-off); unset: not measured. */
   latency?: AudioLatency;
+  /**
+   * The uplink gate (ai.inputGate: vad): a detector for this call. Caller audio reaches the model
+   * only while it hears speech (with the pre-roll before the onset); otherwise silence, so noise
+   * neither wakes the server's VAD nor cuts the agent off.
+   */
+  inputGate?: (sampleRate: number) => CallVad;
 }
 
 /** What one barge-in did. */
@@ -90,6 +97,8 @@ export interface AudioBridgeStats {
   inputDetachedSamples: number;
   /** Caller samples waiting for the AI session now. */
   pendingInputSamples: number;
+  /** Caller samples the uplink gate sent as silence (no speech heard). */
+  gatedSamples: number;
   bargeIns: number;
   bargeInsIgnored: number;
   truncates: number;
@@ -135,6 +144,10 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
 
   // Caller side.
   readonly #inBuf: Int16Array;
+  // Uplink gate: its detector, where the real audio sent so far ends (call samples), a silence buffer.
+  readonly #gate: CallVad | undefined;
+  #gateSent = 0;
+  #silence = new Int16Array(0);
   #inFill = 0;
   /** Caller samples received since the start (the stream position latency stamps refer to). */
   #inTotal = 0;
@@ -159,6 +172,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     inputSamples: 0,
     inputDroppedSamples: 0,
     inputDetachedSamples: 0,
+    gatedSamples: 0,
     bargeIns: 0,
     bargeInsIgnored: 0,
     truncates: 0,
@@ -228,6 +242,10 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     const txTicks = call.txTicks?.bind(call);
     if (o.latency && txTicks) {
       this.#probe = new LatencyProbe(o.latency, Math.round(this.sampleRate / 50), txTicks, call.jitterDelayMs?.bind(call));
+    }
+    if (o.inputGate) {
+      this.#gate = o.inputGate(this.sampleRate);
+      this.#gate.on('speechStart', (e) => this.#gateOpen(e));
     }
     call.on('audio', this.#onCallAudio);
     this.#attach(init.session);
@@ -339,6 +357,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     for (const p of this.#prompts.values()) p.resolve();
     this.#prompts.clear();
     this.#recorder?.close();
+    this.#gate?.close();
     this.removeAllListeners();
   }
 
@@ -392,30 +411,71 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
   #sendBatch(end = this.#inTotal): void {
     const n = this.#inFill;
     this.#inFill = 0;
-    const batch = this.#inBuf.subarray(0, n);
     this.#stats.inputSamples += n;
-    this.#recorder?.caller(batch);
+    this.#recorder?.caller(this.#inBuf.subarray(0, n));
+    const batch = this.#gate ? this.#gated(this.#gate, this.#inBuf.subarray(0, n)) : this.#inBuf.subarray(0, n);
+    this.#forward(batch, end);
+  }
+
+  /**
+   * What the gate lets through of a batch: the batch while speech is heard (less what its pre-roll
+   * already carried), silence of the same length otherwise.
+   */
+  #gated(gate: CallVad, batch: Int16Array): Int16Array {
+    const before = gate.pushedSamples;
+    gate.push(batch);
+    const after = before + batch.length;
+    if (gate.speaking) {
+      const from = Math.max(0, Math.min(batch.length, this.#gateSent - before));
+      this.#gateSent = Math.max(this.#gateSent, after);
+      return batch.subarray(from);
+    }
+    this.#stats.gatedSamples += batch.length;
+    if (this.#silence.length < batch.length) this.#silence = new Int16Array(batch.length);
+    return this.#silence.subarray(0, batch.length);
+  }
+
+  /** Speech began: send its pre-roll (what was held back as silence) at once. */
+  #gateOpen(e: SpeechStartEvent): void {
+    if (this.#closed || e.endSample <= this.#gateSent) return;
+    const pre = e.audio.subarray(Math.max(0, this.#gateSent - e.audioStartSample));
+    this.#gateSent = e.endSample;
+    // Its frames' latency is measured as their batches are (the probe counts each position once).
+    if (pre.length > 0) this.#forward(pre, undefined);
+  }
+
+  /**
+   * Send caller audio (call rate) to the session, or keep it while the session comes up. `end`: the
+   * stream position just past it, for the latency probe (undefined: not measured).
+   */
+  #forward(batch: Int16Array, end: number | undefined): void {
+    const n = batch.length;
+    const probe = end === undefined ? undefined : this.#probe;
+    if (n === 0) {
+      probe?.callerAudioSent(end!, true);
+      return;
+    }
     const session = this.#session;
     if (!session) {
       this.#stats.inputDetachedSamples += n;
-      this.#probe?.callerAudioSent(end, false);
+      probe?.callerAudioSent(end!, false);
       return;
     }
     const state = session.state.name;
     if (state === 'closed' || state === 'died') {
       this.#stats.inputDroppedSamples += n;
-      this.#probe?.callerAudioSent(end, false);
+      probe?.callerAudioSent(end!, false);
       return;
     }
     const payload = this.#encode(batch);
     if (state === 'ready' && this.#pending.length === 0) {
       session.appendAudio(payload);
       this.#stats.inputBatches++;
-      this.#probe?.callerAudioSent(end, true);
+      probe?.callerAudioSent(end!, true);
       return;
     }
     // Held back while the session comes up: that wait is set-up, not bridge latency.
-    this.#probe?.callerAudioSent(end, false);
+    probe?.callerAudioSent(end!, false);
     // Not ready yet (starting, reconnecting): keep the most recent audio so what the caller says
     // while the session comes up still reaches the model.
     this.#pending.push({ data: payload.slice(), samples: n });

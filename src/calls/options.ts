@@ -187,6 +187,7 @@ export function resolveCallOptions(o: CallManagerOptions): ResolvedCallOptions {
       preReadyMs: o.audio?.preReadyMs,
       recorderQueueMs: o.audio?.recorderQueueMs,
       resamplerKernel: o.audio?.resamplerKernel,
+      inputGate: o.audio?.inputGate,
       greetingInterruptible: o.greeting?.interruptible ?? false,
     },
     hangupTailMs: o.audio?.hangupTailMs ?? 500,

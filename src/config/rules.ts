@@ -144,6 +144,9 @@ function ai(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
       sink.warn('ai.url', 'ws:// sends the API key and all audio unencrypted; use wss://');
     }
   }
+  if (a.inputGate === 'vad' && a.provider !== 'openai') {
+    sink.warn('ai.inputGate', `applies to the openai provider only (${a.provider} ${a.provider === 'pipeline' ? 'takes its turns with ai.pipeline.vad' : 'has no server VAD'})`);
+  }
   if (a.provider === 'pipeline') {
     for (const svc of ['stt', 'chat', 'tts'] as const) {
       const s = a.pipeline[svc];

@@ -376,6 +376,11 @@ export const SCHEMA = obj({
           min: 20,
           max: 200,
         }),
+        inputGate: oneOf({
+          doc: 'openai: vad passes caller audio to the model only while the local neural VAD hears speech (with 300 ms before it), silence otherwise, so coughs, doors and line noise neither start a turn nor cut the agent off; off sends everything',
+          values: ['off', 'vad'],
+          default: 'off',
+        }),
         turnDetection,
         noiseReduction: oneOf({ doc: 'input noise reduction: near_field (handsets), far_field (speakerphones) or off', values: ['near_field', 'far_field', 'off'], default: 'near_field' }),
         transcription,

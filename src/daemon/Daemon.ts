@@ -210,6 +210,7 @@ export class Daemon {
           recorder: callRecords.sink,
           resamplerKernel,
           trustedSource: (a) => admission.trusts(a),
+          inputGate: vads.gate(cfg),
         }),
         logger: log.child({ mod: 'calls' }),
       });
@@ -268,6 +269,7 @@ export class Daemon {
         recorder: this.#sink,
         resamplerKernel: this.#resamplerKernel,
         trustedSource: (a) => this.#admission.trusts(a),
+        inputGate: this.#vads.gate(next),
       });
       await this.#admission.configure(next);
       const aiChanged = live.some((k) => /^ai\.(provider|url|model|apiKey|apiKeyFile|auth|connectTimeoutMs|voice|speed|pipeline\..+)$/.test(k));

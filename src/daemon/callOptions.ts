@@ -8,6 +8,7 @@ import type { AiAudioFormat } from '../ai/audioFormat';
 import type { TurnDetectionOptions } from '../ai/types';
 import type { LoadedPrompts } from './prompts';
 import type { ResamplerKernelFactory } from '../audio/Resampler';
+import type { CallVad } from '../audio/vad';
 
 /** What besides the config the call options need. */
 export interface CallOptionsContext {
@@ -18,6 +19,8 @@ export interface CallOptionsContext {
   resamplerKernel?: ResamplerKernelFactory;
   /** Whether a source address is trusted (a registrar's or proxy's; see daemon/admission). */
   trustedSource?: (address: string | undefined) => boolean;
+  /** ai.inputGate: vad: a detector per call for the uplink gate. */
+  inputGate?: (sampleRate: number) => CallVad;
 }
 
 function turnDetection(t: AgentConfig['ai']['turnDetection']): TurnDetectionOptions {
@@ -97,6 +100,6 @@ export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): C
       outboundAccount: ctx.outboundAccount,
     },
     recorder: ctx.recorder,
-    audio: { resamplerKernel: ctx.resamplerKernel, batchMs: cfg.ai.appendMs },
+    audio: { resamplerKernel: ctx.resamplerKernel, batchMs: cfg.ai.appendMs, inputGate: ctx.inputGate },
   };
 }
