@@ -49,7 +49,7 @@ export interface VadStreamSettings {
 export interface VadStreamHost {
   /** The model scores windows now. */
   readonly modelReady: boolean;
-  /** Totals over every call, counted by each stream as it goes (but `calls`, `queued` and `batches`). */
+  /** Totals over every call, counted by each stream as it goes (but `calls`, `queued`, `batches` and `modelUs`). */
   readonly totals: VadStats;
   /** Queue window `seq` of call `id` for the model (`pcm` holds it after its context); false when no slot is free. */
   submit(id: number, seq: number, pcm: Int16Array): boolean;
@@ -65,7 +65,7 @@ export class VadStream extends TypedEmitter<CallVadEvents> implements CallVad {
   readonly #id: number;
   readonly #host: VadStreamHost;
   readonly #s: VadStreamSettings;
-  readonly #stats: VadStats = { calls: 1, windows: 0, inferred: 0, gated: 0, energyScored: 0, dropped: 0, queued: 0, batches: 0 };
+  readonly #stats: VadStats = { calls: 1, windows: 0, inferred: 0, gated: 0, energyScored: 0, dropped: 0, queued: 0, batches: 0, modelUs: 0 };
   readonly #resampler: Resampler | undefined;
   #resampled = new Int16Array(0);
   /** Delay of the resampler in model-rate samples (0 without one). */

@@ -66,7 +66,7 @@ function settingsOf(o: VadOptions): VadStreamSettings {
 /** {@link Vad} over one Silero worker. */
 class SileroVad extends TypedEmitter<VadEvents> implements Vad, VadStreamHost {
   readonly ready: Promise<VadBackendName>;
-  readonly totals: VadStats = { calls: 0, windows: 0, inferred: 0, gated: 0, energyScored: 0, dropped: 0, queued: 0, batches: 0 };
+  readonly totals: VadStats = { calls: 0, windows: 0, inferred: 0, gated: 0, energyScored: 0, dropped: 0, queued: 0, batches: 0, modelUs: 0 };
   readonly #settings: VadStreamSettings;
   readonly #log: VadLogger;
   readonly #streams = new Map<number, VadStream>();
@@ -215,6 +215,7 @@ class SileroVad extends TypedEmitter<VadEvents> implements Vad, VadStreamHost {
       this.#fallBack(new Error(m.message));
     } else {
       this.totals.batches += m.batches;
+      this.totals.modelUs += m.workUs;
       const w = m.windows;
       for (let i = 0, k = 0; i < w.length; i += 3, k++) {
         this.#free[this.#freeCount++] = w[i + 2];

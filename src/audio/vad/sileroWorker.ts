@@ -53,7 +53,7 @@ export type SileroRequest =
 export type SileroReply =
   | { t: 'ready'; loadMs: number }
   | { t: 'failed'; message: string }
-  | { t: 'scored'; windows: Int32Array; probabilities: Float32Array; batches: number };
+  | { t: 'scored'; windows: Int32Array; probabilities: Float32Array; batches: number; workUs: number };
 
 /** The part of onnxruntime-node's API the worker uses (the package is optional). */
 interface OrtTensor {
@@ -127,15 +127,15 @@ export function sileroWorkerMain(): void {
     if (queue.length > 0) void pump();
   }
 
-  /** Send back the answers for `entries[picked]` (one model run, or none: `batches` 0). */
-  function answer(entries: Int32Array, picked: number[], probabilities: ArrayLike<number>, batches: number): void {
+  /** Send back the answers for `entries[picked]` (one model run that took `workUs`, or none: `batches` 0). */
+  function answer(entries: Int32Array, picked: number[], probabilities: ArrayLike<number>, batches: number, workUs: number): void {
     const windows = new Int32Array(picked.length * 3);
     const p = new Float32Array(picked.length);
     for (let k = 0; k < picked.length; k++) {
       windows.set(entries.subarray(picked[k] * 3, picked[k] * 3 + 3), k * 3);
       p[k] = probabilities[k];
     }
-    const reply: SileroReply = { t: 'scored', windows, probabilities: p, batches };
+    const reply: SileroReply = { t: 'scored', windows, probabilities: p, batches, workUs };
     port.postMessage(reply, [windows.buffer, p.buffer]);
   }
 
@@ -147,7 +147,7 @@ export function sileroWorkerMain(): void {
       done[i] = 1;
       orphans.push(i);
     }
-    if (orphans.length > 0) answer(entries, orphans, new Float32Array(orphans.length).fill(NaN), 0);
+    if (orphans.length > 0) answer(entries, orphans, new Float32Array(orphans.length).fill(NaN), 0, 0);
     return orphans.length;
   }
 
@@ -158,6 +158,7 @@ export function sileroWorkerMain(): void {
     const done = new Uint8Array(n);
     let left = n - answerOrphans(entries, done);
     while (left > 0) {
+      const t0 = process.hrtime.bigint();
       const taken = new Set<number>();
       const picked: number[] = [];
       let rate = 0;
@@ -184,11 +185,13 @@ export function sileroWorkerMain(): void {
         state.set(s.subarray(0, half), k * half);
         state.set(s.subarray(half), (b + k) * half);
       }
-      const out = await session!.run({
+      const feeds = {
         input: new ort!.Tensor('float32', input, [b, length]),
         state: new ort!.Tensor('float32', state, [2, b, half]),
         sr: rates.get(rate)!,
-      });
+      };
+      // onnxruntime-node runs the model on this thread (in a setImmediate): the round's time is the thread's work.
+      const out = await session!.run(feeds);
       const next = out.stateN.data as Float32Array;
       for (let k = 0; k < b; k++) {
         const i = picked[k];
@@ -199,7 +202,7 @@ export function sileroWorkerMain(): void {
         call.state.set(next.subarray(k * half, (k + 1) * half), 0);
         call.state.set(next.subarray((b + k) * half, (b + k + 1) * half), half);
       }
-      answer(entries, picked, out.output.data as Float32Array, 1);
+      answer(entries, picked, out.output.data as Float32Array, 1, Number(process.hrtime.bigint() - t0) / 1000);
       left -= b;
       left -= answerOrphans(entries, done);
     }

@@ -61,6 +61,8 @@ export interface VadStats {
   queued: number;
   /** Model runs, each scoring one window of every call that had one waiting (0 for a call). */
   batches: number;
+  /** Time the worker spent on model runs (input conversion, the run, the answer), µs (0 for a call). */
+  modelUs: number;
 }
 
 /** `speechStart`: the call's speech began at `atSample`. */

@@ -135,6 +135,10 @@ describe('Silero v5 in the worker', () => {
     const call = ungated.forCall(8000);
     await pushFrames(call, noise(2000, 8000, -50, 3), ungated);
     expect(call.stats).toMatchObject({ gated: 0, inferred: call.stats.windows });
+    const total = ungated.stats;
+    expect(total.batches).toBeGreaterThan(0);
+    expect(total.batches).toBeLessThanOrEqual(total.inferred);
+    expect(total.modelUs).toBeGreaterThan(0);
     await ungated.close();
   });
 });
