@@ -5,8 +5,9 @@
  *
  * Cost on the JS thread per push: one copy into the window, one into the pre-roll history, and a
  * sum of squares; per window: one log10, and for a window the model scores, one copy into a shared
- * slot. Every buffer has a fixed size: the history holds pre-roll and onset, the score ring
- * {@link SCORE_RING} windows; past those, audio and stale windows are dropped and counted.
+ * slot. Every buffer has a fixed size: the history holds the pre-roll and the longest onset, the
+ * score ring {@link SCORE_RING} windows; past those, the pre-roll is cut short (`audioStartSample`
+ * says so) and stale windows are dropped and counted.
  *
  * Threading: JS thread only; the model's answers arrive through {@link VadStream.scored}.
  */
@@ -110,14 +111,18 @@ export class VadStream extends TypedEmitter<CallVadEvents> implements CallVad {
     this.#windowSamples = g.window;
     this.#window = new Int16Array(g.context + g.window);
     const windowMs = (g.window * 1000) / this.modelRate;
+    const minSpeechWindows = Math.ceil(settings.minSpeechMs / windowMs);
+    const gapWindows = Math.floor(ONSET_GAP_MS / windowMs);
     this.#segmenter = new SpeechSegmenter({
       threshold: settings.threshold,
-      minSpeechWindows: settings.minSpeechMs / windowMs,
+      minSpeechWindows,
       silenceWindows: settings.silenceMs / windowMs,
-      onsetGapWindows: ONSET_GAP_MS / windowMs,
+      onsetGapWindows: gapWindows,
     });
-    // Pre-roll, the onset, and the windows that may still wait for a score when speech starts.
-    const heldMs = settings.preRollMs + settings.minSpeechMs + (settings.maxQueuedWindowsPerCall + 4) * windowMs;
+    // Pre-roll, the longest onset (its speech windows with the longest gaps between), and the
+    // windows that may still wait for a score when speech starts.
+    const onsetWindows = minSpeechWindows + (minSpeechWindows - 1) * gapWindows;
+    const heldMs = settings.preRollMs + (onsetWindows + settings.maxQueuedWindowsPerCall + 4) * windowMs;
     let size = 1024;
     while (size < (heldMs * sampleRate) / 1000 + this.#delay * (sampleRate / this.modelRate)) size *= 2;
     this.#history = new Int16Array(size);

@@ -213,7 +213,8 @@ class SileroVad extends TypedEmitter<VadEvents> implements Vad, VadStreamHost {
       this.emit('ready');
     } else if (m.t === 'failed') {
       this.#fallBack(new Error(m.message));
-    } else {
+    } else if (this.#backend === 'silero') {
+      // (Answers still on their way when the worker was given up belong to windows already dropped.)
       this.totals.batches += m.batches;
       this.totals.modelUs += m.workUs;
       const w = m.windows;

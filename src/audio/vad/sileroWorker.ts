@@ -72,7 +72,6 @@ interface OrtModule {
 /** The worker's body (runs as source text: no reference to anything outside it). */
 /* istanbul ignore next */
 export function sileroWorkerMain(): void {
-  /* eslint-disable @typescript-eslint/no-require-imports */
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const data = workerData as SileroWorkerData;
   const port = parentPort!;
