@@ -8,10 +8,17 @@
  *    only what the caller heard of it;
  *  - a tool call (end_call) that ends the call after the goodbye;
  *  - speech synthesis failing (500 twice): the call gets the fallback behaviour and the error is
- *    counted on /metrics.
+ *    counted on /metrics;
+ *  - the neural VAD takes the turns (noise takes none, a spoken utterance does);
+ *  - a real caller (pjsua) through Kamailio to the agent registered there: it hears the opening line
+ *    and the answer to what it said.
  */
 import { FakeOpenAiHttp, voiceHz, type ChatMessage, type ChatReply } from '../fakes/FakeOpenAiHttp';
-import { findToneSpans } from '../helpers/audio-analysis';
+import * as path from 'node:path';
+import { findToneSpans, readWav } from '../helpers/audio-analysis';
+import { makeSequence } from '../helpers/fixtures';
+import { startKamailio } from '../helpers/kamailio';
+import { startPjsuaCaller } from '../helpers/pjsua';
 import { assertBuilt, eventually, prepareDaemon, scrape, sampleValue, startDaemon, waitForRecord, type Daemon, type DaemonSetup } from '../helpers/daemon';
 import { useHarnessCleanup } from '../helpers/proc';
 import { RawSipClient, pcmuOffer, type UacDialog } from '../helpers/rawsip';
@@ -213,4 +220,30 @@ test('the neural VAD takes the turns: clicks and knocks take none, a spoken utte
   expect(vad.vad).toBe('silero');
   expect(vad.inferred).toBeGreaterThan(0);
   expect(vad.gated).toBeGreaterThan(0);
+});
+
+test('a real caller: pjsua through Kamailio to the agent registered there hears the opening line and the answer to what it said', async () => {
+  script = (said) => ({ text: `You said ${said}.` });
+  const kam = await startKamailio({ users: { agent: 'agent-secret-1' } });
+  const { setup, d } = await agent('pipeline-pjsua');
+  setup.write({ accounts: [{ uri: 'sip:agent@127.0.0.1', registrar: kam.uri, username: 'agent', password: 'agent-secret-1' }] });
+  await d.close();
+  const d2 = await startDaemon(setup, { name: 'pipeline-pjsua-registered' });
+  opened.push(() => d2.close());
+  opened.push(() => kam.stop());
+  await kam.waitForRegistration('agent', 10_000);
+  const play = path.join(setup.dir, 'caller.wav');
+  const rec = path.join(setup.dir, 'heard.wav');
+  await makeSequence(play, [{ silenceMs: 3000 }, { toneHz: 700, ms: 700 }, { silenceMs: 6000 }], { sampleRate: RATE });
+  const caller = await startPjsuaCaller({ name: 'pjsua-pipeline', target: `sip:agent@127.0.0.1:${kam.port}`, playFile: play, recordFile: rec, durationSec: 9, clockRate: RATE, codecs: ['PCMU'], lifetimeMs: 40_000 });
+  opened.push(async () => {
+    await caller.quit();
+  });
+  await caller.waitForCallState('CONFIRMED', 10_000);
+  expect((await caller.waitForDisconnect(25_000)).status).toBe(200);
+  const wav = readWav(rec);
+  const heard = (hz: number) => findToneSpans(wav.pcm, wav.sampleRate, hz, { frameMs: 10, maxGapMs: 60, minDurationMs: 150, minLevel: 0.02 });
+  expect(heard(voiceHz(OPENING))).toHaveLength(1);
+  expect(heard(voiceHz('You said tone 700.'))).toHaveLength(1);
+  expect(heard(voiceHz(OPENING))[0]!.endMs).toBeLessThanOrEqual(heard(voiceHz('You said tone 700.'))[0]!.startMs);
 });
