@@ -18,7 +18,7 @@ export interface ServiceEndpoint {
   baseUrl: string;
   /** Bearer token (unset: no Authorization header, for local servers). */
   apiKey?: string;
-  /** Whole-request timeout for STT; time to the first byte for chat and TTS, ms. */
+  /** Time allowed to the answer's head, and between any two pieces of its body after that, ms. */
   timeoutMs: number;
 }
 
@@ -54,20 +54,54 @@ function headers(ep: ServiceEndpoint, extra: Record<string, string> = {}): Recor
   return { ...(ep.apiKey ? { authorization: `Bearer ${ep.apiKey}` } : {}), ...extra };
 }
 
-/** fetch with the service's timeout (to the response headers) folded into `signal`. */
-async function request(service: ServiceName, ep: ServiceEndpoint, path: string, init: RequestInit, signal: AbortSignal): Promise<Response> {
-  const timeout = AbortSignal.timeout(ep.timeoutMs);
-  const both = AbortSignal.any([signal, timeout]);
+/** An answer whose body is read under the service's idle timeout. */
+interface Answer {
+  res: Response;
+  /** The body's pieces; a silence longer than the timeout ends it with a `timeout` ServiceError. */
+  body(): AsyncGenerator<Uint8Array>;
+}
+
+/**
+ * fetch with the service's timeout folded into `signal`: to the answer's head, then between any two
+ * pieces of its body (a long reply may take as long as it likes, as long as it keeps coming).
+ */
+async function request(service: ServiceName, ep: ServiceEndpoint, path: string, init: RequestInit, signal: AbortSignal): Promise<Answer> {
+  const timer = new AbortController();
+  let t = setTimeout(() => timer.abort(), ep.timeoutMs);
+  const both = AbortSignal.any([signal, timer.signal]);
+  const timedOut = (what: string): ServiceError => new ServiceError(service, 0, 'timeout', `${service}: ${what} within ${ep.timeoutMs} ms`);
   let res: Response;
   try {
     res = await fetch(url(ep, path), { ...init, signal: both });
   } catch (err) {
+    clearTimeout(t);
     if (signal.aborted) throw err;
-    const what = timeout.aborted ? `no answer within ${ep.timeoutMs} ms` : `cannot reach ${new URL(url(ep, path)).host}: ${causeOf(err)}`;
-    throw new ServiceError(service, 0, timeout.aborted ? 'timeout' : 'unreachable', `${service}: ${what}`);
+    if (timer.signal.aborted) throw timedOut('no answer');
+    throw new ServiceError(service, 0, 'unreachable', `${service}: cannot reach ${new URL(url(ep, path)).host}: ${causeOf(err)}`);
   }
-  if (!res.ok) throw await errorOf(service, res);
-  return res;
+  if (!res.ok) {
+    try {
+      throw await errorOf(service, res);
+    } finally {
+      clearTimeout(t);
+    }
+  }
+  async function* body(): AsyncGenerator<Uint8Array> {
+    try {
+      if (!res.body) return;
+      for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+        clearTimeout(t);
+        t = setTimeout(() => timer.abort(), ep.timeoutMs);
+        yield c;
+      }
+    } catch (err) {
+      if (!signal.aborted && timer.signal.aborted) throw timedOut('nothing more of the answer');
+      throw err;
+    } finally {
+      clearTimeout(t);
+    }
+  }
+  return { res, body };
 }
 
 function causeOf(err: unknown): string {
@@ -77,7 +111,7 @@ function causeOf(err: unknown): string {
 
 /** The server's error (OpenAI shape `{error: {message, code, type}}`, or text) as a ServiceError. */
 async function errorOf(service: ServiceName, res: Response): Promise<ServiceError> {
-  const text = await readText(res).catch(() => '');
+  const text = await readText(res.body as unknown as AsyncIterable<Uint8Array> | null).catch(() => '');
   let code = `http_${res.status}`;
   let message = text.slice(0, 300);
   try {
@@ -96,11 +130,11 @@ async function errorOf(service: ServiceName, res: Response): Promise<ServiceErro
   return new ServiceError(service, res.status, code, `${service}: HTTP ${res.status} ${code}: ${message}`, Number.isFinite(ra) && ra >= 0 ? ra * 1000 : undefined);
 }
 
-async function readText(res: Response): Promise<string> {
-  if (!res.body) return '';
+async function readText(body: AsyncIterable<Uint8Array> | null): Promise<string> {
+  if (!body) return '';
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const c of body) {
     n += c.length;
     if (n > MAX_BODY) throw new Error(`answer over ${MAX_BODY} bytes`);
     chunks.push(Buffer.from(c));
@@ -109,11 +143,10 @@ async function readText(res: Response): Promise<string> {
 }
 
 /** `data:` payloads of a text/event-stream body, as they arrive. */
-async function* sseData(service: ServiceName, res: Response): AsyncGenerator<string> {
-  if (!res.body) return;
+async function* sseData(service: ServiceName, a: Answer): AsyncGenerator<string> {
   let buf = '';
   const decoder = new TextDecoder();
-  for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const c of a.body()) {
     buf += decoder.decode(c, { stream: true });
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
@@ -173,14 +206,14 @@ export async function transcribe(
   const stream = /gpt-4o/.test(o.model) && onDelta !== undefined;
   form.append('response_format', 'json');
   if (stream) form.append('stream', 'true');
-  const res = await request('stt', ep, '/audio/transcriptions', { method: 'POST', headers: headers(ep), body: form }, signal);
+  const a = await request('stt', ep, '/audio/transcriptions', { method: 'POST', headers: headers(ep), body: form }, signal);
   if (!stream) {
-    const j = parseJson('stt', await readText(res)) as { text?: unknown };
-    if (typeof j.text !== 'string') throw new ServiceError('stt', res.status, 'bad_answer', 'stt: the answer has no text');
+    const j = parseJson('stt', await readText(a.body())) as { text?: unknown };
+    if (typeof j.text !== 'string') throw new ServiceError('stt', a.res.status, 'bad_answer', 'stt: the answer has no text');
     return j.text;
   }
   let text = '';
-  for await (const data of sseData('stt', res)) {
+  for await (const data of sseData('stt', a)) {
     if (data === '[DONE]') break;
     const ev = parseJson('stt', data) as { type?: string; delta?: unknown; text?: unknown };
     if (ev.type === 'transcript.text.delta' && typeof ev.delta === 'string') {
@@ -244,10 +277,10 @@ export async function chat(ep: ServiceEndpoint, req: ChatRequest, signal: AbortS
   if (req.tools && req.tools.length > 0) {
     body.tools = req.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }));
   }
-  const res = await request('chat', ep, '/chat/completions', { method: 'POST', headers: headers(ep, { 'content-type': 'application/json' }), body: JSON.stringify(body) }, signal);
+  const a = await request('chat', ep, '/chat/completions', { method: 'POST', headers: headers(ep, { 'content-type': 'application/json' }), body: JSON.stringify(body) }, signal);
   const out: ChatResult = { text: '', toolCalls: [], finishReason: null };
   const calls: { id: string; name: string; args: string }[] = [];
-  for await (const data of sseData('chat', res)) {
+  for await (const data of sseData('chat', a)) {
     if (data === '[DONE]') break;
     const chunk = parseJson('chat', data) as {
       choices?: { delta?: { content?: unknown; tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[] }; finish_reason?: unknown }[];
@@ -294,11 +327,10 @@ export async function speak(ep: ServiceEndpoint, text: string, o: SpeechOptions,
   const body: Record<string, unknown> = { model: o.model, input: text, voice: o.voice, response_format: 'pcm' };
   if (o.speed !== undefined && o.speed !== 1) body.speed = o.speed;
   if (o.instructions) body.instructions = o.instructions;
-  const res = await request('tts', ep, '/audio/speech', { method: 'POST', headers: headers(ep, { 'content-type': 'application/json' }), body: JSON.stringify(body) }, signal);
-  if (!res.body) return 0;
+  const a = await request('tts', ep, '/audio/speech', { method: 'POST', headers: headers(ep, { 'content-type': 'application/json' }), body: JSON.stringify(body) }, signal);
   let bytes = 0;
   let odd: Buffer | undefined;
-  for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const c of a.body()) {
     let b = Buffer.from(c);
     // Keep samples whole across chunk boundaries.
     if (odd) {
