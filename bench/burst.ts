@@ -22,7 +22,7 @@ import { spawnManaged, killAllProcesses, type ManagedProcess } from '../test/hel
 import { readPcap } from './capture/pcap';
 import { uplinkFromCapture, type UplinkCaptureReport } from './capture/uplink';
 import { freePort, freePortRange } from '../test/helpers/ports';
-import { DIST, ROOT, agentYaml, startBenchFake, httpGet, metric, peer, sleep, waitJson, windowQuantiles, type WindowQuantiles } from './capacity';
+import { DIST, ROOT, agentYaml, startBenchDaemon, startBenchFake, httpGet, metric, peer, sleep, waitJson, windowQuantiles, type WindowQuantiles } from './capacity';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -59,13 +59,8 @@ async function main(): Promise<void> {
     const opt = (name: string): number | undefined => (process.argv.includes(`--${name}`) ? arg(name, NaN) : undefined);
     const jitterBuffer = { initMs: opt('jb-init-ms'), minPrefetchMs: opt('jb-min-ms'), maxPrefetchMs: opt('jb-max-ms') };
     fs.writeFileSync(cfg, agentYaml({ sipPort, adminPort, rtpStart, rtpRange, aiUrl, format: 'pcm', dir: tmp, appendMs: 20, jitterBuffer }));
-    const sut = spawnManaged({ name: 'sip-ai-agent', command: process.execPath, args: [path.join(ROOT, 'bin/sip-ai-agent.js'), '--config', cfg], cwd: ROOT, lifetimeMs });
+    const { sut, admin } = await startBenchDaemon(cfg, adminPort, lifetimeMs);
     procs.push(sut);
-    const admin = `http://127.0.0.1:${adminPort}`;
-    for (let t = Date.now(); ; await sleep(250)) {
-      if ((await httpGet(`${admin}/healthz`, 1000).catch(() => null))?.status === 200) break;
-      if (Date.now() - t > 20000) throw new Error('daemon not healthy after 20 s');
-    }
     const target = `sip:agent@127.0.0.1:${sipPort}`;
     const gen = async (name: string, calls: number, spacingMs: number, toneStepHz = 0): Promise<ManagedProcess & { rtp: number }> => {
       const rtp = await freePortRange(2 * calls + 20);

@@ -220,6 +220,17 @@ export async function startBenchFake(lifetimeMs: number): Promise<{ fake: Manage
   return { fake, aiUrl: match[1]!.replace(/^http/, 'ws') };
 }
 
+/** Start the daemon on `cfg` and wait until `/healthz` answers 200 (20 s at most). */
+export async function startBenchDaemon(cfg: string, adminPort: number, lifetimeMs: number, name = 'sip-ai-agent'): Promise<{ sut: ManagedProcess; admin: string }> {
+  const sut = spawnManaged({ name, command: process.execPath, args: [path.join(ROOT, 'bin/sip-ai-agent.js'), '--config', cfg], cwd: ROOT, lifetimeMs });
+  const admin = `http://127.0.0.1:${adminPort}`;
+  for (let t = Date.now(); ; await sleep(200)) {
+    if (sut.closed) throw new Error(`${name} exited: ${sut.tail()}`);
+    if ((await httpGet(`${admin}/healthz`, 1000).catch(() => null))?.status === 200) return { sut, admin };
+    if (Date.now() - t > 20_000) throw new Error(`${name} not healthy after 20 s`);
+  }
+}
+
 /** The daemon's config for a bench run (echoing the fake's replies to the load generator's calls). */
 export function agentYaml(o: {
   sipPort: number;

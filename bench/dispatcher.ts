@@ -16,9 +16,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startDispatcher } from '../test/helpers/kamailio';
 import { freePort, freePortRange } from '../test/helpers/ports';
-import { killAllProcesses, spawnManaged, type ManagedProcess } from '../test/helpers/proc';
+import { killAllProcesses, type ManagedProcess } from '../test/helpers/proc';
 import { RawSipClient, pcmuOffer, type UacDialog } from '../test/helpers/rawsip';
-import { ROOT, httpGet, sleep } from './capacity';
+import { sleep, startBenchDaemon } from './capacity';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -54,11 +54,7 @@ async function startAgent(tmp: string, id: string): Promise<Agent> {
       '',
     ].join('\n'),
   );
-  const proc = spawnManaged({ name: `agent-${id}`, command: process.execPath, args: [path.join(ROOT, 'bin/sip-ai-agent.js'), '--config', cfg], cwd: ROOT, lifetimeMs: 600_000 });
-  for (let t = Date.now(); ; await sleep(200)) {
-    if ((await httpGet(`http://127.0.0.1:${adminPort}/healthz`, 1000).catch(() => null))?.status === 200) break;
-    if (Date.now() - t > 20_000) throw new Error(`agent ${id} not healthy after 20 s`);
-  }
+  const { sut: proc } = await startBenchDaemon(cfg, adminPort, 600_000, `agent-${id}`);
   return { proc, sipPort };
 }
 

@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnManaged, killAllProcesses, type ManagedProcess } from '../test/helpers/proc';
 import { freePort, freePortRange } from '../test/helpers/ports';
-import { DIST, ROOT, agentYaml, startBenchFake, httpGet, metric, peer, sleep, waitJson, windowQuantiles } from './capacity';
+import { DIST, ROOT, agentYaml, startBenchDaemon, startBenchFake, httpGet, metric, peer, sleep, waitJson, windowQuantiles } from './capacity';
 import { cpuPercent, cpuSample, rssMiB } from './capacity/procstat';
 
 function arg(name: string, dflt: number): number {
@@ -128,14 +128,8 @@ async function main(): Promise<void> {
         'inviteBurst: 40',
       ),
     );
-    const sut = spawnManaged({ name: 'sip-ai-agent', command: process.execPath, args: [path.join(ROOT, 'bin/sip-ai-agent.js'), '--config', cfg], cwd: ROOT, lifetimeMs });
+    const { sut, admin } = await startBenchDaemon(cfg, adminPort, lifetimeMs);
     procs.push(sut);
-    const admin = `http://127.0.0.1:${adminPort}`;
-    for (let t = Date.now(); ; await sleep(250)) {
-      if (sut.closed) throw new Error(`daemon exited: ${sut.tail()}`);
-      if ((await httpGet(`${admin}/healthz`, 1000).catch(() => null))?.status === 200) break;
-      if (Date.now() - t > 20000) throw new Error('daemon not healthy after 20 s');
-    }
     const rssIdle = rssMiB(sut.pid);
     const loadRtp = await freePortRange(2 * calls + 20);
     const loadgen = spawnManaged({

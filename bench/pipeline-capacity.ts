@@ -12,8 +12,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort, freePortRange } from '../test/helpers/ports';
-import { killAllProcesses, spawnManaged, type ManagedProcess } from '../test/helpers/proc';
-import { DIST, ROOT, httpGet, metric, peer, sleep, waitJson, windowQuantiles } from './capacity';
+import { killAllProcesses, spawnManaged } from '../test/helpers/proc';
+import { DIST, ROOT, httpGet, metric, peer, sleep, startBenchDaemon, waitJson, windowQuantiles } from './capacity';
 import { cpuPercent, cpuSample, rssMiB, threadCount } from './capacity/procstat';
 
 const KEY = 'sk-bench-pipeline-capacity-0123456789';
@@ -65,12 +65,7 @@ async function main(): Promise<void> {
         '',
       ].join('\n'),
     );
-    const sut = spawnManaged({ name: 'sip-ai-agent', command: process.execPath, args: [path.join(ROOT, 'bin/sip-ai-agent.js'), '--config', cfg], cwd: ROOT, lifetimeMs });
-    const admin = `http://127.0.0.1:${adminPort}`;
-    for (let t = Date.now(); ; await sleep(250)) {
-      if ((await httpGet(`${admin}/healthz`, 1000).catch(() => null))?.status === 200) break;
-      if (Date.now() - t > 20_000) throw new Error('daemon not healthy after 20 s');
-    }
+    const { sut, admin } = await startBenchDaemon(cfg, adminPort, lifetimeMs);
     const rtp = await freePortRange(2 * calls + 20);
     const gen = spawnManaged({
       name: 'loadgen',
