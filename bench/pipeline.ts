@@ -13,7 +13,7 @@ import { FakeOpenAiHttp } from '../test/fakes/FakeOpenAiHttp';
 import { FakeRealtimeServer, toneReply } from '../test/fakes/FakeRealtimeServer';
 import { prepareDaemon, startDaemon } from '../test/helpers/daemon';
 import { cleanupAll } from '../test/helpers/proc';
-import { RawSipClient, pcmuOffer } from '../test/helpers/rawsip';
+import { RawSipClient, pcmuOffer, sdpAudioAddress } from '../test/helpers/rawsip';
 import { RtpPeer, newSource } from '../test/helpers/rtp';
 import { sine } from '../test/helpers/tone';
 import { sleep } from './capacity';
@@ -67,7 +67,7 @@ async function scenario(name: string, ai: Record<string, unknown>, turns: number
   const figures: TurnFigures[] = [];
   try {
     const dlg = await sip.invite({ target: { host: '127.0.0.1', port: setup.ports.sip }, body: pcmuOffer(rtp.port) });
-    const to = { host: '127.0.0.1', port: Number(/^m=audio (\d+) /m.exec(dlg.final.bodyText)![1]) };
+    const to = sdpAudioAddress(dlg.final.bodyText);
     const src = newSource();
     // Keep the line open with silence while waiting, as a phone does.
     let talking = true;

@@ -36,7 +36,7 @@ import { EXIT, REPO_ROOT, assertBuilt, eventually, listRecords, prepareDaemon, s
 import { startKamailio } from '../helpers/kamailio';
 import { freePort, freePortRange, releasePort } from '../helpers/ports';
 import { FakeRealtimeServer, toneReply } from '../fakes/FakeRealtimeServer';
-import { RawSipClient, pcmuOffer } from '../helpers/rawsip';
+import { RawSipClient, pcmuOffer, sdpAudioAddress } from '../helpers/rawsip';
 import { RtpPeer, newSource } from '../helpers/rtp';
 import { sine } from '../helpers/tone';
 
@@ -449,9 +449,7 @@ test("the caller's RTP stream changes SSRC mid-call (an SBC failover): audio aft
   try {
     const dlg = await sip.invite({ target: { host: '127.0.0.1', port: setup.ports.sip }, body: pcmuOffer(rtp.port), contentType: 'application/sdp' });
     expect(dlg.final.status).toBe(200);
-    const m = /^m=audio (\d+) /m.exec(dlg.final.bodyText);
-    const c = /^c=IN IP4 (\S+)/m.exec(dlg.final.bodyText);
-    const agent = { host: c![1]!, port: Number(m![1]) };
+    const agent = sdpAudioAddress(dlg.final.bodyText);
     // One stream says 700 Hz, then another (new SSRC, sequence and timestamp) says 900 Hz.
     const a = newSource();
     await rtp.play(a, sine(0, 800, 8000, 0.4), agent);
@@ -484,9 +482,7 @@ test('hold with a=inactive, then resume: the echo of what the caller said is sen
   try {
     const dlg = await sip.invite({ target: { host: '127.0.0.1', port: setup.ports.sip }, body: pcmuOffer(rtp.port), contentType: 'application/sdp' });
     expect(dlg.final.status).toBe(200);
-    const m = /^m=audio (\d+) /m.exec(dlg.final.bodyText);
-    const c = /^c=IN IP4 (\S+)/m.exec(dlg.final.bodyText);
-    const agent = { host: c![1]!, port: Number(m![1]) };
+    const agent = sdpAudioAddress(dlg.final.bodyText);
     const a = newSource();
     await rtp.play(a, sine(0, 800, 8000, 0.4), agent);
     await rtp.play(a, sine(700, 800, 8000, 0.4), agent);
@@ -534,9 +530,7 @@ test('the registrar restarts mid-call: noticed by keepalive, re-registered when 
     const dlg = await sip.invite({ target: via, uri: 'sip:alice@127.0.0.1', body: pcmuOffer(rtp.port), contentType: 'application/sdp' });
     expect(dlg.final.status).toBe(200);
     expect(dlg.routeSet.length).toBeGreaterThan(0); // in-dialog requests go through the registrar
-    const m = /^m=audio (\d+) /m.exec(dlg.final.bodyText);
-    const c = /^c=IN IP4 (\S+)/m.exec(dlg.final.bodyText);
-    const agent = { host: c![1]!, port: Number(m![1]) };
+    const agent = sdpAudioAddress(dlg.final.bodyText);
     const a = newSource();
     await rtp.play(a, sine(0, 500, 8000, 0.4), agent);
     await rtp.play(a, sine(700, 600, 8000, 0.4), agent);

@@ -8,7 +8,7 @@ import { FakeRealtimeServer, toneReply } from '../fakes/FakeRealtimeServer';
 import { findToneSpans } from '../helpers/audio-analysis';
 import { assertBuilt, prepareDaemon, startDaemon } from '../helpers/daemon';
 import { useHarnessCleanup } from '../helpers/proc';
-import { RawSipClient, pcmuOffer } from '../helpers/rawsip';
+import { RawSipClient, pcmuOffer, sdpAudioAddress } from '../helpers/rawsip';
 import { RtpPeer, newSource } from '../helpers/rtp';
 import { sine } from '../helpers/tone';
 import { clicks, concat, knocks, mix, noise, utterance } from '../unit/vad/signals';
@@ -17,6 +17,8 @@ jest.setTimeout(90_000);
 useHarnessCleanup();
 
 const KEY = 'sk-input-gate-e2e-0123456789abcdef';
+
+beforeAll(() => assertBuilt());
 const RATE = 8000;
 
 test('noise while the agent speaks is held back as silence; speech gets through and barges in', async () => {
@@ -31,7 +33,7 @@ test('noise while the agent speaks is held back as silence; speech gets through 
   try {
     const dlg = await sip.invite({ target: { host: '127.0.0.1', port: setup.ports.sip }, body: pcmuOffer(rtp.port) });
     expect(dlg.final.status).toBe(200);
-    const to = { host: '127.0.0.1', port: Number(/^m=audio (\d+) /m.exec(dlg.final.bodyText)![1]) };
+    const to = sdpAudioAddress(dlg.final.bodyText);
     const src = newSource();
     const speechStarts = (): number => fake.sessions.flatMap((s) => s.sentEvents).filter((e) => e.type === 'input_audio_buffer.speech_started').length;
     await rtp.play(src, sine(0, 2000, RATE, 0.4), to);

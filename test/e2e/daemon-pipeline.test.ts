@@ -21,7 +21,7 @@ import { startKamailio } from '../helpers/kamailio';
 import { startPjsuaCaller } from '../helpers/pjsua';
 import { assertBuilt, eventually, prepareDaemon, scrape, sampleValue, startDaemon, waitForRecord, type Daemon, type DaemonSetup } from '../helpers/daemon';
 import { useHarnessCleanup } from '../helpers/proc';
-import { RawSipClient, pcmuOffer, type UacDialog } from '../helpers/rawsip';
+import { RawSipClient, pcmuOffer, sdpAudioAddress, type UacDialog } from '../helpers/rawsip';
 import { RtpPeer, newSource, type RtpSource } from '../helpers/rtp';
 import { sine } from '../helpers/tone';
 import { clicks, concat, knocks, mix, noise, utterance } from '../unit/vad/signals';
@@ -91,7 +91,7 @@ async function agent(name: string, over: Record<string, unknown> = {}): Promise<
 async function dial(setup: DaemonSetup, sip: RawSipClient, rtp: RtpPeer): Promise<{ dlg: UacDialog; to: { host: string; port: number } }> {
   const dlg = await sip.invite({ target: { host: '127.0.0.1', port: setup.ports.sip }, body: pcmuOffer(rtp.port) });
   expect(dlg.final.status).toBe(200);
-  return { dlg, to: { host: '127.0.0.1', port: Number(/^m=audio (\d+) /m.exec(dlg.final.bodyText)![1]) } };
+  return { dlg, to: sdpAudioAddress(dlg.final.bodyText) };
 }
 
 /** Say a tone, then keep the line open with silence. */
@@ -102,7 +102,7 @@ async function say(rtp: RtpPeer, src: RtpSource, to: { host: string; port: numbe
 
 test('a conversation: the opening line, the caller transcribed, the reply spoken sentence by sentence, both sides in the record', async () => {
   script = (said) => ({ text: `You said ${said}. Is there anything else?` });
-  const { setup, d, sip, rtp } = await agent('pipeline-converse');
+  const { setup, sip, rtp } = await agent('pipeline-converse');
   const mark = fake.requests.length;
   const { dlg, to } = await dial(setup, sip, rtp);
   const src = newSource();
@@ -133,7 +133,7 @@ test('a barge-in: the reply stops, and the next chat request holds only what the
   script = (said) => (said === 'tone 700' ? { text: long.join(' ') } : { text: 'Understood.' });
   // Each sentence is its own tone, so what was heard shows in the recording.
   expect(new Set([...long, 'Understood.', OPENING].map(voiceHz)).size).toBe(long.length + 2);
-  const { setup, d, sip, rtp } = await agent('pipeline-barge');
+  const { setup, sip, rtp } = await agent('pipeline-barge');
   const mark = fake.requests.length;
   const { dlg, to } = await dial(setup, sip, rtp);
   const src = newSource();
@@ -163,7 +163,7 @@ test('a tool call ends the call: end_call, then the goodbye, then BYE', async ()
     if (messages.some((m) => m.role === 'tool')) return { text: 'Goodbye and thank you.' };
     return said === 'tone 700' ? { toolCalls: [{ name: 'end_call', arguments: { reason: 'caller is done' } }] } : { text: 'Hmm.' };
   };
-  const { setup, d, sip, rtp } = await agent('pipeline-tool');
+  const { setup, sip, rtp } = await agent('pipeline-tool');
   const { dlg, to } = await dial(setup, sip, rtp);
   const src = newSource();
   await say(rtp, src, to, 0, 2500, 0);

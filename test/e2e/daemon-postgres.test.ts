@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import { EXIT, assertBuilt, eventually, prepareDaemon, startDaemon, type Daemon, type DaemonSetup } from '../helpers/daemon';
 import { startPostgres, type Postgres } from '../helpers/postgres';
 import { delay, useHarnessCleanup } from '../helpers/proc';
-import { RawSipClient, pcmuOffer, type UacDialog } from '../helpers/rawsip';
+import { RawSipClient, pcmuOffer, sdpAudioAddress, type UacDialog } from '../helpers/rawsip';
 import { RtpPeer, newSource } from '../helpers/rtp';
 import { sine } from '../helpers/tone';
 
@@ -50,8 +50,7 @@ async function agent(id: string, setup?: DaemonSetup): Promise<{ setup: DaemonSe
 async function dial(setup: DaemonSetup, rtp: RtpPeer): Promise<{ dlg: UacDialog; agentRtp: { host: string; port: number } }> {
   const dlg = await sip.invite({ target: { host: '127.0.0.1', port: setup.ports.sip }, body: pcmuOffer(rtp.port) });
   expect(dlg.final.status).toBe(200);
-  const m = /^m=audio (\d+) /m.exec(dlg.final.bodyText);
-  return { dlg, agentRtp: { host: '127.0.0.1', port: Number(m![1]) } };
+  return { dlg, agentRtp: sdpAudioAddress(dlg.final.bodyText) };
 }
 
 function row(callIdLike: (r: Row) => boolean): Promise<Row | undefined> {

@@ -312,6 +312,14 @@ export function sipToken(bytes = 8): string {
 }
 
 /** A PCMU (payload type 0) SDP offer on `rtpPort` (nothing needs to listen there). */
+/** Where an SDP answer wants the audio: its `c=` address and `m=audio` port (throws when it has neither). */
+export function sdpAudioAddress(sdp: string): { host: string; port: number } {
+  const m = /^m=audio (\d+) /m.exec(sdp);
+  const c = /^c=IN IP4 (\S+)/m.exec(sdp);
+  if (!m || !c) throw new PeerError(`no audio address in the SDP [sdp:${JSON.stringify(sdp.slice(0, 200))}]`);
+  return { host: c[1]!, port: Number(m[1]) };
+}
+
 export function pcmuOffer(rtpPort: number, host = LOOPBACK): string {
   const id = Math.floor(Math.random() * 1e9);
   return [
