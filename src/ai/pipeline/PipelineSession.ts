@@ -283,7 +283,8 @@ export class PipelineSession extends SessionLifecycle implements AiSession {
     const take = Math.min(pcm.length - from, Math.max(0, cap - t.samples));
     const add = pcm.subarray(from, from + take);
     if (add.length > 0) {
-      t.parts.push(add.slice());
+      // `pcm` is this chunk's own decoded copy: kept as it is.
+      t.parts.push(add);
       t.samples += add.length;
     }
     t.held = after;
