@@ -36,7 +36,7 @@ import { accountOptions, userAgentOptions } from './sipOptions';
 import { startRecordMirror, type RecordMirror } from './recordMirror';
 import { adminCalls } from './adminCalls';
 import { callManagerOptions } from './callOptions';
-import { loadPrompts, type LoadedPrompts } from './prompts';
+import { loadPrompts } from './prompts';
 import { VERSION } from './version';
 
 /** Options of {@link Daemon.start}. */
@@ -83,7 +83,6 @@ export class Daemon {
   readonly #log: Logger;
   readonly #configPath: string;
   #cfg: AgentConfig;
-  #prompts: LoadedPrompts;
   readonly #ua: UserAgent;
   readonly #accounts: SipAccount[];
   readonly #calls: CallManager;
@@ -109,7 +108,6 @@ export class Daemon {
     log: Logger;
     configPath: string;
     cfg: AgentConfig;
-    prompts: LoadedPrompts;
     ua: UserAgent;
     accounts: SipAccount[];
     calls: CallManager;
@@ -134,7 +132,6 @@ export class Daemon {
     this.#log = p.log;
     this.#configPath = p.configPath;
     this.#cfg = p.cfg;
-    this.#prompts = p.prompts;
     this.#ua = p.ua;
     this.#accounts = p.accounts;
     this.#calls = p.calls;
@@ -230,7 +227,7 @@ export class Daemon {
       await records.close().catch(() => undefined);
       throw err;
     }
-    const d = new Daemon({ resamplerKernel, log, configPath: o.configPath, cfg, prompts, ua, accounts, calls, records, mirror, metrics, admin, sink: sinkRef, live, current, backend, vads, admission });
+    const d = new Daemon({ resamplerKernel, log, configPath: o.configPath, cfg, ua, accounts, calls, records, mirror, metrics, admin, sink: sinkRef, live, current, backend, vads, admission });
     log.info({ version: VERSION, transports: ua.transports, accounts: accounts.map((a) => a.uri), ai: cfg.ai.provider }, 'sip-ai-agent ready');
     return d;
   }
@@ -280,7 +277,6 @@ export class Daemon {
       this.#records.configure({ retentionDays: next.records.retentionDays, recordAudio: next.records.recordAudio, transcripts: next.records.transcripts });
       this.#live.recordAudio = next.records.recordAudio;
       this.#log.level = next.logging.level;
-      this.#prompts = prompts;
     } catch (err) {
       this.#log.error({ err: (err as Error).message }, 'reload refused; keeping the running configuration');
       return;
