@@ -127,7 +127,7 @@ export type WireNewItem =
   | { type: 'message'; role: 'assistant'; content: { type: 'output_text'; text: string }[] }
   | { type: 'function_call_output'; call_id: string; output: string }
   | { type: 'function_call'; call_id: string; name: string; arguments: string }
-  | { type: 'mcp_approval_response'; approval_request_id: string; approve: boolean; reason?: string };
+  | { type: 'mcp_approval_response'; id: string; approval_request_id: string; approve: boolean; reason?: string };
 
 /** `response.done.usage` (cached tokens are a subset of input tokens). */
 export interface WireUsage {

@@ -11,6 +11,7 @@
  *
  * Threading: JS thread only.
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../logging/logger';
 import type { ServerEvent, WireItem, WireMcpTool } from '../events';
@@ -181,7 +182,8 @@ export class McpRunner {
     const reason = approve ? undefined : server ? `${tool} is not among the tools this agent may approve` : `unknown MCP server ${label}`;
     this.#opts.link.send({
       type: 'conversation.item.create',
-      item: { type: 'mcp_approval_response', approval_request_id: id, approve, ...(reason ? { reason } : {}) },
+      // The reference requires the client to name the item it creates.
+      item: { type: 'mcp_approval_response', id: `mcpr_${randomBytes(12).toString('hex')}`, approval_request_id: id, approve, ...(reason ? { reason } : {}) },
     });
     this.#answered.add(responseId);
     this.#log.info({ server: label, tool, approve }, `MCP call ${approve ? 'approved' : 'refused'} [server:${label}, tool:${tool}]`);

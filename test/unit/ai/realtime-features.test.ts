@@ -211,10 +211,11 @@ describe('MCP servers', () => {
     peer.send({ type: 'response.output_item.done', response_id: 'resp_1', item: ask('apr_3', 'wipe', 'elsewhere') });
     const answers = [await peer.next('conversation.item.create'), await peer.next('conversation.item.create'), await peer.next('conversation.item.create')];
     expect(answers.map((a) => a.item)).toEqual([
-      { type: 'mcp_approval_response', approval_request_id: 'apr_1', approve: true },
-      { type: 'mcp_approval_response', approval_request_id: 'apr_2', approve: false, reason: 'cancel_order is not among the tools this agent may approve' },
-      { type: 'mcp_approval_response', approval_request_id: 'apr_3', approve: false, reason: 'unknown MCP server elsewhere' },
+      { type: 'mcp_approval_response', id: expect.stringMatching(/^mcpr_[0-9a-f]{24}$/), approval_request_id: 'apr_1', approve: true },
+      { type: 'mcp_approval_response', id: expect.stringMatching(/^mcpr_/), approval_request_id: 'apr_2', approve: false, reason: 'cancel_order is not among the tools this agent may approve' },
+      { type: 'mcp_approval_response', id: expect.stringMatching(/^mcpr_/), approval_request_id: 'apr_3', approve: false, reason: 'unknown MCP server elsewhere' },
     ]);
+    expect(new Set(answers.map((a) => a.item.id)).size).toBe(3);
     expect(peer.ofTypes('response.create')).toHaveLength(0);
     peer.send({ type: 'response.done', response: { id: 'resp_1', status: 'completed', output: [ask('apr_1', 'refund'), ask('apr_2', 'cancel_order')] } });
     await peer.next('response.create');
