@@ -226,6 +226,8 @@ export interface ToolCallRecord {
   durationMs: number;
   /** Set when the call failed (unknown tool, bad arguments, handler threw or timed out). */
   error?: string;
+  /** An MCP call the approval policy did not grant (never made; `error` says why). */
+  refused?: true;
 }
 
 /** A transcript fragment (`final:false`) or a whole utterance (`final:true`). */

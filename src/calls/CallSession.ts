@@ -730,7 +730,14 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
   #onToolCall(r: ToolCallRecord): void {
     this.#c.toolCalls++;
     if (r.error !== undefined) this.#c.toolErrors++;
-    const use: ToolUse = { name: r.name, args: r.args, durationMs: r.durationMs, at: new Date(), ...(r.error !== undefined ? { error: r.error } : {}) };
+    const use: ToolUse = {
+      name: r.name,
+      args: r.args,
+      durationMs: r.durationMs,
+      at: new Date(),
+      ...(r.error !== undefined ? { error: r.error } : {}),
+      ...(r.refused ? { refused: true as const } : {}),
+    };
     this.#tools.push(use);
     if (this.#tools.length > this.#opts.toolUses) this.#tools.shift();
     this.emit('toolUse', use);

@@ -195,6 +195,7 @@ export class McpRunner {
         result: { output: '' },
         durationMs: 0,
         error: `not approved: ${reason}`,
+        refused: true,
       });
     }
   }
