@@ -253,41 +253,41 @@ const truncation = obj({
   },
 });
 
+/** Request headers whose values are secrets (redacted, never logged). */
+function httpHeaders(doc: string) {
+  return map({
+    doc,
+    value: str({ doc: 'header value', required: true, secret: true, check: f.oneLine }),
+    keyPattern: /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/,
+    keyDoc: 'an HTTP header name',
+    keyName: '<header>',
+    maxEntries: 32,
+  });
+}
+
+/** A list of tool names of an MCP server. */
+function mcpTools(doc: string) {
+  return list({ doc, item: str({ doc: 'tool name', required: true, check: f.mcpToolName }), maxItems: 128, uniqueBy: (t) => t });
+}
+
 const mcpServer = obj({
   doc: 'a remote MCP server whose tools the model may call; the Realtime API connects to it (ai.provider openai only)',
   fields: {
     label: str({ doc: 'server label the model and the call records see, e.g. orders', required: true, check: f.mcpLabel }),
     url: str({ doc: 'Streamable HTTP endpoint of the server, e.g. https://mcp.example.com/mcp', required: true, check: f.httpUrl, format: 'URL' }),
     description: str({ doc: 'what the server offers (the model reads this)', maxLength: 2048 }),
-    headers: map({
-      doc: 'HTTP headers sent to the server; values may hold secrets via ${ENV}',
-      value: str({ doc: 'header value', required: true, secret: true, check: f.oneLine }),
-      keyPattern: /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/,
-      keyDoc: 'an HTTP header name',
-      keyName: '<header>',
-      maxEntries: 32,
-    }),
+    headers: httpHeaders('HTTP headers sent to the server; values may hold secrets via ${ENV}'),
     authorization: str({ doc: 'OAuth access token the API presents to the server', secret: true, minLength: 1, maxLength: 8192, check: f.oneLine }),
     authorizationFile: file({ doc: 'file holding the access token (e.g. ${CREDENTIALS_DIRECTORY}/mcp-token)', fills: 'authorization' }),
-    allowedTools: list({
-      doc: 'tools of the server the model may see (empty: all of them)',
-      item: str({ doc: 'tool name', required: true, check: f.mcpToolName }),
-      maxItems: 128,
-      uniqueBy: (t) => t,
-    }),
+    allowedTools: mcpTools('tools of the server the model may see (empty: all of them)'),
     requireApproval: oneOf({
       doc: 'which calls the API asks the agent to approve first: always, never, or listed (those in alwaysAsk; not those in neverAsk)',
       values: ['always', 'never', 'listed'],
       default: 'always',
     }),
-    alwaysAsk: list({ doc: 'listed: tools whose calls are asked about', item: str({ doc: 'tool name', required: true, check: f.mcpToolName }), maxItems: 128, uniqueBy: (t) => t }),
-    neverAsk: list({ doc: 'listed: tools called without asking', item: str({ doc: 'tool name', required: true, check: f.mcpToolName }), maxItems: 128, uniqueBy: (t) => t }),
-    approvedTools: list({
-      doc: 'tools whose calls the agent approves when asked; every other call asked about is refused (nobody on a phone line can approve)',
-      item: str({ doc: 'tool name', required: true, check: f.mcpToolName }),
-      maxItems: 128,
-      uniqueBy: (t) => t,
-    }),
+    alwaysAsk: mcpTools('listed: tools whose calls are asked about'),
+    neverAsk: mcpTools('listed: tools called without asking'),
+    approvedTools: mcpTools('tools whose calls the agent approves when asked; every other call asked about is refused (nobody on a phone line can approve)'),
   },
 });
 
@@ -317,14 +317,7 @@ const webhook = obj({
     url: str({ doc: 'URL the arguments are sent to (as JSON; the response body goes back to the model)', required: true, check: f.httpUrl, format: 'URL' }),
     method: oneOf({ doc: 'HTTP method', values: ['POST', 'PUT', 'PATCH', 'GET'], default: 'POST', caseInsensitive: true }),
     timeoutMs: num({ doc: 'give up on the request after this long', unit: 'ms', default: 5000, min: 100, max: 60000 }),
-    headers: map({
-      doc: 'extra request headers; values may hold secrets via ${ENV}',
-      value: str({ doc: 'header value', required: true, secret: true, check: f.oneLine }),
-      keyPattern: /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/,
-      keyDoc: 'an HTTP header name',
-      keyName: '<header>',
-      maxEntries: 32,
-    }),
+    headers: httpHeaders('extra request headers; values may hold secrets via ${ENV}'),
   },
 });
 
