@@ -7,20 +7,13 @@ import { PassThrough } from 'node:stream';
 import { createLogger, silentLogger, type Logger } from '../../../src/logging/logger';
 import { RealtimeSession } from '../../../src/ai/RealtimeSession';
 import type { AiSessionOptions, McpServerOptions, ToolCallRecord } from '../../../src/ai/types';
+import { BASE_SESSION } from './echoHelpers';
 import { ScriptedServer, type Peer } from './scriptedServer';
 
 let server: ScriptedServer;
 const sessions: RealtimeSession[] = [];
 
-const base: AiSessionOptions = {
-  instructions: 'You answer the phone for Acme.',
-  voice: 'marin',
-  inputFormat: 'pcm',
-  outputFormat: 'pcm',
-  turnDetection: { type: 'server_vad', createResponse: true, interruptResponse: true },
-  noiseReduction: null,
-  transcription: null,
-};
+const base: AiSessionOptions = { ...BASE_SESSION, instructions: 'You answer the phone for Acme.' };
 
 const orders: McpServerOptions = {
   label: 'orders',
