@@ -358,7 +358,7 @@ export class RealtimeSession extends SessionLifecycle implements AiSession {
           format: wireAudioFormat(o.inputFormat),
           noise_reduction: o.noiseReduction ? { type: o.noiseReduction } : null,
           transcription: o.transcription
-            ? omitUndefined({ model: o.transcription.model, language: o.transcription.language, prompt: o.transcription.prompt })
+            ? omitUndefined({ model: o.transcription.model, language: o.transcription.language, prompt: o.transcription.prompt, delay: o.transcription.delay })
             : null,
           turn_detection: wireTurnDetection(o.turnDetection),
         },

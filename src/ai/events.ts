@@ -72,7 +72,7 @@ export interface WireSessionConfig {
     input?: {
       format?: WireAudioFormat;
       noise_reduction?: { type: 'near_field' | 'far_field' } | null;
-      transcription?: { model: string; language?: string; prompt?: string } | null;
+      transcription?: { model: string; language?: string; prompt?: string; delay?: string } | null;
       turn_detection?: WireTurnDetection | null;
     };
     output?: {

@@ -45,6 +45,8 @@ export interface TranscriptionOptions {
   language?: string;
   /** Free-text prompt (a keyword list for whisper-1). */
   prompt?: string;
+  /** gpt-realtime-whisper: how long it waits before emitting text. */
+  delay?: ReasoningEffort;
 }
 
 /** A function tool the model may call. */

@@ -230,6 +230,9 @@ function aiSessionFeatures(cfg: AgentConfig, raw: unknown, sink: ProblemSink): v
   if (tr && tr.prompt !== undefined && (tr.model === 'gpt-realtime-whisper' || tr.model === 'gpt-4o-transcribe-diarize')) {
     sink.report('ai.transcription.prompt', `not supported with ai.transcription.model ${tr.model}`);
   }
+  if (tr && tr.delay !== undefined && tr.model !== 'gpt-realtime-whisper') {
+    sink.report('ai.transcription.delay', `only applies to ai.transcription.model gpt-realtime-whisper (model is ${tr.model})`);
+  }
 }
 
 function mcpServers(cfg: AgentConfig, sink: ProblemSink): void {

@@ -214,6 +214,7 @@ const transcription = nullable({
       model: oneOf({ doc: 'transcription model (gpt-4o-transcribe-diarize labels speakers; gpt-realtime-whisper takes no prompt)', values: TRANSCRIPTION_MODELS, default: 'gpt-4o-mini-transcribe' }),
       language: str({ doc: 'ISO-639-1 language of the caller, improves accuracy (unset: detect)', check: f.language }),
       prompt: str({ doc: 'hint text: vocabulary, names, spelling (a keyword list for whisper-1)', maxLength: 4096 }),
+      delay: oneOf({ doc: 'gpt-realtime-whisper only: how long it waits before writing text, minimal to xhigh (more is later and more accurate; unset: its default)', values: REASONING_EFFORTS }),
     },
   }),
 });

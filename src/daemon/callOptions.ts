@@ -88,7 +88,9 @@ export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): C
       speed: ai.speed,
       turnDetection: turnDetection(ai.turnDetection),
       noiseReduction: ai.noiseReduction === 'off' ? null : (ai.noiseReduction as 'near_field' | 'far_field'),
-      transcription: ai.transcription ? { model: ai.transcription.model, language: ai.transcription.language, prompt: ai.transcription.prompt } : null,
+      transcription: ai.transcription
+        ? { model: ai.transcription.model, language: ai.transcription.language, prompt: ai.transcription.prompt, delay: ai.transcription.delay }
+        : null,
       ...realtimeFeatures(cfg),
       maxSessionAgeMs: ai.maxSessionMinutes * 60_000,
       prices: {

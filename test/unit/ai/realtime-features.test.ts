@@ -79,6 +79,10 @@ describe('session.update', () => {
     expect(cfg.parallel_tool_calls).toBe(true);
     expect(cfg.prompt).toEqual({ id: 'pmpt_abc', version: '3', variables: { caller_number: '+4930123' } });
     expect(cfg.truncation).toBe('disabled');
+    expect(session({ transcription: { model: 'gpt-realtime-whisper', delay: 'minimal' } }).buildSessionConfig().audio?.input?.transcription).toEqual({
+      model: 'gpt-realtime-whisper',
+      delay: 'minimal',
+    });
     expect(cfg.tools).toEqual([
       {
         type: 'mcp',

@@ -97,6 +97,11 @@ describe('ai.transcription.model', () => {
       'ai.transcription.prompt: not supported with ai.transcription.model gpt-realtime-whisper',
     ]);
     expect(problems(withBase({ ai: openai({ transcription: { model: 'gpt-4o-transcribe', prompt: 'Acme' } }) }), env)).toEqual([]);
+    expect(valid(withBase({ ai: openai({ transcription: { model: 'gpt-realtime-whisper', delay: 'high' } }) }), env).ai.transcription?.delay).toBe('high');
+    expect(problems(withBase({ ai: openai({ transcription: { model: 'gpt-4o-transcribe', delay: 'high' } }) }), env)).toEqual([
+      'ai.transcription.delay: only applies to ai.transcription.model gpt-realtime-whisper (model is gpt-4o-transcribe)',
+    ]);
+    expect(problems(withBase({ ai: openai({ transcription: { model: 'gpt-realtime-whisper', delay: 'slow' } }) }), env)).toEqual([expect.stringMatching(/^ai\.transcription\.delay: /)]);
   });
 });
 
