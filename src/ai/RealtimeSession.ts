@@ -175,6 +175,7 @@ export class RealtimeSession extends SessionLifecycle implements AiSession {
         vadResponds: td !== null && td.createResponse !== false,
         followUp: (opts) => this.#responses.requestFirst(opts),
         onToolCall: (record) => this.emit('toolCall', record),
+        onError: (error) => this.emit('error', error),
       },
       this.#stats,
       logger,

@@ -270,6 +270,8 @@ interface McpServerState {
   /** Settles when listing is over (tools null when it failed). */
   listing: Promise<void>;
   tools: McpListedTool[] | null;
+  /** Why listing failed. */
+  listError?: string;
 }
 
 /** Whether a tool passes an `McpToolFilter` (`tool_names`, `read_only`). */
@@ -346,6 +348,13 @@ export class FakeSession {
   respond: RespondScript;
   /** Scripted MCP calls not made: server not declared, or tool not listed or not allowed. */
   readonly mcpSkipped: string[] = [];
+
+  /** What listing each MCP server's tools gave: the tool names, or the error. */
+  mcpListing(): Record<string, string[] | { error: string }> {
+    const out: Record<string, string[] | { error: string }> = {};
+    for (const [label, s] of this.mcp) out[label] = s.tools ? s.tools.map((t) => t.name) : { error: s.listError ?? 'not listed yet' };
+    return out;
+  }
 
   private readonly ws: WebSocket;
   private readonly tuning: SessionTuning;
@@ -815,9 +824,9 @@ export class FakeSession {
       this.sendEvent({ type: 'mcp_list_tools.completed', item_id: item.id });
     } catch (err) {
       state.tools = null;
+      state.listError = err instanceof Error ? err.message : String(err);
       item.status = 'incomplete';
       this.sendEvent({ type: 'mcp_list_tools.failed', item_id: item.id });
-      this.sendError('mcp_list_tools_failed', `Error retrieving tool list from MCP server: '${label}'. ${err instanceof Error ? err.message : String(err)}`, null, null, 'server_error');
     }
     const idx = this.items.indexOf(item);
     this.sendEvent({ type: 'conversation.item.done', previous_item_id: idx > 0 ? this.items[idx - 1]!.id : null, item: this.view(item) });

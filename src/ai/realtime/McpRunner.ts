@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../logging/logger';
 import type { ServerEvent, WireItem, WireMcpTool } from '../events';
-import type { AiSessionStats, McpServerOptions, ResponseCreateOptions, ResponseOutcome, ToolCallRecord } from '../types';
+import type { AiServerError, AiSessionStats, McpServerOptions, ResponseCreateOptions, ResponseOutcome, ToolCallRecord } from '../types';
 import { followUpRequest } from './ToolRunner';
 import { wireMcpTool, type ServerLink } from './wire';
 
@@ -50,6 +50,8 @@ export interface McpRunnerOptions {
   followUp(opts: ResponseCreateOptions): Promise<ResponseOutcome>;
   /** A call finished or was refused (the session emits `toolCall`). */
   onToolCall(record: ToolCallRecord): void;
+  /** A server's tools could not be listed (the session emits `error`: the model cannot use that server). */
+  onError(error: AiServerError): void;
 }
 
 /** The MCP servers and calls of one Realtime conversation (see the file header). */
@@ -62,6 +64,8 @@ export class McpRunner {
   readonly #done = new Set<string>();
   /** Responses that carried approval requests we answered: each gets one follow-up once done. */
   readonly #answered = new Set<string>();
+  /** mcp_list_tools item id → server label (the list events name only the item). */
+  readonly #lists = new Map<string, string>();
   #evicted = 0;
 
   constructor(opts: McpRunnerOptions, stats: AiSessionStats, log: Logger) {
@@ -85,6 +89,7 @@ export class McpRunner {
   sessionLost(): void {
     this.#calls.clear();
     this.#answered.clear();
+    this.#lists.clear();
   }
 
   /** Look at a server event; MCP ones are handled here. */
@@ -96,8 +101,17 @@ export class McpRunner {
       case 'mcp_list_tools.completed':
         this.#log.debug({ itemId: ev.item_id }, 'MCP server tools listed');
         return;
-      case 'mcp_list_tools.failed':
-        this.#log.warn({ itemId: ev.item_id }, 'listing the tools of an MCP server failed: the model cannot call it');
+      case 'mcp_list_tools.failed': {
+        const server = this.#lists.get(ev.item_id) ?? 'unknown';
+        this.#log.warn({ server, itemId: ev.item_id }, `listing the tools of an MCP server failed: the model cannot call it [server:${server}]`);
+        this.#opts.onError({ code: 'mcp_list_tools_failed', message: `listing the tools of MCP server ${server} failed` });
+        return;
+      }
+      case 'conversation.item.added':
+        if (ev.item.type === 'mcp_list_tools' && ev.item.id && ev.item.server_label) {
+          this.#lists.set(ev.item.id, ev.item.server_label);
+          if (this.#lists.size > MAX_TRACKED) this.#lists.delete(this.#lists.keys().next().value as string);
+        }
         return;
       case 'conversation.item.done':
         if (ev.item.type === 'mcp_list_tools') {

@@ -182,6 +182,17 @@ describe('MCP servers', () => {
     expect(cap.text()).not.toContain('mcp-oauth-token-77');
   });
 
+  it('reports a server whose tools could not be listed as a non-fatal error naming it', async () => {
+    const { s, peer } = await started({ mcpServers: [orders] });
+    const errors: { code: string; message: string }[] = [];
+    s.on('error', (e) => errors.push(e));
+    peer.send({ type: 'conversation.item.added', item: { id: 'mcpl_2', type: 'mcp_list_tools', server_label: 'orders', tools: [] } });
+    peer.send({ type: 'mcp_list_tools.failed', item_id: 'mcpl_2' });
+    await sync(s, peer);
+    expect(errors).toEqual([{ code: 'mcp_list_tools_failed', message: 'listing the tools of MCP server orders failed' }]);
+    expect(s.state.name).toBe('ready');
+  });
+
   it('reports a failed MCP call with the error the server gave', async () => {
     const { s, peer } = await started({ mcpServers: [orders] });
     const calls: ToolCallRecord[] = [];

@@ -180,7 +180,8 @@ describe('FakeRealtimeServer: MCP tools', () => {
       ],
     });
     await client.waitFor('mcp_list_tools.failed');
-    expect(session.errors.some((e) => e['code'] === 'mcp_list_tools_failed')).toBe(true);
+    await client.waitFor('mcp_list_tools.completed');
+    expect(session.mcpListing()).toEqual({ ok: ['wipe'], bad: { error: expect.stringContaining('401') } });
     client.send({ type: 'response.create' });
     const done = await client.waitFor('response.done');
     const req = (done['response'] as { output: { id: string; type: string }[] }).output[0]!;
