@@ -114,7 +114,8 @@ export class McpRunner {
         }
         return;
       case 'conversation.item.done':
-        if (ev.item.type === 'mcp_list_tools') {
+        // A failed listing was reported by mcp_list_tools.failed already.
+        if (ev.item.type === 'mcp_list_tools' && ev.item.status !== 'incomplete' && ev.item.status !== 'failed') {
           const tools = (ev.item.tools ?? []).map((t) => t.name).filter((n): n is string => typeof n === 'string');
           this.#log.info({ server: ev.item.server_label, tools }, `MCP server offers ${tools.length} tool(s) [server:${ev.item.server_label ?? '?'}]`);
         }
