@@ -2,8 +2,9 @@
  * Protocol logic of one OpenAI Realtime (GA) conversation, one per call, over a {@link RealtimeClient}:
  * configuration (`session.update`, checked), caller audio, server events, barge-in truncation,
  * transcripts, usage and cost, and survival of a dropped or expired server session by reconnecting
- * and re-seeding the conversation. It composes three parts of its own (src/ai/realtime/): the
- * {@link ResponseQueue} (one response at a time), the {@link ToolRunner} (function calls) and the
+ * and re-seeding the conversation. It composes four parts of its own (src/ai/realtime/): the
+ * {@link ResponseQueue} (one response at a time), the {@link ToolRunner} (function calls), the
+ * {@link McpRunner} (remote MCP servers: calls reported, approval requests answered) and the
  * {@link ConversationHistory} (what a new server session is re-seeded with); its lifecycle is the
  * one every backend shares ({@link SessionLifecycle}).
  */
