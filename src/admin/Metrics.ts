@@ -115,6 +115,7 @@ export class Metrics {
   readonly #tokens: Counter<'kind'>;
   readonly #cost: Counter;
   readonly #reconnects: Counter;
+  readonly #toolCalls: Counter<'kind' | 'outcome'>;
   readonly #outcomes: LabelCap;
   readonly #codes: LabelCap;
   readonly #accounts: LabelCap;
@@ -179,6 +180,12 @@ export class Metrics {
     });
     this.#cost = new Counter({ name: `${METRIC_PREFIX}cost_usd_total`, help: 'Estimated AI cost, USD (from the configured price table)', registers });
     this.#reconnects = new Counter({ name: `${METRIC_PREFIX}ai_reconnects_total`, help: 'AI sessions reconnected or rotated mid-call', registers });
+    this.#toolCalls = new Counter({
+      name: `${METRIC_PREFIX}tool_calls_total`,
+      help: 'Tool calls the model made, by kind (function: the agent runs it; mcp: the AI service calls a remote MCP server) and outcome (ok, error, refused: an MCP call the approval policy did not grant)',
+      labelNames: ['kind', 'outcome'],
+      registers,
+    });
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.#loop = new EventLoopDelay();
     this.#register(
@@ -307,6 +314,11 @@ export class Metrics {
   /** An AI session reconnected or rotated. */
   aiReconnect(n = 1): void {
     if (positive(n)) this.#reconnects.inc(n);
+  }
+
+  /** One finished tool call. */
+  toolCall(kind: 'function' | 'mcp', outcome: 'ok' | 'error' | 'refused'): void {
+    this.#toolCalls.inc({ kind, outcome });
   }
 
   /** Add underrun frames (e.g. the per-call counter's growth since the last report). */

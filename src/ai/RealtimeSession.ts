@@ -2,8 +2,9 @@
  * Protocol logic of one OpenAI Realtime (GA) conversation, one per call, over a {@link RealtimeClient}:
  * configuration (`session.update`, checked), caller audio, server events, barge-in truncation,
  * transcripts, usage and cost, and survival of a dropped or expired server session by reconnecting
- * and re-seeding the conversation. It composes three parts of its own (src/ai/realtime/): the
- * {@link ResponseQueue} (one response at a time), the {@link ToolRunner} (function calls) and the
+ * and re-seeding the conversation. It composes four parts of its own (src/ai/realtime/): the
+ * {@link ResponseQueue} (one response at a time), the {@link ToolRunner} (function calls), the
+ * {@link McpRunner} (remote MCP servers: calls reported, approval requests answered) and the
  * {@link ConversationHistory} (what a new server session is re-seeded with); its lifecycle is the
  * one every backend shares ({@link SessionLifecycle}).
  */
@@ -12,10 +13,11 @@ import { AiSessionError, InvalidStateError } from '../util/errors';
 import { ReportLimiter } from '../util/ReportLimiter';
 import type { Logger } from '../logging/logger';
 import { aiAudioFormatInfo, wireAudioFormat, type AiAudioFormatInfo } from './audioFormat';
-import type { ClientEvent, ErrorEvent, ServerEvent, SessionUpdatedEvent, WireSessionConfig } from './events';
+import type { ClientEvent, ErrorEvent, ServerEvent, SessionUpdatedEvent, WireSessionConfig, WireTool } from './events';
 import { RealtimeClient, type RealtimeClientOptions } from './RealtimeClient';
 import { ConversationHistory } from './realtime/ConversationHistory';
 import { ResponseQueue } from './realtime/ResponseQueue';
+import { McpRunner } from './realtime/McpRunner';
 import { ToolRunner } from './realtime/ToolRunner';
 import { omitUndefined, wireToolChoice, wireTruncation, wireTurnDetection, type ServerLink } from './realtime/wire';
 import { notSent, SessionLifecycle, type SessionEnd } from './SessionLifecycle';
@@ -83,6 +85,7 @@ export class RealtimeSession extends SessionLifecycle implements AiSession {
 
   readonly #responses: ResponseQueue;
   readonly #tools: ToolRunner;
+  readonly #mcp: McpRunner;
   readonly #history: ConversationHistory;
   #toolsVersion = 0;
   #toolsVersionSent = 0;
@@ -162,6 +165,18 @@ export class RealtimeSession extends SessionLifecycle implements AiSession {
           this.#responses.pump();
           this.#maybeRotate();
         },
+      },
+      this.#stats,
+      logger,
+    );
+    this.#mcp = new McpRunner(
+      {
+        servers: o.mcpServers ?? [],
+        link: this.#link,
+        vadResponds: td !== null && td.createResponse !== false,
+        followUp: (opts) => this.#responses.requestFirst(opts),
+        onToolCall: (record) => this.emit('toolCall', record),
+        onError: (error) => this.emit('error', error),
       },
       this.#stats,
       logger,
@@ -345,19 +360,33 @@ export class RealtimeSession extends SessionLifecycle implements AiSession {
           format: wireAudioFormat(o.inputFormat),
           noise_reduction: o.noiseReduction ? { type: o.noiseReduction } : null,
           transcription: o.transcription
-            ? omitUndefined({ model: o.transcription.model, language: o.transcription.language, prompt: o.transcription.prompt })
+            ? omitUndefined({ model: o.transcription.model, language: o.transcription.language, prompt: o.transcription.prompt, delay: o.transcription.delay })
             : null,
           turn_detection: wireTurnDetection(o.turnDetection),
         },
         output: omitUndefined({ format: wireAudioFormat(o.outputFormat), voice: o.voice, speed: o.speed }),
       },
     };
-    const tools = this.#tools.wireTools();
+    const tools = this.#wireTools();
     if (tools.length > 0) session.tools = tools;
     if (o.toolChoice !== undefined) session.tool_choice = wireToolChoice(o.toolChoice);
     if (o.maxOutputTokens !== undefined) session.max_output_tokens = o.maxOutputTokens;
     if (o.truncation !== undefined) session.truncation = wireTruncation(o.truncation);
+    if (o.reasoning?.effort !== undefined) session.reasoning = { effort: o.reasoning.effort };
+    if (o.parallelToolCalls !== undefined) session.parallel_tool_calls = o.parallelToolCalls;
+    if (o.prompt !== undefined) {
+      session.prompt = omitUndefined({
+        id: o.prompt.id,
+        version: o.prompt.version,
+        variables: o.prompt.variables && Object.keys(o.prompt.variables).length > 0 ? { ...o.prompt.variables } : undefined,
+      });
+    }
     return session;
+  }
+
+  /** Function tools, then MCP servers: `session.tools` is replaced as a whole on every update. */
+  #wireTools(): WireTool[] {
+    return [...this.#tools.wireTools(), ...this.#mcp.wireTools()];
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -500,7 +529,7 @@ export class RealtimeSession extends SessionLifecycle implements AiSession {
   }
 
   #sendToolsUpdate(): void {
-    const id = this.#trySend({ type: 'session.update', session: { type: 'realtime', tools: this.#tools.wireTools() } });
+    const id = this.#trySend({ type: 'session.update', session: { type: 'realtime', tools: this.#wireTools() } });
     if (id !== undefined) this.#toolsVersionSent = this.#toolsVersion;
   }
 
@@ -512,6 +541,7 @@ export class RealtimeSession extends SessionLifecycle implements AiSession {
     const h = this.#history;
     h.sawItem(e.item_id);
     h.sawItem(e.item?.id);
+    if (this.#mcp.enabled) this.#mcp.onEvent(ev);
     switch (ev.type) {
       case 'session.updated':
         if (this.#pendingUpdate) this.#pendingUpdate.resolve(ev);
@@ -690,6 +720,7 @@ export class RealtimeSession extends SessionLifecycle implements AiSession {
     this.#responses.lose('session_lost');
     // Tool calls keep running: their results go to the new session (ToolRunner), flushed as they finish.
     this.#tools.sessionLost();
+    this.#mcp.sessionLost();
     let reseeded = 0;
     try {
       await this.#openClient();

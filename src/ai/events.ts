@@ -39,6 +39,21 @@ export interface WireFunctionTool {
   parameters: Record<string, unknown>;
 }
 
+/** An MCP server as declared in `session.tools`. */
+export interface WireMcpTool {
+  type: 'mcp';
+  server_label: string;
+  server_url: string;
+  server_description?: string;
+  headers?: Record<string, string>;
+  authorization?: string;
+  allowed_tools?: string[];
+  require_approval?: 'always' | 'never' | { always?: { tool_names: string[] }; never?: { tool_names: string[] } };
+}
+
+/** A tool as declared in `session.tools`. */
+export type WireTool = WireFunctionTool | WireMcpTool;
+
 /** GA `tool_choice`. */
 export type WireToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; name: string };
 
@@ -57,7 +72,7 @@ export interface WireSessionConfig {
     input?: {
       format?: WireAudioFormat;
       noise_reduction?: { type: 'near_field' | 'far_field' } | null;
-      transcription?: { model: string; language?: string; prompt?: string } | null;
+      transcription?: { model: string; language?: string; prompt?: string; delay?: string } | null;
       turn_detection?: WireTurnDetection | null;
     };
     output?: {
@@ -66,10 +81,13 @@ export interface WireSessionConfig {
       speed?: number;
     };
   };
-  tools?: WireFunctionTool[];
+  tools?: WireTool[];
   tool_choice?: WireToolChoice;
   max_output_tokens?: number | 'inf';
   truncation?: WireTruncation;
+  reasoning?: { effort?: 'minimal' | 'low' | 'medium' | 'high' | 'xhigh' };
+  parallel_tool_calls?: boolean;
+  prompt?: { id: string; version?: string; variables?: Record<string, string> };
 }
 
 /** One content part of a conversation item. */
@@ -91,7 +109,16 @@ export interface WireItem {
   call_id?: string;
   name?: string;
   arguments?: string;
-  output?: string;
+  /** Function and MCP call output (an MCP call's may be null). */
+  output?: string | null;
+  /** MCP items: the server's label. */
+  server_label?: string;
+  /** `mcp_list_tools`: what the server offers. */
+  tools?: { name?: string; description?: string | null }[];
+  /** `mcp_call`: why it failed (protocol, HTTP or tool execution error). */
+  error?: { type?: string; code?: number | string; message?: string } | null;
+  /** `mcp_call`: the approval request it answers, when one was needed. */
+  approval_request_id?: string | null;
 }
 
 /** An item the client creates with `conversation.item.create`. */
@@ -99,7 +126,8 @@ export type WireNewItem =
   | { type: 'message'; role: 'user' | 'system'; content: { type: 'input_text'; text: string }[] }
   | { type: 'message'; role: 'assistant'; content: { type: 'output_text'; text: string }[] }
   | { type: 'function_call_output'; call_id: string; output: string }
-  | { type: 'function_call'; call_id: string; name: string; arguments: string };
+  | { type: 'function_call'; call_id: string; name: string; arguments: string }
+  | { type: 'mcp_approval_response'; id: string; approval_request_id: string; approve: boolean; reason?: string };
 
 /** `response.done.usage` (cached tokens are a subset of input tokens). */
 export interface WireUsage {
@@ -427,6 +455,34 @@ export interface FunctionCallArgumentsDoneEvent extends Base {
   name?: string;
 }
 
+/** `mcp_list_tools.in_progress` / `.completed` / `.failed`: the API listing an MCP server's tools. */
+export interface McpListToolsEvent extends Base {
+  type: 'mcp_list_tools.in_progress' | 'mcp_list_tools.completed' | 'mcp_list_tools.failed';
+  item_id: string;
+}
+/** `response.mcp_call_arguments.delta`. */
+export interface McpCallArgumentsDeltaEvent extends Base {
+  type: 'response.mcp_call_arguments.delta';
+  response_id?: string;
+  item_id: string;
+  output_index?: number;
+  delta: string;
+}
+/** `response.mcp_call_arguments.done`. */
+export interface McpCallArgumentsDoneEvent extends Base {
+  type: 'response.mcp_call_arguments.done';
+  response_id?: string;
+  item_id: string;
+  output_index?: number;
+  arguments: string;
+}
+/** `response.mcp_call.in_progress` / `.completed` / `.failed`. */
+export interface McpCallStatusEvent extends Base {
+  type: 'response.mcp_call.in_progress' | 'response.mcp_call.completed' | 'response.mcp_call.failed';
+  item_id: string;
+  output_index?: number;
+}
+
 /** Every server event the client understands, under its GA name. */
 export type ServerEvent =
   | SessionCreatedEvent
@@ -459,7 +515,11 @@ export type ServerEvent =
   | OutputTextDeltaEvent
   | OutputTextDoneEvent
   | FunctionCallArgumentsDeltaEvent
-  | FunctionCallArgumentsDoneEvent;
+  | FunctionCallArgumentsDoneEvent
+  | McpListToolsEvent
+  | McpCallArgumentsDeltaEvent
+  | McpCallArgumentsDoneEvent
+  | McpCallStatusEvent;
 
 /** The GA `type` of a known server event. */
 export type ServerEventType = ServerEvent['type'];
@@ -522,6 +582,14 @@ const SPECS: { readonly [K in ServerEventType]: readonly FieldSpec[] } = {
   'response.output_text.done': [['response_id', S], ['item_id', S], ['text', S]],
   'response.function_call_arguments.delta': [['call_id', S], ['delta', S]],
   'response.function_call_arguments.done': [['call_id', S], ['arguments', S]],
+  'mcp_list_tools.in_progress': [['item_id', S]],
+  'mcp_list_tools.completed': [['item_id', S]],
+  'mcp_list_tools.failed': [['item_id', S]],
+  'response.mcp_call_arguments.delta': [['item_id', S], ['delta', S]],
+  'response.mcp_call_arguments.done': [['item_id', S], ['arguments', S]],
+  'response.mcp_call.in_progress': [['item_id', S]],
+  'response.mcp_call.completed': [['item_id', S]],
+  'response.mcp_call.failed': [['item_id', S]],
 };
 
 /** Beta event names and the GA names they are normalised to. */

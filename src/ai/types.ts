@@ -45,6 +45,8 @@ export interface TranscriptionOptions {
   language?: string;
   /** Free-text prompt (a keyword list for whisper-1). */
   prompt?: string;
+  /** gpt-realtime-whisper: how long it waits before emitting text. */
+  delay?: ReasoningEffort;
 }
 
 /** A function tool the model may call. */
@@ -63,6 +65,43 @@ export type TruncationOptions =
   | 'auto'
   | 'disabled'
   | { type: 'retention_ratio'; retentionRatio: number; postInstructionsTokens?: number };
+
+/** Reasoning effort of reasoning-capable Realtime models (gpt-realtime-2 and later). */
+export type ReasoningEffort = 'minimal' | 'low' | 'medium' | 'high' | 'xhigh';
+
+/** A stored prompt the session uses; its variables already rendered for this call. */
+export interface PromptReference {
+  id: string;
+  version?: string;
+  variables?: Record<string, string>;
+}
+
+/**
+ * Which calls of an MCP server the API asks about before making them: all, none, or those listed
+ * (`always`) while the others (`never`) go through.
+ */
+export type McpApprovalRequirement = 'always' | 'never' | { always: readonly string[]; never: readonly string[] };
+
+/** A remote MCP server whose tools the model may call (the Realtime API calls it). */
+export interface McpServerOptions {
+  /** `server_label`: names the server to the model, and in call records (`mcp:<label>.<tool>`). */
+  label: string;
+  /** Streamable HTTP endpoint. */
+  url: string;
+  description?: string;
+  /** Sent to the server by the API; secret, never logged. */
+  headers?: Record<string, string>;
+  /** OAuth access token the API presents to the server; secret, never logged. */
+  authorization?: string;
+  /** Tools the model may see (absent or empty: all). */
+  allowedTools?: readonly string[];
+  requireApproval: McpApprovalRequirement;
+  /**
+   * Tools whose calls this session approves when the API asks; every other request is refused.
+   * There is nobody on a phone line to ask, so the configuration decides.
+   */
+  approvedTools: readonly string[];
+}
 
 /** Options of one AI session (one per call). The daemon maps its YAML config to these. */
 export interface AiSessionOptions {
@@ -87,6 +126,14 @@ export interface AiSessionOptions {
   /** 1–4096 or `inf`. */
   maxOutputTokens?: number | 'inf';
   truncation?: TruncationOptions;
+  /** Reasoning-capable models: how much the model thinks (server default `low`). */
+  reasoning?: { effort?: ReasoningEffort };
+  /** Reasoning-capable models: whether the model may call several tools in one response. */
+  parallelToolCalls?: boolean;
+  /** A stored prompt used beside the instructions. */
+  prompt?: PromptReference;
+  /** Remote MCP servers (OpenAI Realtime only; other backends ignore them). */
+  mcpServers?: readonly McpServerOptions[];
   /** Rotate to a fresh server session when idle after this age, ms (default 55 min; 0 = never). */
   maxSessionAgeMs?: number;
   /** Time allowed for `session.updated` after `session.update`, ms (default 10000). */
@@ -181,6 +228,8 @@ export interface ToolCallRecord {
   durationMs: number;
   /** Set when the call failed (unknown tool, bad arguments, handler threw or timed out). */
   error?: string;
+  /** An MCP call the approval policy did not grant (never made; `error` says why). */
+  refused?: true;
 }
 
 /** A transcript fragment (`final:false`) or a whole utterance (`final:true`). */

@@ -175,12 +175,19 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
       timeZone: this.#opts.timeZone,
     });
     const instructions = init.instructions ?? this.#opts.instructions.render(this.#values);
+    const p = this.#opts.prompt;
+    const prompt = p && {
+      id: p.id,
+      ...(p.version !== undefined ? { version: p.version } : {}),
+      variables: Object.fromEntries(Object.entries(p.variables).map(([k, t]) => [k, t.render(this.#values)])),
+    };
     const { audioFormat: _f, model: _m, ...aiRest } = this.#opts.ai;
     const webhookMax = Math.max(0, ...this.#opts.webhooks.map((w) => w.timeoutMs ?? 5000));
     this.#ai = init.backend.createSession(
       {
         ...aiRest,
         instructions,
+        ...(prompt ? { prompt } : {}),
         inputFormat: format,
         outputFormat: format,
         // A webhook allowed to run longer than the tool timeout would always be cut off.
@@ -723,7 +730,14 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
   #onToolCall(r: ToolCallRecord): void {
     this.#c.toolCalls++;
     if (r.error !== undefined) this.#c.toolErrors++;
-    const use: ToolUse = { name: r.name, args: r.args, durationMs: r.durationMs, at: new Date(), ...(r.error !== undefined ? { error: r.error } : {}) };
+    const use: ToolUse = {
+      name: r.name,
+      args: r.args,
+      durationMs: r.durationMs,
+      at: new Date(),
+      ...(r.error !== undefined ? { error: r.error } : {}),
+      ...(r.refused ? { refused: true as const } : {}),
+    };
     this.#tools.push(use);
     if (this.#tools.length > this.#opts.toolUses) this.#tools.shift();
     this.emit('toolUse', use);

@@ -20,7 +20,7 @@ export type TemplateLike = Pick<Template, 'render'> | string;
 export type Renderable = Pick<Template, 'render'>;
 
 /** AI session settings shared by every call (the instructions are rendered per call). */
-export interface CallAiOptions extends Omit<AiSessionOptions, 'instructions' | 'tools' | 'inputFormat' | 'outputFormat'> {
+export interface CallAiOptions extends Omit<AiSessionOptions, 'instructions' | 'tools' | 'inputFormat' | 'outputFormat' | 'prompt'> {
   /** ai.audioFormat: `pcm` (24 kHz, resampled) or `pcmu`/`pcma` (G.711 passthrough; needs an 8 kHz bridge). */
   audioFormat: AiAudioFormat;
   /** ai.model, kept in call records. */
@@ -43,6 +43,8 @@ export interface CallManagerOptions {
   instructions: TemplateLike;
   /** ai.openingLine: what the model is told to say first when there is no greeting. */
   openingLine?: TemplateLike;
+  /** ai.prompt: a stored prompt; its variables are templates rendered per call like the instructions. */
+  prompt?: { id: string; version?: string; variables?: Readonly<Record<string, TemplateLike>> };
   /** variables: values for `{{var.<name>}}`. */
   variables?: Readonly<Record<string, string>>;
   /** calls.timeZone: IANA zone for `{{date}}`, `{{time}}`, `{{weekday}}` (default: the process's). */
@@ -111,6 +113,7 @@ export interface ResolvedCallOptions {
   ai: CallAiOptions;
   instructions: Renderable;
   openingLine: Renderable | undefined;
+  prompt: { id: string; version?: string; variables: Readonly<Record<string, Renderable>> } | undefined;
   variables: Readonly<Record<string, string>>;
   timeZone: string | undefined;
   greeting: Prompt | undefined;
@@ -156,6 +159,14 @@ export function resolveCallOptions(o: CallManagerOptions): ResolvedCallOptions {
     ai: o.ai,
     instructions: tpl(o.instructions, 'ai.instructions'),
     openingLine: o.openingLine === undefined ? undefined : tpl(o.openingLine, 'ai.openingLine'),
+    prompt:
+      o.prompt === undefined
+        ? undefined
+        : {
+            id: o.prompt.id,
+            ...(o.prompt.version !== undefined ? { version: o.prompt.version } : {}),
+            variables: Object.fromEntries(Object.entries(o.prompt.variables ?? {}).map(([k, v]) => [k, tpl(v, `ai.prompt.variables.${k}`)])),
+          },
     variables,
     timeZone: o.timeZone,
     greeting: o.greeting?.prompt && o.greeting.prompt.pcm.length > 0 ? o.greeting.prompt : undefined,

@@ -107,6 +107,8 @@ export interface ToolUse {
   durationMs: number;
   /** Set when the call failed (unknown tool, bad arguments, handler threw or timed out). */
   error?: string;
+  /** An MCP call the approval policy did not grant (never made; `error` says why). */
+  refused?: true;
   at: Date;
 }
 

@@ -138,6 +138,21 @@ export function toolName(s: string): string | undefined {
   return /^[A-Za-z0-9_-]{1,64}$/.test(s) ? undefined : `not a valid tool name (got "${s}"; letters, digits, _ and -, at most 64)`;
 }
 
+/** An MCP server label (`server_label`): letters, digits, _ and -, at most 64. */
+export function mcpLabel(s: string): string | undefined {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(s) ? undefined : `not a valid server label (got "${s}"; letters, digits, _ and -, at most 64)`;
+}
+
+/** A tool name an MCP server may expose: letters, digits, _, - and ., at most 128. */
+export function mcpToolName(s: string): string | undefined {
+  return /^[A-Za-z0-9_.-]{1,128}$/.test(s) ? undefined : `not a valid MCP tool name (got "${s}"; letters, digits, _, - and ., at most 128)`;
+}
+
+/** A stored prompt id (`pmpt_...`). */
+export function promptId(s: string): string | undefined {
+  return /^[A-Za-z0-9_-]{1,128}$/.test(s) ? undefined : `not a valid prompt id (got "${s}"; e.g. pmpt_123)`;
+}
+
 /** An ISO 639-1 language code, optionally with a region (`tr`, `pt-BR`). */
 export function languageCode(s: string): string | undefined {
   return /^[a-z]{2,3}(-[A-Za-z]{2,4})?$/.test(s) ? undefined : `not a language code (got "${s}"; e.g. en, tr, pt-BR)`;

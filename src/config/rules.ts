@@ -32,7 +32,9 @@ export function applyRules(cfg: AgentConfig, raw: unknown, sink: ProblemSink): v
   accounts(cfg, sink);
   media(cfg, sink);
   ai(cfg, raw, sink);
+  aiSessionFeatures(cfg, raw, sink);
   tools(cfg, sink);
+  mcpServers(cfg, sink);
   calls(cfg, sink);
   records(cfg, raw, sink);
   admin(cfg, sink);
@@ -186,6 +188,77 @@ function ai(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
       if (written(raw, `ai.turnDetection.${k}`)) sink.report(`ai.turnDetection.${k}`, 'does not apply to type none');
     }
   }
+}
+
+/** Whether `model` is of a reasoning-capable Realtime family (gpt-realtime-2 and later). */
+function reasoningModel(model: string): boolean {
+  const m = /^gpt-realtime-(\d+)/.exec(model);
+  return m !== null && Number(m[1]) >= 2 && Number(m[1]) < 2000;
+}
+
+function aiSessionFeatures(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
+  const a = cfg.ai;
+  const openaiOnly: string[] = ['ai.reasoning.effort', 'ai.parallelToolCalls', 'ai.prompt.id', 'ai.truncation.type'];
+  if (a.provider !== 'openai') {
+    for (const k of openaiOnly) if (written(raw, k)) sink.warn(k, `applies to the openai provider only (provider is ${a.provider})`);
+  } else {
+    // Azure deployment names say nothing about the model, so this is a warning, not a problem.
+    for (const k of ['ai.reasoning.effort', 'ai.parallelToolCalls']) {
+      if (written(raw, k) && !reasoningModel(a.model)) {
+        sink.warn(k, `only reasoning-capable models (gpt-realtime-2 and later) take it; ai.model is ${a.model}, whose session.update may be refused`);
+      }
+    }
+  }
+  const p = a.prompt;
+  if (p.id === undefined) {
+    if (p.version !== undefined) sink.report('ai.prompt.version', 'needs ai.prompt.id');
+    if (Object.keys(p.variables).length > 0) sink.report('ai.prompt.variables', 'needs ai.prompt.id');
+  }
+  const t = a.truncation;
+  if (t.type === 'retention_ratio') {
+    if (t.retentionRatio === undefined && !sink.hasProblem('ai.truncation.retentionRatio')) {
+      sink.report('ai.truncation.retentionRatio', 'required when ai.truncation.type is retention_ratio (e.g. 0.8)');
+    }
+  } else {
+    for (const k of ['retentionRatio', 'postInstructionsTokens']) {
+      if (written(raw, `ai.truncation.${k}`)) sink.report(`ai.truncation.${k}`, `only applies to type retention_ratio (type is ${t.type})`);
+    }
+  }
+  const tr = a.transcription;
+  // The reference: gpt-realtime-whisper takes no prompt in a Realtime session, and the diarizing
+  // model's prompt is not the free text the other gpt-4o-transcribe models take.
+  if (tr && tr.prompt !== undefined && (tr.model === 'gpt-realtime-whisper' || tr.model === 'gpt-4o-transcribe-diarize')) {
+    sink.report('ai.transcription.prompt', `not supported with ai.transcription.model ${tr.model}`);
+  }
+  if (tr && tr.delay !== undefined && tr.model !== 'gpt-realtime-whisper') {
+    sink.report('ai.transcription.delay', `only applies to ai.transcription.model gpt-realtime-whisper (model is ${tr.model})`);
+  }
+}
+
+function mcpServers(cfg: AgentConfig, sink: ProblemSink): void {
+  cfg.tools.mcp.forEach((m, i) => {
+    const p = `tools.mcp[${i}]`;
+    if (cfg.ai.provider !== 'openai') sink.warn(p, `MCP servers are called by the Realtime API: ignored with provider ${cfg.ai.provider}`);
+    const url = tryUrl(m.url);
+    if (url?.protocol === 'http:' && !isLoopback(url.hostname.replace(/^\[|\]$/g, ''))) {
+      sink.warn(`${p}.url`, 'http:// sends the headers and the tool arguments unencrypted; use https://');
+    }
+    if (m.requireApproval !== 'listed') {
+      for (const k of ['alwaysAsk', 'neverAsk'] as const) {
+        if (m[k].length > 0) sink.report(`${p}.${k}`, `only applies to requireApproval listed (requireApproval is ${m.requireApproval})`);
+      }
+    } else {
+      const both = m.alwaysAsk.filter((t) => m.neverAsk.includes(t));
+      if (both.length > 0) sink.report(`${p}.neverAsk`, `${both.join(', ')} also in alwaysAsk`);
+    }
+    if (m.requireApproval === 'never' && m.approvedTools.length > 0) {
+      sink.warn(`${p}.approvedTools`, 'requireApproval is never: no call is asked about, so this list is never used');
+    }
+    if (m.allowedTools.length > 0) {
+      const unknown = [...m.approvedTools, ...m.alwaysAsk, ...m.neverAsk].filter((t) => !m.allowedTools.includes(t));
+      if (unknown.length > 0) sink.warn(`${p}.approvedTools`, `not in allowedTools, so never called: ${[...new Set(unknown)].join(', ')}`);
+    }
+  });
 }
 
 function tryUrl(s: string): URL | undefined {

@@ -19,6 +19,19 @@ void _levelsMatch;
 /** Voices of the GA Realtime API (`marin` and `cedar` are the recommended ones). */
 export const VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', 'shimmer', 'verse', 'marin', 'cedar'] as const;
 
+/** Input transcription models a GA Realtime session accepts (`audio.input.transcription.model`). */
+export const TRANSCRIPTION_MODELS = [
+  'gpt-4o-mini-transcribe',
+  'gpt-4o-mini-transcribe-2025-12-15',
+  'gpt-4o-transcribe',
+  'gpt-4o-transcribe-diarize',
+  'gpt-realtime-whisper',
+  'whisper-1',
+] as const;
+
+/** Reasoning efforts of reasoning-capable Realtime models (`session.reasoning.effort`). */
+export const REASONING_EFFORTS = ['minimal', 'low', 'medium', 'high', 'xhigh'] as const;
+
 /** Codec names `media.codecs` accepts (canonical spelling). */
 export const CODECS = ['PCMU', 'PCMA', 'G722', 'opus'] as const;
 
@@ -198,11 +211,85 @@ const transcription = nullable({
   inner: obj({
     doc: 'caller transcription',
     fields: {
-      model: str({ doc: 'transcription model', default: 'gpt-4o-mini-transcribe', minLength: 1, maxLength: 128 }),
+      model: oneOf({ doc: 'transcription model (gpt-4o-transcribe-diarize labels speakers; gpt-realtime-whisper takes no prompt)', values: TRANSCRIPTION_MODELS, default: 'gpt-4o-mini-transcribe' }),
       language: str({ doc: 'ISO-639-1 language of the caller, improves accuracy (unset: detect)', check: f.language }),
       prompt: str({ doc: 'hint text: vocabulary, names, spelling (a keyword list for whisper-1)', maxLength: 4096 }),
+      delay: oneOf({ doc: 'gpt-realtime-whisper only: how long it waits before writing text, minimal to xhigh (more is later and more accurate; unset: its default)', values: REASONING_EFFORTS }),
     },
   }),
+});
+
+const reasoning = obj({
+  doc: 'reasoning-capable models (gpt-realtime-2 and later): how much the model thinks before it answers',
+  fields: {
+    effort: oneOf({ doc: 'minimal, low, medium, high or xhigh; more effort answers hard questions better, and later (unset: the model default, low)', values: REASONING_EFFORTS }),
+  },
+});
+
+const promptRef = obj({
+  doc: 'a stored prompt (made in the OpenAI dashboard) the session uses beside ai.instructions',
+  fields: {
+    id: str({ doc: 'prompt id, e.g. pmpt_123 (unset: no stored prompt)', check: f.promptId }),
+    version: str({ doc: 'prompt version (unset: its current version)', minLength: 1, maxLength: 64, check: f.oneLine }),
+    variables: map({
+      doc: "values of the prompt's variables; each is a template like ai.instructions ({{caller}}, {{var.<name>}}...), rendered per call",
+      value: str({ doc: 'variable value (template)', required: true, maxLength: 4096 }),
+      keyPattern: /^[A-Za-z_][A-Za-z0-9_]{0,63}$/,
+      keyDoc: 'a letter or _, then letters, digits and _, at most 64',
+      maxEntries: 64,
+    }),
+  },
+});
+
+const truncation = obj({
+  doc: 'what the server drops when the conversation outgrows the model context',
+  fields: {
+    type: oneOf({
+      doc: 'auto (the server drops the oldest turns), disabled (never; the server errors past the limit) or retention_ratio (drop down to retentionRatio of the limit at once, which keeps the prompt cache longer)',
+      values: ['auto', 'disabled', 'retention_ratio'],
+      default: 'auto',
+    }),
+    retentionRatio: num({ doc: 'retention_ratio: fraction of the conversation tokens (after the instructions) kept after a cut, e.g. 0.8', min: 0, max: 1, integer: false }),
+    postInstructionsTokens: num({ doc: 'retention_ratio: most conversation tokens after the instructions before a cut (unset: the model limit)', min: 1, max: 10_000_000 }),
+  },
+});
+
+/** Request headers whose values are secrets (redacted, never logged). */
+function httpHeaders(doc: string) {
+  return map({
+    doc,
+    value: str({ doc: 'header value', required: true, secret: true, check: f.oneLine }),
+    keyPattern: /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/,
+    keyDoc: 'an HTTP header name',
+    keyName: '<header>',
+    maxEntries: 32,
+  });
+}
+
+/** A list of tool names of an MCP server. */
+function mcpTools(doc: string) {
+  return list({ doc, item: str({ doc: 'tool name', required: true, check: f.mcpToolName }), maxItems: 128, uniqueBy: (t) => t });
+}
+
+const mcpServer = obj({
+  doc: 'a remote MCP server whose tools the model may call; the Realtime API connects to it (ai.provider openai only)',
+  fields: {
+    label: str({ doc: 'server label the model and the call records see, e.g. orders', required: true, check: f.mcpLabel }),
+    url: str({ doc: 'Streamable HTTP endpoint of the server, e.g. https://mcp.example.com/mcp', required: true, check: f.httpUrl, format: 'URL' }),
+    description: str({ doc: 'what the server offers (the model reads this)', maxLength: 2048 }),
+    headers: httpHeaders('HTTP headers sent to the server; values may hold secrets via ${ENV}'),
+    authorization: str({ doc: 'OAuth access token the API presents to the server', secret: true, minLength: 1, maxLength: 8192, check: f.oneLine }),
+    authorizationFile: file({ doc: 'file holding the access token (e.g. ${CREDENTIALS_DIRECTORY}/mcp-token)', fills: 'authorization' }),
+    allowedTools: mcpTools('tools of the server the model may see (empty: all of them)'),
+    requireApproval: oneOf({
+      doc: 'which calls the API asks the agent to approve first: always, never, or listed (those in alwaysAsk; not those in neverAsk)',
+      values: ['always', 'never', 'listed'],
+      default: 'always',
+    }),
+    alwaysAsk: mcpTools('listed: tools whose calls are asked about'),
+    neverAsk: mcpTools('listed: tools called without asking'),
+    approvedTools: mcpTools('tools whose calls the agent approves when asked; every other call asked about is refused (nobody on a phone line can approve)'),
+  },
 });
 
 const prices = obj({
@@ -231,14 +318,7 @@ const webhook = obj({
     url: str({ doc: 'URL the arguments are sent to (as JSON; the response body goes back to the model)', required: true, check: f.httpUrl, format: 'URL' }),
     method: oneOf({ doc: 'HTTP method', values: ['POST', 'PUT', 'PATCH', 'GET'], default: 'POST', caseInsensitive: true }),
     timeoutMs: num({ doc: 'give up on the request after this long', unit: 'ms', default: 5000, min: 100, max: 60000 }),
-    headers: map({
-      doc: 'extra request headers; values may hold secrets via ${ENV}',
-      value: str({ doc: 'header value', required: true, secret: true, check: f.oneLine }),
-      keyPattern: /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/,
-      keyDoc: 'an HTTP header name',
-      keyName: '<header>',
-      maxEntries: 32,
-    }),
+    headers: httpHeaders('extra request headers; values may hold secrets via ${ENV}'),
   },
 });
 
@@ -384,6 +464,10 @@ export const SCHEMA = obj({
         turnDetection,
         noiseReduction: oneOf({ doc: 'input noise reduction: near_field (handsets), far_field (speakerphones) or off', values: ['near_field', 'far_field', 'off'], default: 'near_field' }),
         transcription,
+        reasoning,
+        parallelToolCalls: oneOf({ doc: 'reasoning-capable models: let the model call several tools at once (their results go back together; unset: the model default)', values: [true, false] }),
+        prompt: promptRef,
+        truncation,
         connectTimeoutMs: num({ doc: 'give up connecting to the backend after this long (then prompts.fallbackFile)', unit: 'ms', default: 5000, min: 500, max: 60000 }),
         replyTimeoutMs: num({
           doc: 'after the caller ends a turn, the model must start answering within this long, or the call gets prompts.fallbackFile and calls.onAiFailure (0: wait forever)',
@@ -445,6 +529,7 @@ export const SCHEMA = obj({
           },
         }),
         webhooks: list({ doc: 'HTTP functions', item: webhook, maxItems: 32, uniqueBy: (w) => w.name }),
+        mcp: list({ doc: 'remote MCP servers (Streamable HTTP) whose tools the model may call', item: mcpServer, maxItems: 16, uniqueBy: (m) => m.label }),
       },
     }),
 
@@ -565,6 +650,10 @@ export type TranscriptionConfig = NonNullable<AgentConfig['ai']['transcription']
 export type PricesConfig = AgentConfig['ai']['prices'];
 /** A voice name. */
 export type Voice = (typeof VOICES)[number];
+/** `ai.truncation`. */
+export type TruncationConfig = AgentConfig['ai']['truncation'];
+/** One `tools.mcp[]` entry. */
+export type McpServerConfig = AgentConfig['tools']['mcp'][number];
 /** `greeting` section. */
 export type GreetingConfig = AgentConfig['greeting'];
 /** `prompts` section. */

@@ -7,6 +7,7 @@ import type { Metrics } from '../admin';
 import type { CallManager } from '../calls/CallManager';
 import type { CallCounters } from '../calls/types';
 import type { Logger } from '../logging/logger';
+import { isMcpToolName } from '../ai/realtime/McpRunner';
 import type { UserAgent } from '../sip/UserAgent';
 
 export function trackCallMetrics(o: { metrics: Metrics; calls: CallManager; ua: UserAgent; clockRate: number; log: Logger }): void {
@@ -41,6 +42,9 @@ export function trackCallMetrics(o: { metrics: Metrics; calls: CallManager; ua: 
     metrics.callStarted();
     metrics.setActiveCalls(calls.active);
     log.info({ callId: info.callId, from: info.from, to: info.to, direction: info.direction }, 'call started');
+  });
+  calls.on('toolUse', ({ use }) => {
+    metrics.toolCall(isMcpToolName(use.name) ? 'mcp' : 'function', use.refused ? 'refused' : use.error !== undefined ? 'error' : 'ok');
   });
   calls.on('timing', ({ metric, valueMs }) => {
     if (metric === 'ai_connect_ms') metrics.observeConnect(valueMs);

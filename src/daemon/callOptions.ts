@@ -1,11 +1,12 @@
 /** Maps the configuration onto the call layer's options (the only place that knows both). */
 import type { AgentConfig } from '../config';
 import { compileAllowList, compileConfigTemplates } from '../config';
-import type { CallManagerOptions } from '../calls/options';
+import type { CallAiOptions, CallManagerOptions } from '../calls/options';
 import type { CallInfo, CallRecorderSink } from '../calls/types';
 import type { SipAccount } from '../sip/SipAccount';
 import type { AiAudioFormat } from '../ai/audioFormat';
-import type { TurnDetectionOptions } from '../ai/types';
+import type { McpServerOptions, TruncationOptions, TurnDetectionOptions } from '../ai/types';
+import type { McpServerConfig } from '../config/schema';
 import type { LoadedPrompts } from './prompts';
 import type { ResamplerKernelFactory } from '../audio/Resampler';
 import type { CallVad } from '../audio/vad';
@@ -39,6 +40,37 @@ function turnDetection(t: AgentConfig['ai']['turnDetection']): TurnDetectionOpti
   };
 }
 
+function truncation(t: AgentConfig['ai']['truncation']): TruncationOptions | undefined {
+  if (t.type === 'auto') return undefined;
+  if (t.type === 'disabled') return 'disabled';
+  return { type: 'retention_ratio', retentionRatio: t.retentionRatio ?? 1, postInstructionsTokens: t.postInstructionsTokens };
+}
+
+/** ai.reasoning, ai.parallelToolCalls, ai.truncation and tools.mcp as session options (only what is set). */
+function realtimeFeatures(cfg: AgentConfig): Partial<CallAiOptions> {
+  const ai = cfg.ai;
+  const out: Partial<CallAiOptions> = {};
+  if (ai.reasoning.effort !== undefined) out.reasoning = { effort: ai.reasoning.effort };
+  if (ai.parallelToolCalls !== undefined) out.parallelToolCalls = ai.parallelToolCalls;
+  const t = truncation(ai.truncation);
+  if (t !== undefined) out.truncation = t;
+  if (cfg.tools.mcp.length > 0) out.mcpServers = cfg.tools.mcp.map(mcpServer);
+  return out;
+}
+
+function mcpServer(m: McpServerConfig): McpServerOptions {
+  return {
+    label: m.label,
+    url: m.url,
+    description: m.description,
+    headers: m.headers,
+    authorization: m.authorization,
+    allowedTools: m.allowedTools,
+    requireApproval: m.requireApproval === 'listed' ? { always: m.alwaysAsk, never: m.neverAsk } : m.requireApproval,
+    approvedTools: m.approvedTools,
+  };
+}
+
 /** CallManagerOptions for `cfg`. Throws ConfigError for templates naming unknown variables. */
 export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): CallManagerOptions {
   const templates = compileConfigTemplates(cfg);
@@ -56,7 +88,10 @@ export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): C
       speed: ai.speed,
       turnDetection: turnDetection(ai.turnDetection),
       noiseReduction: ai.noiseReduction === 'off' ? null : (ai.noiseReduction as 'near_field' | 'far_field'),
-      transcription: ai.transcription ? { model: ai.transcription.model, language: ai.transcription.language, prompt: ai.transcription.prompt } : null,
+      transcription: ai.transcription
+        ? { model: ai.transcription.model, language: ai.transcription.language, prompt: ai.transcription.prompt, delay: ai.transcription.delay }
+        : null,
+      ...realtimeFeatures(cfg),
       maxSessionAgeMs: ai.maxSessionMinutes * 60_000,
       prices: {
         audioInput: ai.prices.audioInput,
@@ -69,6 +104,7 @@ export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): C
     },
     instructions: templates.instructions,
     openingLine: cfg.greeting.file ? undefined : templates.openingLine,
+    prompt: ai.prompt.id === undefined ? undefined : { id: ai.prompt.id, version: ai.prompt.version, variables: templates.promptVariables },
     variables: cfg.variables,
     timeZone: cfg.calls.timeZone,
     greeting: { prompt: ctx.prompts.greeting, interruptible: cfg.greeting.interruptible },

@@ -21,6 +21,7 @@ import {
   type WireFormat,
 } from './audio';
 import { EnergyVad, type VadSettings } from './vad';
+import { McpConnection, McpFailure, type McpError, type McpListedTool } from './mcpClient';
 import { validateClientEvent, type SchemaProblem } from './schema';
 
 /** A JSON object as it travels on the wire. */
@@ -37,13 +38,23 @@ export interface FunctionCallStep {
   functionCall: { name: string; arguments: unknown; callId?: string };
 }
 
+/**
+ * A call of a tool on one of the session's MCP servers (the model's decision). The fake lists the
+ * server's tools first; a tool the server does not offer (or `allowed_tools` hides) is not called
+ * (recorded in `mcpSkipped`). A call the tool's `require_approval` covers becomes an
+ * `mcp_approval_request` item; once the client approves it, the next response makes the call.
+ */
+export interface McpCallStep {
+  mcpCall: { serverLabel: string; name: string; arguments: unknown };
+}
+
 /** A pause inside a response before the next step (simulates model think time). */
 export interface DelayStep {
   delayMs: number;
 }
 
 /** One output of a scripted response; each message or function call becomes one output item. */
-export type Step = MessageStep | FunctionCallStep | DelayStep;
+export type Step = MessageStep | FunctionCallStep | McpCallStep | DelayStep;
 
 /** The user turn a response answers: its audio at the native input rate, or its text. */
 export interface UserTurn {
@@ -77,6 +88,8 @@ export interface RespondContext {
   conversation: readonly Json[];
   /** function_call_output items added since the previous response started. */
   functionOutputs: ReadonlyArray<{ callId: string; output: string }>;
+  /** mcp_approval_response items added since the previous response started (approved calls run first in this response). */
+  mcpApprovals: ReadonlyArray<{ requestId: string; serverLabel: string; name: string; approve: boolean }>;
 }
 
 /** Decides what a response says. */
@@ -85,7 +98,7 @@ export type RespondScript = (ctx: RespondContext) => Step[] | Promise<Step[]>;
 /** A conversation item as the fake keeps it. */
 export interface FakeItem {
   id: string;
-  type: 'message' | 'function_call' | 'function_call_output';
+  type: 'message' | 'function_call' | 'function_call_output' | 'mcp_list_tools' | 'mcp_call' | 'mcp_approval_request' | 'mcp_approval_response';
   role?: 'user' | 'assistant' | 'system';
   status: 'in_progress' | 'completed' | 'incomplete';
   /** Wire content parts (never audio bytes). */
@@ -94,6 +107,17 @@ export interface FakeItem {
   name?: string;
   arguments?: string;
   output?: string;
+  /** MCP items: the server's label. */
+  serverLabel?: string;
+  /** mcp_list_tools: what the server listed. */
+  tools?: Json[];
+  /** mcp_call: the approval request it answers; mcp_approval_response: the one it answers. */
+  approvalRequestId?: string;
+  /** mcp_approval_response. */
+  approve?: boolean;
+  reason?: string | null;
+  /** mcp_call: why it failed. */
+  mcpError?: McpError;
   /** User audio at its native rate. */
   audio?: Int16Array;
   sampleRate?: number;
@@ -238,6 +262,32 @@ function clone<T>(v: T): T {
   return structuredClone(v);
 }
 
+interface McpServerState {
+  /** The session's `{type: "mcp"}` tool as last set. */
+  tool: Json;
+  key: string;
+  conn: McpConnection;
+  /** Settles when listing is over (tools null when it failed). */
+  listing: Promise<void>;
+  tools: McpListedTool[] | null;
+  /** Why listing failed. */
+  listError?: string;
+}
+
+/** Whether a tool passes an `McpToolFilter` (`tool_names`, `read_only`). */
+function filterMatches(filter: Json | undefined, tool: McpListedTool): boolean {
+  if (!filter) return false;
+  const names = filter['tool_names'] as string[] | undefined;
+  if (names && names.includes(tool.name)) return true;
+  return filter['read_only'] === true && tool.annotations?.['readOnlyHint'] === true;
+}
+
+/** Reasoning-capable Realtime models (gpt-realtime-2 and later) take `reasoning` and `parallel_tool_calls`. */
+function reasoningModel(model: string): boolean {
+  const m = /^gpt-realtime-(\d+)/.exec(model);
+  return m !== null && Number(m[1]) >= 2 && Number(m[1]) < 2000;
+}
+
 interface CurrentMessage {
   item: FakeItem;
   outputIndex: number;
@@ -296,6 +346,15 @@ export class FakeSession {
   };
   /** Per-session override of the server's respond script. */
   respond: RespondScript;
+  /** Scripted MCP calls not made: server not declared, or tool not listed or not allowed. */
+  readonly mcpSkipped: string[] = [];
+
+  /** What listing each MCP server's tools gave: the tool names, or the error. */
+  mcpListing(): Record<string, string[] | { error: string }> {
+    const out: Record<string, string[] | { error: string }> = {};
+    for (const [label, s] of this.mcp) out[label] = s.tools ? s.tools.map((t) => t.name) : { error: s.listError ?? 'not listed yet' };
+    return out;
+  }
 
   private readonly ws: WebSocket;
   private readonly tuning: SessionTuning;
@@ -315,6 +374,10 @@ export class FakeSession {
   private readonly timers = new Set<NodeJS.Timeout>();
   private audioProduced = false;
   private pendingFunctionOutputs: Array<{ callId: string; output: string }> = [];
+  private pendingMcpApprovals: Array<{ requestId: string; serverLabel: string; name: string; approve: boolean }> = [];
+  /** Approved calls not yet made: the next response makes them. */
+  private approvedCalls: Array<{ requestId: string; serverLabel: string; name: string; arguments: string }> = [];
+  private readonly mcp = new Map<string, McpServerState>();
   private responseCount = 0;
   private closedValue = false;
   private closeInfo: { code: number; reason: string } | null = null;
@@ -679,7 +742,112 @@ export class FakeSession {
     return (cfg['audio'] as Json)[which] as Json;
   }
 
+  /** What the reference says beyond the shapes: a problem, or null. */
+  private sessionRules(upd: Json): SchemaProblem | null {
+    const tools = Array.isArray(upd['tools']) ? (upd['tools'] as Json[]) : [];
+    const labels = new Set<string>();
+    for (let i = 0; i < tools.length; i++) {
+      const t = tools[i]!;
+      if (t['type'] !== 'mcp') continue;
+      const p = `session.tools[${i}]`;
+      if (t['server_url'] === undefined && t['connector_id'] === undefined && t['tunnel_id'] === undefined) {
+        return { code: 'missing_required_parameter', param: `${p}.server_url`, message: "One of 'server_url', 'connector_id' or 'tunnel_id' must be provided." };
+      }
+      if (typeof t['server_url'] === 'string') {
+        let ok = false;
+        try {
+          ok = ['http:', 'https:'].includes(new URL(t['server_url'] as string).protocol);
+        } catch {
+          ok = false;
+        }
+        if (!ok) return { code: 'invalid_value', param: `${p}.server_url`, message: `Invalid URL: '${t['server_url'] as string}'.` };
+      }
+      const label = t['server_label'] as string;
+      if (labels.has(label)) return { code: 'invalid_value', param: `${p}.server_label`, message: `Duplicate MCP server label: '${label}'.` };
+      labels.add(label);
+    }
+    for (const key of ['reasoning', 'parallel_tool_calls']) {
+      if (upd[key] !== undefined && !reasoningModel(this.model)) {
+        return { code: 'unsupported_parameter', param: `session.${key}`, message: `Unsupported parameter: '${key}' is not supported with the ${this.model} model.` };
+      }
+    }
+    const tr = isObj(upd['audio']) && isObj((upd['audio'] as Json)['input']) ? ((upd['audio'] as Json)['input'] as Json)['transcription'] : undefined;
+    if (isObj(tr)) {
+      const whisper = tr['model'] === 'gpt-realtime-whisper';
+      if (tr['delay'] !== undefined && !whisper) {
+        return { code: 'unsupported_parameter', param: 'session.audio.input.transcription.delay', message: "'delay' is only supported with the gpt-realtime-whisper model." };
+      }
+      if (tr['prompt'] !== undefined && whisper) {
+        return { code: 'unsupported_parameter', param: 'session.audio.input.transcription.prompt', message: "'prompt' is not supported with the gpt-realtime-whisper model." };
+      }
+    }
+    return null;
+  }
+
+  /** Start (or restart) listing the tools of every MCP server the config names; forget removed ones. */
+  private syncMcp(cfg: Json): void {
+    const tools = (cfg['tools'] as Json[]).filter((t) => t['type'] === 'mcp' && typeof t['server_url'] === 'string');
+    const keep = new Set<string>();
+    for (const t of tools) {
+      const label = t['server_label'] as string;
+      keep.add(label);
+      const key = JSON.stringify([t['server_url'], t['headers'] ?? null, t['authorization'] ?? null, t['allowed_tools'] ?? null]);
+      const cur = this.mcp.get(label);
+      if (cur && cur.key === key) {
+        cur.tool = clone(t);
+        continue;
+      }
+      const headers: Record<string, string> = { ...((t['headers'] as Record<string, string> | null | undefined) ?? {}) };
+      if (typeof t['authorization'] === 'string') headers['authorization'] = `Bearer ${t['authorization'] as string}`;
+      const state: McpServerState = { tool: clone(t), key, conn: new McpConnection(t['server_url'] as string, headers), listing: Promise.resolve(), tools: null };
+      state.listing = this.listMcpTools(state);
+      this.mcp.set(label, state);
+    }
+    for (const label of [...this.mcp.keys()]) if (!keep.has(label)) this.mcp.delete(label);
+  }
+
+  private async listMcpTools(state: McpServerState): Promise<void> {
+    const label = state.tool['server_label'] as string;
+    const item: FakeItem = { id: newId('mcpl'), type: 'mcp_list_tools', status: 'in_progress', content: [], serverLabel: label, tools: [], deliveredMs: 0 };
+    const previous = this.lastItemId();
+    this.insertItem(item, null);
+    this.sendEvent({ type: 'conversation.item.added', previous_item_id: previous, item: this.view(item) });
+    this.sendEvent({ type: 'mcp_list_tools.in_progress', item_id: item.id });
+    try {
+      const listed = await state.conn.listTools();
+      const allowed = state.tool['allowed_tools'] as string[] | Json | null | undefined;
+      const visible = listed.filter((t) => (Array.isArray(allowed) ? allowed.includes(t.name) : isObj(allowed) ? filterMatches(allowed, t) : true));
+      if (this.mcp.get(label) !== state) return;
+      state.tools = visible;
+      item.tools = visible.map((t) => ({ name: t.name, description: t.description ?? null, input_schema: t.inputSchema ?? {}, annotations: t.annotations ?? null }));
+      item.status = 'completed';
+      this.sendEvent({ type: 'mcp_list_tools.completed', item_id: item.id });
+    } catch (err) {
+      state.tools = null;
+      state.listError = err instanceof Error ? err.message : String(err);
+      item.status = 'incomplete';
+      this.sendEvent({ type: 'mcp_list_tools.failed', item_id: item.id });
+    }
+    const idx = this.items.indexOf(item);
+    this.sendEvent({ type: 'conversation.item.done', previous_item_id: idx > 0 ? this.items[idx - 1]!.id : null, item: this.view(item) });
+  }
+
+  /** Whether a call of `tool` needs the client's approval under the server's `require_approval` (default always). */
+  private needsApproval(state: McpServerState, tool: McpListedTool): boolean {
+    const r = state.tool['require_approval'];
+    if (r === undefined || r === null || r === 'always') return true;
+    if (r === 'never') return false;
+    const f = r as Json;
+    if (filterMatches(f['never'] as Json | undefined, tool)) return false;
+    return true;
+  }
+
   private onSessionUpdate(upd: Json, eid: string | null): void {
+    const rule = this.sessionRules(upd);
+    if (rule) {
+      this.problem(rule, eid);
+      return;
+    }
     if (upd['type'] === 'transcription') {
       this.sendError(
         'invalid_value',
@@ -735,6 +903,7 @@ export class FakeSession {
     if (settings) this.vad.configure(settings);
     if (!wasVad && settings) this.vad.reset(this.receivedMsValue);
     this.sendEvent({ type: 'session.updated', session: clone(next) });
+    this.syncMcp(next);
   }
 
   private mergeTurnDetection(current: Json | null, upd: Json | null): Json | null {
@@ -969,9 +1138,27 @@ export class FakeSession {
       v['call_id'] = item.callId;
       v['name'] = item.name;
       v['arguments'] = item.arguments;
-    } else {
+    } else if (item.type === 'function_call_output') {
       v['call_id'] = item.callId;
       v['output'] = item.output;
+    } else if (item.type === 'mcp_list_tools') {
+      v['server_label'] = item.serverLabel;
+      v['tools'] = clone(item.tools ?? []);
+    } else if (item.type === 'mcp_call') {
+      v['server_label'] = item.serverLabel;
+      v['name'] = item.name;
+      v['arguments'] = item.arguments;
+      v['approval_request_id'] = item.approvalRequestId ?? null;
+      v['output'] = item.output ?? null;
+      v['error'] = item.mcpError ? clone(item.mcpError) : null;
+    } else if (item.type === 'mcp_approval_request') {
+      v['server_label'] = item.serverLabel;
+      v['name'] = item.name;
+      v['arguments'] = item.arguments;
+    } else {
+      v['approval_request_id'] = item.approvalRequestId;
+      v['approve'] = item.approve;
+      v['reason'] = item.reason ?? null;
     }
     return v;
   }
@@ -1039,6 +1226,30 @@ export class FakeSession {
       item.callId = raw['call_id'] as string;
       item.name = raw['name'] as string;
       item.arguments = raw['arguments'] as string;
+    } else if (raw['type'] === 'mcp_approval_response') {
+      const requestId = raw['approval_request_id'] as string;
+      const request = this.items.find((i) => i.type === 'mcp_approval_request' && i.id === requestId);
+      if (!request) {
+        this.sendError('invalid_value', `No approval request found with id '${requestId}'.`, 'item.approval_request_id', eid);
+        return;
+      }
+      if (this.items.some((i) => i.type === 'mcp_approval_response' && i.approvalRequestId === requestId)) {
+        this.sendError('invalid_value', `Approval request '${requestId}' has already been answered.`, 'item.approval_request_id', eid);
+        return;
+      }
+      item.approvalRequestId = requestId;
+      item.approve = raw['approve'] as boolean;
+      item.reason = (raw['reason'] as string | null | undefined) ?? null;
+      const answer = { requestId, serverLabel: request.serverLabel!, name: request.name!, approve: item.approve };
+      this.pendingMcpApprovals.push(answer);
+      if (item.approve) this.approvedCalls.push({ requestId, serverLabel: request.serverLabel!, name: request.name!, arguments: request.arguments ?? '{}' });
+    } else if (raw['type'] === 'mcp_approval_request' || raw['type'] === 'mcp_call' || raw['type'] === 'mcp_list_tools') {
+      // History the client replays (e.g. into a new session): kept as given, never executed.
+      item.serverLabel = raw['server_label'] as string;
+      item.name = raw['name'] as string | undefined;
+      item.arguments = raw['arguments'] as string | undefined;
+      item.tools = raw['tools'] as Json[] | undefined;
+      item.output = (raw['output'] as string | null | undefined) ?? undefined;
     } else {
       const callId = raw['call_id'] as string;
       if (!this.items.some((i) => i.type === 'function_call' && i.callId === callId)) {
@@ -1191,8 +1402,10 @@ export class FakeSession {
       response: opts,
       conversation: this.items.map((i) => this.view(i)),
       functionOutputs: this.pendingFunctionOutputs,
+      mcpApprovals: this.pendingMcpApprovals,
     };
     this.pendingFunctionOutputs = [];
+    this.pendingMcpApprovals = [];
     this.idleDeadlineMs = null;
     void this.runResponse(r, ctx);
   }
@@ -1274,10 +1487,18 @@ export class FakeSession {
     }
     if (r.finished) return;
     if (this.tuning.responseLatencyMs > 0) await this.pause(r, this.tuning.responseLatencyMs);
+    // Calls the client approved since the last response are made first.
+    if (r.record.conversation === 'auto') {
+      for (const a of this.approvedCalls.splice(0)) {
+        if (r.finished) return;
+        await this.emitMcpCall(r, { serverLabel: a.serverLabel, name: a.name, arguments: a.arguments }, a.requestId);
+      }
+    }
     for (const step of steps) {
       if (r.finished) return;
       if ('delayMs' in step) await this.pause(r, step.delayMs);
       else if ('functionCall' in step) this.emitFunctionCall(r, step);
+      else if ('mcpCall' in step) await this.emitMcpCall(r, step.mcpCall);
       else await this.emitMessage(r, step);
     }
     if (!r.finished) this.finishResponse(r, 'completed');
@@ -1318,6 +1539,69 @@ export class FakeSession {
     this.sendEvent({ type: 'response.function_call_arguments.done', ...base, arguments: args });
     item.arguments = args;
     item.status = 'completed';
+    this.sendEvent({ type: 'response.output_item.done', response_id: r.record.id, output_index: outputIndex, item: this.view(item) });
+    if (r.record.conversation === 'auto') this.sendEvent({ type: 'conversation.item.done', previous_item_id: previous, item: this.view(item) });
+  }
+
+  /**
+   * One MCP tool call of a response: an approval request when the server's policy asks for one
+   * (and `approvalRequestId` is not already its approval), else the call itself, made over HTTP,
+   * with the reference's event sequence.
+   */
+  private async emitMcpCall(r: ActiveResponse, call: McpCallStep['mcpCall'], approvalRequestId?: string): Promise<void> {
+    const state = this.mcp.get(call.serverLabel);
+    if (!state) {
+      this.mcpSkipped.push(`${call.serverLabel}.${call.name}: no such server`);
+      return;
+    }
+    await state.listing;
+    if (r.finished) return;
+    const tool = state.tools?.find((t) => t.name === call.name);
+    if (!tool) {
+      this.mcpSkipped.push(`${call.serverLabel}.${call.name}: ${state.tools === null ? 'tools not listed' : 'not offered'}`);
+      return;
+    }
+    const args = typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments ?? {});
+    if (approvalRequestId === undefined && this.needsApproval(state, tool)) {
+      const req: FakeItem = { id: newId('mcpr'), type: 'mcp_approval_request', status: 'completed', content: [], serverLabel: call.serverLabel, name: call.name, arguments: args, deliveredMs: 0 };
+      const { outputIndex, previous } = this.addOutputItem(r, req);
+      this.sendEvent({ type: 'response.output_item.done', response_id: r.record.id, output_index: outputIndex, item: this.view(req) });
+      if (r.record.conversation === 'auto') this.sendEvent({ type: 'conversation.item.done', previous_item_id: previous, item: this.view(req) });
+      return;
+    }
+    const item: FakeItem = {
+      id: newId('mcp'),
+      type: 'mcp_call',
+      status: 'in_progress',
+      content: [],
+      serverLabel: call.serverLabel,
+      name: call.name,
+      arguments: '',
+      ...(approvalRequestId !== undefined ? { approvalRequestId } : {}),
+      deliveredMs: 0,
+    };
+    const { outputIndex, previous } = this.addOutputItem(r, item);
+    const base = { response_id: r.record.id, item_id: item.id, output_index: outputIndex };
+    const size = Math.max(1, Math.ceil(args.length / 2));
+    for (let i = 0; i < args.length; i += size) this.sendEvent({ type: 'response.mcp_call_arguments.delta', ...base, delta: args.slice(i, i + size) });
+    this.sendEvent({ type: 'response.mcp_call_arguments.done', ...base, arguments: args });
+    item.arguments = args;
+    this.sendEvent({ type: 'response.mcp_call.in_progress', item_id: item.id, output_index: outputIndex });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(args);
+    } catch {
+      parsed = {};
+    }
+    try {
+      item.output = await state.conn.callTool(call.name, parsed);
+      item.status = 'completed';
+      this.sendEvent({ type: 'response.mcp_call.completed', item_id: item.id, output_index: outputIndex });
+    } catch (err) {
+      item.mcpError = err instanceof McpFailure ? err.error : { type: 'tool_execution_error', message: String(err) };
+      item.status = 'completed';
+      this.sendEvent({ type: 'response.mcp_call.failed', item_id: item.id, output_index: outputIndex });
+    }
     this.sendEvent({ type: 'response.output_item.done', response_id: r.record.id, output_index: outputIndex, item: this.view(item) });
     if (r.record.conversation === 'auto') this.sendEvent({ type: 'conversation.item.done', previous_item_id: previous, item: this.view(item) });
   }

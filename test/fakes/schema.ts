@@ -39,13 +39,29 @@ const nullable = (s: Schema): Schema => oneOf(s, nul);
 /** GA voices (§2 `audio.output.voice`). */
 export const GA_VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', 'shimmer', 'verse', 'marin', 'cedar'] as const;
 
-/** Transcription models listed in the late-2025 types (§2 `audio.input.transcription`). */
+/** Transcription models of the GA reference (`audio.input.transcription.model`). */
 export const TRANSCRIPTION_MODELS = [
   'whisper-1',
   'gpt-4o-mini-transcribe',
   'gpt-4o-mini-transcribe-2025-12-15',
   'gpt-4o-transcribe',
   'gpt-4o-transcribe-diarize',
+  'gpt-realtime-whisper',
+] as const;
+
+/** Reasoning efforts (`reasoning.effort`) and transcription delays (`transcription.delay`) of the reference. */
+export const EFFORTS = ['minimal', 'low', 'medium', 'high', 'xhigh'] as const;
+
+/** Service connectors an MCP tool may name instead of a `server_url`. */
+export const MCP_CONNECTORS = [
+  'connector_dropbox',
+  'connector_gmail',
+  'connector_googlecalendar',
+  'connector_googledrive',
+  'connector_microsoftteams',
+  'connector_outlookcalendar',
+  'connector_outlookemail',
+  'connector_sharepoint',
 ] as const;
 
 const audioFormat = tagged({
@@ -79,17 +95,22 @@ const functionTool = obj(
   ['type', 'name'],
 );
 
+const mcpToolFilter = obj({ read_only: bool, tool_names: arr(str()) });
+
 const mcpTool = obj(
   {
     type: str(['mcp']),
     server_label: str(),
     server_url: str(),
-    connector_id: str(),
+    connector_id: str(MCP_CONNECTORS),
+    tunnel_id: str(),
     server_description: str(),
-    allowed_tools: nullable(oneOf(arr(str()), { kind: 'map', values: any })),
-    require_approval: nullable(oneOf(str(['always', 'never']), { kind: 'map', values: any })),
+    allowed_callers: nullable(arr(str(['direct', 'programmatic']))),
+    allowed_tools: nullable(oneOf(arr(str()), mcpToolFilter)),
+    require_approval: nullable(oneOf(str(['always', 'never']), obj({ always: mcpToolFilter, never: mcpToolFilter }))),
     headers: nullable({ kind: 'map', values: str() }),
     authorization: str(),
+    defer_loading: bool,
   },
   ['type', 'server_label'],
 );
@@ -123,7 +144,7 @@ export const GA_SESSION_SCHEMA: Schema = obj(
       input: obj({
         format: audioFormat,
         noise_reduction: nullable(tagged({ near_field: obj({ type: str(['near_field']) }), far_field: obj({ type: str(['far_field']) }) })),
-        transcription: nullable(obj({ model: str(TRANSCRIPTION_MODELS), language: str(), prompt: str() })),
+        transcription: nullable(obj({ model: str(TRANSCRIPTION_MODELS), language: str(), prompt: str(), delay: str(EFFORTS) })),
         turn_detection: turnDetection,
       }),
       output: obj({
@@ -149,6 +170,8 @@ export const GA_SESSION_SCHEMA: Schema = obj(
       }),
     ),
     prompt: promptRef,
+    parallel_tool_calls: bool,
+    reasoning: obj({ effort: str(EFFORTS) }),
     tracing: nullable(oneOf(str(['auto']), obj({ workflow_name: str(), group_id: str(), metadata: { kind: 'map', values: any } }))),
     include: nullable(arr(str(['item.input_audio_transcription.logprobs']))),
   },
@@ -185,6 +208,42 @@ const itemVariants: Record<string, Schema> = {
     { id: str(), type: str(['function_call_output']), object: str(['realtime.item']), status: itemStatus, call_id: str(), output: str() },
     ['type', 'call_id', 'output'],
   ),
+  mcp_approval_response: obj(
+    { id: str(), type: str(['mcp_approval_response']), approval_request_id: str(), approve: bool, reason: nullable(str()) },
+    ['id', 'type', 'approval_request_id', 'approve'],
+  ),
+  mcp_approval_request: obj(
+    { id: str(), type: str(['mcp_approval_request']), server_label: str(), name: str(), arguments: str() },
+    ['id', 'type', 'server_label', 'name', 'arguments'],
+  ),
+  mcp_list_tools: obj(
+    {
+      id: str(),
+      type: str(['mcp_list_tools']),
+      server_label: str(),
+      tools: arr(obj({ name: str(), input_schema: any, description: nullable(str()), annotations: any }, ['name', 'input_schema'])),
+    },
+    ['type', 'server_label', 'tools'],
+  ),
+  mcp_call: obj(
+    {
+      id: str(),
+      type: str(['mcp_call']),
+      server_label: str(),
+      name: str(),
+      arguments: str(),
+      approval_request_id: nullable(str()),
+      output: nullable(str()),
+      error: nullable(
+        tagged({
+          protocol_error: obj({ type: str(['protocol_error']), code: num({ integer: true }), message: str() }, ['type', 'code', 'message']),
+          tool_execution_error: obj({ type: str(['tool_execution_error']), message: str() }, ['type', 'message']),
+          http_error: obj({ type: str(['http_error']), code: num({ integer: true }), message: str() }, ['type', 'code', 'message']),
+        }),
+      ),
+    },
+    ['id', 'type', 'server_label', 'name', 'arguments'],
+  ),
 };
 
 /** A conversation item as accepted by `conversation.item.create` (§3). */
@@ -204,6 +263,8 @@ export const RESPONSE_SCHEMA: Schema = obj({
   tool_choice: toolChoice,
   max_output_tokens: maxOutputTokens,
   prompt: promptRef,
+  parallel_tool_calls: bool,
+  reasoning: obj({ effort: str(EFFORTS) }),
   metadata: nullable({ kind: 'map', values: str(), maxKeys: 16 }),
   conversation: str(['auto', 'none']),
   input: arr(responseInputItem),

@@ -3,8 +3,8 @@
  * they send on, and the mapping of the backend-neutral session options to the GA shapes
  * (turn detection, tool choice, truncation).
  */
-import type { ClientEvent, WireToolChoice, WireTruncation, WireTurnDetection } from '../events';
-import type { ToolChoice, TruncationOptions, TurnDetectionOptions } from '../types';
+import type { ClientEvent, WireMcpTool, WireToolChoice, WireTruncation, WireTurnDetection } from '../events';
+import type { McpServerOptions, ToolChoice, TruncationOptions, TurnDetectionOptions } from '../types';
 
 /** The current server session, as the parts of a Realtime session send on it. */
 export interface ServerLink {
@@ -56,4 +56,26 @@ export function wireTruncation(t: TruncationOptions): WireTruncation {
     retention_ratio: t.retentionRatio,
     token_limits: t.postInstructionsTokens === undefined ? undefined : { post_instructions: t.postInstructionsTokens },
   }) as WireTruncation;
+}
+
+/** Map an MCP server to the GA `{type: "mcp"}` tool (headers and token included: never log the result). */
+export function wireMcpTool(m: McpServerOptions): WireMcpTool {
+  const r = m.requireApproval;
+  const tool: WireMcpTool = {
+    type: 'mcp',
+    server_label: m.label,
+    server_url: m.url,
+    require_approval:
+      typeof r === 'string'
+        ? r
+        : omitUndefined({
+            always: r.always.length > 0 ? { tool_names: [...r.always] } : undefined,
+            never: r.never.length > 0 ? { tool_names: [...r.never] } : undefined,
+          }),
+  };
+  if (m.description !== undefined) tool.server_description = m.description;
+  if (m.headers !== undefined && Object.keys(m.headers).length > 0) tool.headers = { ...m.headers };
+  if (m.authorization !== undefined) tool.authorization = m.authorization;
+  if (m.allowedTools !== undefined && m.allowedTools.length > 0) tool.allowed_tools = [...m.allowedTools];
+  return tool;
 }

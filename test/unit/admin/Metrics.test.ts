@@ -19,6 +19,10 @@ describe('Metrics', () => {
     m.overflows(3);
     m.addUsage({ inputAudioTokens: 100, inputTextTokens: 20, cachedTokens: 10, outputAudioTokens: 300, outputTextTokens: 40, costUsd: 0.25 });
     m.aiReconnect();
+    m.toolCall('function', 'ok');
+    m.toolCall('mcp', 'ok');
+    m.toolCall('mcp', 'ok');
+    m.toolCall('mcp', 'refused');
     const text = await m.text();
     const s = parseExposition(text);
     expect(s.get('sip_ai_agent_active_calls')).toBe(1);
@@ -38,6 +42,9 @@ describe('Metrics', () => {
     expect(s.get('sip_ai_agent_tokens_total{kind="cached_input"}')).toBe(10);
     expect(s.get('sip_ai_agent_cost_usd_total')).toBeCloseTo(0.25);
     expect(s.get('sip_ai_agent_ai_reconnects_total')).toBe(1);
+    expect(s.get('sip_ai_agent_tool_calls_total{kind="function",outcome="ok"}')).toBe(1);
+    expect(s.get('sip_ai_agent_tool_calls_total{kind="mcp",outcome="ok"}')).toBe(2);
+    expect(s.get('sip_ai_agent_tool_calls_total{kind="mcp",outcome="refused"}')).toBe(1);
     expect([...s.keys()].some((k) => k.startsWith('process_cpu_seconds_total'))).toBe(true);
     expect(m.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
   });

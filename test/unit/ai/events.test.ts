@@ -42,11 +42,22 @@ describe('parseServerEvent', () => {
   });
 
   it('reports an unknown event type with its raw name', () => {
-    expect(parseServerEvent(JSON.stringify({ type: 'mcp_list_tools.completed' }))).toMatchObject({
+    expect(parseServerEvent(JSON.stringify({ type: 'conversation.item.input_audio_transcription.segment' }))).toMatchObject({
       type: 'unknown',
       reason: 'unknown_type',
-      rawType: 'mcp_list_tools.completed',
+      rawType: 'conversation.item.input_audio_transcription.segment',
     });
+  });
+
+  it('parses the MCP events, and names the field a malformed one lacks', () => {
+    for (const type of ['mcp_list_tools.in_progress', 'mcp_list_tools.completed', 'mcp_list_tools.failed', 'response.mcp_call.in_progress', 'response.mcp_call.completed', 'response.mcp_call.failed']) {
+      expect(parseServerEvent(JSON.stringify({ type, item_id: 'mcp_1' }))).toMatchObject({ type, item_id: 'mcp_1' });
+      const bad = parseServerEvent(JSON.stringify({ type }));
+      expect(bad).toMatchObject({ type: 'unknown', reason: 'invalid_fields', rawType: type });
+      if (isUnknownServerEvent(bad)) expect(bad.detail).toContain('item_id');
+    }
+    expect(parseServerEvent(JSON.stringify({ type: 'response.mcp_call_arguments.done', item_id: 'mcp_1', arguments: '{}' }))).toMatchObject({ arguments: '{}' });
+    expect(parseServerEvent(JSON.stringify({ type: 'response.mcp_call_arguments.delta', item_id: 'mcp_1', delta: 7 }))).toMatchObject({ reason: 'invalid_fields' });
   });
 
   it('rejects a known event missing a field we rely on, naming the field', () => {

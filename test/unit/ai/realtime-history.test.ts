@@ -20,7 +20,7 @@ function items(sent: ClientEvent[]): string[] {
     const item = (e as Extract<ClientEvent, { type: 'conversation.item.create' }>).item;
     if (item.type === 'message') return `${item.role}: ${item.content[0].text}`;
     if (item.type === 'function_call') return `call ${item.name}(${item.arguments})`;
-    return `output ${item.output}`;
+    return item.type === 'function_call_output' ? `output ${item.output}` : `approval ${item.approve}`;
   });
 }
 

@@ -45,7 +45,7 @@ describe('defaults', () => {
       interruptResponse: true,
     });
     expect(cfg.ai.prices).toEqual({ currency: 'USD', audioInput: 32, audioCachedInput: 0.4, audioOutput: 64, textInput: 4, textCachedInput: 0.4, textOutput: 16 });
-    expect(cfg.tools).toEqual({ endCall: { enabled: true }, transferCall: { enabled: false, targets: {} }, webhooks: [] });
+    expect(cfg.tools).toEqual({ endCall: { enabled: true }, transferCall: { enabled: false, targets: {} }, webhooks: [], mcp: [] });
     expect(cfg.calls).toMatchObject({ maxConcurrent: 8, allow: [], onAiFailure: 'hangup', dtmf: { toModel: true, template: 'Caller pressed {{digit}}' } });
     expect(cfg.records).toEqual({ dir: '/var/lib/sip-ai-agent/records', retentionDays: 30, recordAudio: false, transcripts: true, store: 'files', postgres: {} });
     expect(cfg.admin).toEqual({ enabled: true, listen: '127.0.0.1', port: 8089 });
