@@ -139,8 +139,8 @@ const turnDetection = obj({
     idleTimeoutMs: num({
       doc: 'server_vad: silence after the agent finished speaking before the model nudges the caller (unset: never)',
       unit: 'ms',
-      min: 1000,
-      max: 600000,
+      min: 5000,
+      max: 30000,
     }),
     eagerness: oneOf({
       doc: 'semantic_vad: how quickly to answer (low waits up to 8 s, high up to 2 s; auto = medium)',

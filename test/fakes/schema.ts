@@ -77,7 +77,7 @@ const turnDetection = nullable(
       threshold: num({ min: 0, max: 1 }),
       prefix_padding_ms: num({ integer: true, min: 0 }),
       silence_duration_ms: num({ integer: true, min: 0 }),
-      idle_timeout_ms: nullable(num({ integer: true, min: 0 })),
+      idle_timeout_ms: nullable(num({ integer: true, min: 5000, max: 30000 })),
       create_response: bool,
       interrupt_response: bool,
     }),

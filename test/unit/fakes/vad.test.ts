@@ -198,16 +198,16 @@ describe('FakeRealtimeServer server VAD', () => {
     session.respond = server.respond;
     client.send({
       type: 'session.update',
-      session: { type: 'realtime', audio: { input: { turn_detection: { type: 'server_vad', idle_timeout_ms: 1000 } } } },
+      session: { type: 'realtime', audio: { input: { turn_detection: { type: 'server_vad', idle_timeout_ms: 5000 } } } },
     });
     await client.waitFor('session.updated');
     client.send({ type: 'response.create' });
     await client.waitFor('response.done');
-    client.appendFramed(silence(2400), 480);
+    client.appendFramed(silence(6400), 480);
     client.appendFramed(silence(600), 480);
     const t = await client.waitFor('input_audio_buffer.timeout_triggered');
     expect(t['audio_start_ms']).toBe(1500);
-    expect(t['audio_end_ms']).toBe(2500);
+    expect(t['audio_end_ms']).toBe(6500);
     await client.waitFor((e) => e.type === 'response.created' && client.all('response.created').length === 2);
     expect(session.responses[1]!.trigger).toBe('idle_timeout');
   });
