@@ -29,6 +29,7 @@ import {
   type RecordLimits,
 } from './normalize';
 import { dayDirName, dayDirStart, fileStem } from './paths';
+import { matchesQuery, type RecordPage, type RecordQuery } from './query';
 import { DEFAULT_MAX_RECORDING_MS, PART_SUFFIX, StereoWavWriter, repairWavHeader, type WavSummary } from './StereoWavWriter';
 import type {
   CallRecord,
@@ -44,6 +45,8 @@ import type {
 const DAY_MS = 86_400_000;
 /** Most records listRecent() returns. */
 export const MAX_LIST = 1000;
+/** Most record files one search() reads before it stops (reported as an incomplete page). */
+export const MAX_SEARCH_READS = 5000;
 
 /** Options of {@link RecordStore}. */
 export interface RecordStoreOptions {
@@ -630,6 +633,40 @@ export class RecordStore {
     }
     out.sort((a, b) => Date.parse(b.startedAt) - Date.parse(a.startedAt));
     return out.map(summarize);
+  }
+
+  /**
+   * Records matching a history query, newest first (by start day, then by last write within a day),
+   * a page at a time. Only the day directories the dates allow are read, and at most
+   * {@link MAX_SEARCH_READS} files per call: past that the page says it is not complete.
+   */
+  async search(q: RecordQuery): Promise<RecordPage> {
+    const want = q.offset + q.limit;
+    const found: CallRecord[] = [];
+    let reads = 0;
+    let more = false;
+    for (const day of await this.#days()) {
+      const dayStart = dayDirStart(day) ?? 0;
+      if (q.until && dayStart >= q.until.getTime()) continue;
+      if (q.since && dayStart + DAY_MS <= q.since.getTime()) break;
+      const dir = join(this.dir, day);
+      const files = await this.#recordFiles(dir);
+      files.sort((a, b) => b.m - a.m || (a.f < b.f ? -1 : 1));
+      for (const { f, m } of files) {
+        if (m < 0) continue;
+        if (reads >= MAX_SEARCH_READS) return { records: found.slice(q.offset).map(summarize), next: null, complete: false };
+        reads += 1;
+        const rec = await this.#readFile(join(dir, f));
+        if (!rec || !matchesQuery(rec, q)) continue;
+        if (found.length === want) {
+          more = true;
+          break;
+        }
+        found.push(rec);
+      }
+      if (more) break;
+    }
+    return { records: found.slice(q.offset).map(summarize), next: more ? want : null, complete: true };
   }
 
   /** Call ids of the records written (or rewritten) at or after `ms` (epoch), newest days first. */
