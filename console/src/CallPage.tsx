@@ -159,7 +159,6 @@ export function CallPage(props: { id: string }) {
         </p>
       )}
       <div class="grid">
-        <Facts call={c} />
         {ended && c.recording && <Recording call={c} audio={audio} position={position} onTime={setPosition} />}
         {ended && !c.recording && (
           <section class="card">
@@ -167,7 +166,8 @@ export function CallPage(props: { id: string }) {
             <p class="muted">No recording was kept for this call.</p>
           </section>
         )}
-        <section aria-labelledby="tr-h" class="card wide">
+        <Facts call={c} />
+        <section aria-labelledby="tr-h" class="card">
           <h2 id="tr-h">Transcript</h2>
           {list.length === 0 ? (
             <p class="muted">No transcript.</p>

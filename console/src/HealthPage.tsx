@@ -25,6 +25,9 @@ export function HealthPage() {
   const times = samples.map((s) => s.t);
   const pick = (f: (s: HealthSample) => number | null): (number | null)[] => samples.map(f);
   const outcomes = [...new Set(samples.flatMap((s) => Object.keys(s.calls)))].sort();
+  const intervalMs = (h?.intervalSec ?? 60) * 1000;
+  const toMs = samples.length ? Date.parse(samples[samples.length - 1].t) + intervalMs : Date.now();
+  const win = { fromMs: toMs - hours * 3600_000, toMs, intervalMs };
   return (
     <>
       <h1>Health</h1>
@@ -49,8 +52,9 @@ export function HealthPage() {
       )}
       {h && (
         <div class="charts">
-          <Chart title="Active calls" unit="most at once" times={times} series={[{ name: 'active', colour: '#1d3557', values: pick((s) => s.activeCalls) }]} />
+          <Chart {...win} title="Active calls" unit="most at once" times={times} series={[{ name: 'active', colour: '#1d3557', values: pick((s) => s.activeCalls) }]} />
           <Chart
+            {...win}
             title="Calls by outcome"
             unit="calls ended"
             kind="bars"
@@ -58,6 +62,7 @@ export function HealthPage() {
             series={outcomes.map((o, i) => ({ name: o.replace(/_/g, ' '), colour: OUTCOME_COLOURS[o] ?? PALETTE[i % PALETTE.length], values: pick((s) => s.calls[o] ?? 0) }))}
           />
           <Chart
+            {...win}
             title="Turn latency"
             unit="ms"
             times={times}
@@ -67,6 +72,7 @@ export function HealthPage() {
             ]}
           />
           <Chart
+            {...win}
             title="Added latency of the audio path"
             unit="ms"
             times={times}
@@ -77,8 +83,9 @@ export function HealthPage() {
               { name: 'downlink p99', colour: '#bc6c25', values: pick((s) => s.downlinkMs.p99) },
             ]}
           />
-          <Chart title="Underruns" unit="frames of silence" kind="bars" times={times} series={[{ name: 'underruns', colour: '#e9c46a', values: pick((s) => s.underruns) }]} />
+          <Chart {...win} title="Underruns" unit="frames of silence" kind="bars" times={times} series={[{ name: 'underruns', colour: '#e9c46a', values: pick((s) => s.underruns) }]} />
           <Chart
+            {...win}
             title="Event-loop delay"
             unit="ms"
             times={times}
@@ -88,7 +95,7 @@ export function HealthPage() {
               { name: 'max', colour: '#9d0208', values: pick((s) => s.eventLoopDelayMs.max) },
             ]}
           />
-          <Chart title="AI errors" unit="errors" kind="bars" times={times} series={[{ name: 'errors', colour: '#e63946', values: pick((s) => s.aiErrors) }]} />
+          <Chart {...win} title="AI errors" unit="errors" kind="bars" times={times} series={[{ name: 'errors', colour: '#e63946', values: pick((s) => s.aiErrors) }]} />
         </div>
       )}
     </>

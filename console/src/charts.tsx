@@ -28,20 +28,24 @@ function hhmm(iso: string | undefined): string {
   return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
 }
 
-/** A chart with a title, a legend and a text summary for screen readers. */
-export function Chart(props: { title: string; unit: string; times: string[]; series: Series[]; kind?: 'line' | 'bars' }) {
+/**
+ * A chart with a title, a legend and a text summary for screen readers. The x axis spans the window
+ * `fromMs`..`toMs`; each point sits at its interval's start and a bar is one interval wide.
+ */
+export function Chart(props: { title: string; unit: string; times: string[]; series: Series[]; kind?: 'line' | 'bars'; fromMs: number; toMs: number; intervalMs: number }) {
   const n = props.times.length;
+  const span = Math.max(1, props.toMs - props.fromMs);
   const kind = props.kind ?? 'line';
   const sums = props.times.map((_, i) => props.series.reduce((s, x) => s + (x.values[i] ?? 0), 0));
   const peak = kind === 'bars' ? Math.max(0, ...sums) : Math.max(0, ...props.series.flatMap((s) => s.values.filter((v): v is number => v !== null)));
   const max = niceMax(peak);
   const iw = W - PAD.left - PAD.right;
   const ih = H - PAD.top - PAD.bottom;
-  const x = (i: number): number => PAD.left + (n <= 1 ? iw : (i / (n - 1)) * iw);
+  const x = (i: number): number => PAD.left + Math.min(1, Math.max(0, (Date.parse(props.times[i]) - props.fromMs) / span)) * iw;
   const y = (v: number): number => PAD.top + ih - (v / max) * ih;
   const last = props.series.map((s) => `${s.name} ${s.values[n - 1] ?? 'none'}`).join(', ');
   const summary = `${props.title}, ${n} points from ${hhmm(props.times[0])} to ${hhmm(props.times[n - 1])}; latest: ${last}${props.unit ? ` (${props.unit})` : ''}; highest ${label(peak)}.`;
-  const bw = Math.max(1, iw / Math.max(1, n) - 1);
+  const bw = Math.max(1.5, (props.intervalMs / span) * iw - 1);
   return (
     <figure class="chart card">
       <figcaption>
@@ -64,16 +68,11 @@ export function Chart(props: { title: string; unit: string; times: string[]; ser
             </text>
           </g>
         ))}
-        {n > 0 && (
-          <>
-            <text x={PAD.left} y={H - 6} class="axis">
-              {hhmm(props.times[0])}
-            </text>
-            <text x={W - PAD.right} y={H - 6} text-anchor="end" class="axis">
-              {hhmm(props.times[n - 1])}
-            </text>
-          </>
-        )}
+        {[0, 0.5, 1].map((f) => (
+          <text key={f} x={PAD.left + f * iw} y={H - 6} text-anchor={f === 0 ? 'start' : f === 1 ? 'end' : 'middle'} class="axis">
+            {hhmm(new Date(props.fromMs + f * span).toISOString())}
+          </text>
+        ))}
         {kind === 'bars'
           ? props.times.map((_, i) => {
               let base = 0;
@@ -81,7 +80,7 @@ export function Chart(props: { title: string; unit: string; times: string[]; ser
                 const v = s.values[i] ?? 0;
                 if (v <= 0) return null;
                 const top = y(base + v);
-                const r = <rect key={`${s.name}-${i}`} x={x(i) - (n <= 1 ? bw : bw / 2)} y={top} width={bw} height={y(base) - top} fill={s.colour} />;
+                const r = <rect key={`${s.name}-${i}`} x={Math.min(x(i), W - PAD.right - bw)} y={top} width={bw} height={y(base) - top} fill={s.colour} />;
                 base += v;
                 return r;
               });

@@ -7,7 +7,7 @@
 import { Histogram, quantileOf } from '../util/Histogram';
 
 /** Bounds of the turn-latency histogram kept here, ms. */
-export const TURN_LATENCY_BOUNDS_MS: readonly number[] = [100, 200, 300, 400, 500, 600, 700, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 7500, 10000];
+export const TURN_LATENCY_BOUNDS_MS: readonly number[] = [10, 25, 50, 100, 150, 200, 300, 400, 500, 600, 700, 800, 1000, 1250, 1500, 2000, 2500, 3000, 4000, 5000, 7500, 10000];
 
 /** Quantiles of one interval (null when nothing was observed). */
 export interface QuantileSample {
