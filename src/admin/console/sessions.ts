@@ -136,7 +136,8 @@ export function sameOrigin(origin: string | undefined, host: string | undefined)
     return false;
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return false;
-  if (`${u.protocol}//${u.host}` !== origin.replace(/\/$/, '')) return false;
+  // An Origin is scheme://host[:port] only; anything more is not a browser's Origin.
+  if (`${u.protocol}//${u.host}` !== origin.replace(/\/$/, '').toLowerCase()) return false;
   return u.host.toLowerCase() === host.trim().toLowerCase();
 }
 
