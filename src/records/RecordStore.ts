@@ -636,37 +636,34 @@ export class RecordStore {
   }
 
   /**
-   * Records matching a history query, newest first (by start day, then by last write within a day),
-   * a page at a time. Only the day directories the dates allow are read, and at most
+   * Records matching a history query, newest first by start time (then by call id, as the database
+   * orders them), a page at a time. Only the day directories the dates allow are read, and at most
    * {@link MAX_SEARCH_READS} files per call: past that the page says it is not complete.
    */
   async search(q: RecordQuery): Promise<RecordPage> {
     const want = q.offset + q.limit;
     const found: CallRecord[] = [];
     let reads = 0;
-    let more = false;
     for (const day of await this.#days()) {
+      if (found.length > want) break;
       const dayStart = dayDirStart(day) ?? 0;
       if (q.until && dayStart >= q.until.getTime()) continue;
       if (q.since && dayStart + DAY_MS <= q.since.getTime()) break;
       const dir = join(this.dir, day);
-      const files = await this.#recordFiles(dir);
-      files.sort((a, b) => b.m - a.m || (a.f < b.f ? -1 : 1));
-      for (const { f, m } of files) {
+      const matches: CallRecord[] = [];
+      for (const { f, m } of await this.#recordFiles(dir)) {
         if (m < 0) continue;
-        if (reads >= MAX_SEARCH_READS) return { records: found.slice(q.offset).map(summarize), next: null, complete: false };
+        if (reads >= MAX_SEARCH_READS) {
+          found.push(...matches.sort(newestFirst));
+          return { records: found.slice(q.offset, want).map(summarize), next: null, complete: false };
+        }
         reads += 1;
         const rec = await this.#readFile(join(dir, f));
-        if (!rec || !matchesQuery(rec, q)) continue;
-        if (found.length === want) {
-          more = true;
-          break;
-        }
-        found.push(rec);
+        if (rec && matchesQuery(rec, q)) matches.push(rec);
       }
-      if (more) break;
+      found.push(...matches.sort(newestFirst));
     }
-    return { records: found.slice(q.offset).map(summarize), next: more ? want : null, complete: true };
+    return { records: found.slice(q.offset, want).map(summarize), next: found.length > want ? want : null, complete: true };
   }
 
   /** Call ids of the records written (or rewritten) at or after `ms` (epoch), newest days first. */
@@ -1021,6 +1018,11 @@ export class RecordStore {
     }
     return res;
   }
+}
+
+/** Later start first; the same start by call id, ascending (the database's ORDER BY). */
+function newestFirst(a: CallRecord, b: CallRecord): number {
+  return Date.parse(b.startedAt) - Date.parse(a.startedAt) || (a.callId < b.callId ? -1 : a.callId > b.callId ? 1 : 0);
 }
 
 function summarize(r: CallRecord): CallRecordSummary {
