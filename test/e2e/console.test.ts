@@ -173,6 +173,12 @@ describe('operator console', () => {
     await page.waitForFunction("location.hash.includes('outcome=admin_hangup')");
     await page.waitForSelector(`tr[data-call-id="${callId}"]`);
     await shot(page, 'history');
+    await page.goto(`${setup.adminUrl}/console/#/history?q=${encodeURIComponent('ECHO 0.')}`);
+    await page.waitForSelector(`tr[data-call-id="${callId}"]`);
+    await page.goto(`${setup.adminUrl}/console/#/history?caller=agent%40127.0.0.1&q=no-such-words`);
+    await page.waitForFunction("document.body.textContent.includes('No call matches')");
+    await page.goto(`${setup.adminUrl}/console/#/history?caller=agent%40127.0.0.1`);
+    await page.waitForSelector(`tr[data-call-id="${callId}"]`);
     await page.goto(`${setup.adminUrl}/console/#/history?outcome=caller_hangup`);
     await page.waitForFunction("document.body.textContent.includes('No call matches')");
     await page.goto(`${setup.adminUrl}/console/#/history?minDuration=abc`);
