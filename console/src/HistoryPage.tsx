@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import { get } from './api';
 import { dateTime, duration, party } from './format';
 import { usePoll } from './hooks';
+import { TableHead } from './ui';
 import { END_REASONS, type CallView } from './types';
 
 interface HistoryAnswer {
@@ -111,17 +112,7 @@ export function HistoryPage(props: { query: string }) {
           <p class="muted">No call matches.</p>
         ) : (
           <table>
-            <thead>
-              <tr>
-                <th scope="col">Started</th>
-                <th scope="col">Direction</th>
-                <th scope="col">Caller</th>
-                <th scope="col">Called</th>
-                <th scope="col">Duration</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Lines</th>
-              </tr>
-            </thead>
+            <TableHead cols={['Started', 'Direction', 'Caller', 'Called', 'Duration', 'Outcome', 'Lines']} />
             <tbody>
               {data.recent.map((c) => (
                 <tr key={c.id} data-call-id={c.id}>

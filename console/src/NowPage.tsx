@@ -3,6 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, callPath, del, get, post } from './api';
 import { duration, ms, party, time } from './format';
 import { useNow, usePoll } from './hooks';
+import { TableHead } from './ui';
 import type { CallView, StatusReport, TranscriptLine } from './types';
 
 function Registrations(props: { status: StatusReport | undefined }) {
@@ -123,19 +124,7 @@ function ActiveCalls(props: { calls: CallView[] | undefined; selected: string | 
         <p class="muted">No call in progress.</p>
       ) : (
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Caller</th>
-              <th scope="col">Called</th>
-              <th scope="col">State</th>
-              <th scope="col">Duration</th>
-              <th scope="col">Turn latency (last / mean)</th>
-              <th scope="col">Underruns</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <TableHead cols={['Caller', 'Called', 'State', 'Duration', 'Turn latency (last / mean)', 'Underruns', 'sr:Actions']} />
           <tbody>
             {calls.map((c) => {
               const since = Date.parse(c.answeredAt ?? c.startedAt ?? '');

@@ -62,42 +62,8 @@ export interface StatusReport {
   transports: Record<string, string>;
 }
 
-export interface QuantileSample {
-  n: number;
-  p50: number | null;
-  p99: number | null;
-}
+/** The health history's shapes are the server's own (a type-only import: no server code is bundled). */
+export type { HealthHistoryReport as HealthHistory, HealthSample, QuantileSample } from '../../src/admin/HealthHistory';
 
-export interface HealthSample {
-  t: string;
-  activeCalls: number;
-  calls: Record<string, number>;
-  turnLatencyMs: QuantileSample;
-  uplinkMs: QuantileSample;
-  downlinkMs: QuantileSample;
-  underruns: number;
-  eventLoopDelayMs: QuantileSample & { max: number | null };
-  aiErrors: number;
-}
-
-export interface HealthHistory {
-  intervalSec: number;
-  samples: HealthSample[];
-  current: HealthSample;
-}
-
-/** Why a call ended, as the daemon names it. */
-export const END_REASONS = [
-  'caller_hangup',
-  'agent_hangup',
-  'transferred',
-  'rejected_busy',
-  'rejected_forbidden',
-  'rejected_draining',
-  'ai_failure',
-  'max_duration',
-  'shutdown',
-  'admin_hangup',
-  'not_answered',
-  'error',
-] as const;
+/** Why a call ended, as the daemon names it (a pure constant of the call layer, bundled as it is). */
+export { END_REASONS } from '../../src/calls/state';
