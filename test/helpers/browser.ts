@@ -54,7 +54,9 @@ export async function launchBrowser(): Promise<HeadlessBrowser> {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       const proc = browser.process();
-      await Promise.race([browser.close().catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([browser.close().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
       if (proc && proc.exitCode === null) proc.kill('SIGKILL');
       fs.rmSync(profile, { recursive: true, force: true });
     })();
