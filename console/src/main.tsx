@@ -92,9 +92,13 @@ function App() {
     whenSignedOut(() => setAuth({ kind: 'signin', error: 'Your session ended; sign in again.' }));
     void check();
   }, []);
+  const firstRoute = useRef(true);
   useEffect(() => {
     const current = PAGES.find((p) => p.match(route));
     document.title = `${current?.label ?? 'Console'} · sip-ai-agent`;
+    // After a navigation, keyboard and screen-reader users start at the new page's content.
+    if (!firstRoute.current) document.getElementById('main')?.focus();
+    firstRoute.current = false;
   }, [route]);
 
   if (auth.kind === 'checking') return <p class="boot">Loading the console…</p>;

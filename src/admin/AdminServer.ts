@@ -34,7 +34,7 @@ import { silentLogger, type Logger } from '../logging/logger';
 import { AgentError, AiSessionError, ConfigError, InvalidStateError, SipError } from '../util/errors';
 import { bearerToken, isLoopback, isLoopbackHostHeader, tokenMatches } from './auth';
 import { CONSOLE_CSP, consoleAsset, defaultConsoleDir, loadConsoleAssets, type ConsoleAsset } from './console/assets';
-import { CSRF_HEADER, ConsoleSessions, SignInLimiter, csrfProblem, sameOrigin, sessionCookie, type ConsoleSession } from './console/sessions';
+import { CSRF_HEADER, ConsoleSessions, SESSION_COOKIE, SignInLimiter, csrfProblem, sameOrigin, type ConsoleSession } from './console/sessions';
 import { parseHistoryQuery } from './history';
 import { parseRange } from './range';
 import { Metrics } from './Metrics';
@@ -93,7 +93,7 @@ export interface AdminServerOptions {
   openPaths?: readonly string[];
   /** Directory of the built console (default `<package>/dist/console`). */
   consoleDir?: string;
-  /** Console sessions (default: up to 64, 12 h idle, 24 h in all). */
+  /** Console sessions (default: up to 64, 12 h idle, 24 h in all, in a cookie named after the port). */
   sessions?: ConsoleSessions;
 }
 
@@ -224,6 +224,7 @@ export class AdminServer {
     const a = server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     this.#address = { host: a.address, port: a.port, url: `http://${host}:${a.port}` };
+    if (!this.#opts.sessions) this.#sessions.cookieName = `${SESSION_COOKIE}_${a.port}`;
     this.#log.info({ url: this.#address.url, auth: this.#token ? 'bearer' : 'none' }, 'admin API listening');
     return this.#address;
   }
@@ -456,7 +457,7 @@ export class AdminServer {
     }
     const session = this.#sessions.create();
     this.#log.info({ remote: req.socket.remoteAddress }, 'console signed in');
-    sendJson(res, 201, { csrf: session.csrf }, { 'Set-Cookie': sessionCookie(session.id, this.#sessions.cookieMaxAgeSec) });
+    sendJson(res, 201, { csrf: session.csrf }, { 'Set-Cookie': this.#sessions.setCookie(session) });
   }
 
   async #signOut(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -465,7 +466,7 @@ export class AdminServer {
       this.#checkCsrf(req, session);
       this.#sessions.delete(session);
     }
-    sendJson(res, 200, { authenticated: false }, { 'Set-Cookie': sessionCookie(undefined, 0) });
+    sendJson(res, 200, { authenticated: false }, { 'Set-Cookie': this.#sessions.setCookie(undefined) });
   }
 
   async #asset(req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> {

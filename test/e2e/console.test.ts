@@ -93,7 +93,7 @@ describe('operator console', () => {
     await page.waitForSelector('nav[aria-label=Console] a[aria-current=page]');
     await page.waitForFunction("document.body.textContent.includes('sip:agent@127.0.0.1') && document.body.textContent.includes('echo')");
     const cookies = await page.browserContext().cookies();
-    const session = cookies.find((c) => c.name === 'sip_ai_agent_console');
+    const session = cookies.find((c) => c.name === `sip_ai_agent_console_${setup.ports.admin}`);
     expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     expect(b.problems).toEqual([]);
   });
@@ -151,6 +151,11 @@ describe('operator console', () => {
     await page.evaluate("document.querySelector('audio').play()");
     await page.waitForFunction("document.querySelector('audio').currentTime > 0.5", { timeout: 20_000 });
     await page.evaluate("document.querySelector('audio').pause()");
+    // The transcript follows the playback: past the echo, the highlighted line is a later one.
+    const first = await page.$eval('ol.transcript li[aria-current]', (e) => e.textContent ?? '');
+    await page.evaluate("document.querySelector('audio').currentTime = document.querySelector('audio').duration - 0.2");
+    await page.waitForFunction(`document.querySelector('ol.transcript li[aria-current]')?.textContent !== ${JSON.stringify(first)}`);
+    expect(await page.$eval('ol.transcript li[aria-current]', (e) => e.textContent)).toMatch(/Agent/);
     const facts = await page.$eval('dl.facts', (e) => e.textContent ?? '');
     expect(facts).toMatch(/admin hangup/);
     expect(facts).toMatch(/SIP Call-ID/);

@@ -11,7 +11,11 @@
 import { randomBytes } from 'node:crypto';
 import { tokenMatches } from '../auth';
 
-/** Name of the session cookie. */
+/**
+ * Name of the session cookie; the admin server adds its port (`sip_ai_agent_console_8089`), since
+ * browsers keep cookies per host, not per port, and two daemons on one host must not sign each
+ * other's console out.
+ */
 export const SESSION_COOKIE = 'sip_ai_agent_console';
 /** Header that carries the CSRF token. */
 export const CSRF_HEADER = 'x-csrf-token';
@@ -26,6 +30,8 @@ export interface ConsoleSessionsOptions {
   maxAgeMs?: number;
   /** Clock (tests). */
   now?: () => number;
+  /** Cookie name (default {@link SESSION_COOKIE}). */
+  cookieName?: string;
 }
 
 /** One signed-in browser. */
@@ -43,8 +49,11 @@ export class ConsoleSessions {
   readonly #idleMs: number;
   readonly #maxAgeMs: number;
   readonly #now: () => number;
+  /** The session cookie's name (the admin server sets it to include its port once listening). */
+  cookieName: string;
 
   constructor(opts: ConsoleSessionsOptions = {}) {
+    this.cookieName = opts.cookieName ?? SESSION_COOKIE;
     this.#max = Math.max(1, opts.maxSessions ?? 64);
     this.#idleMs = opts.idleMs ?? 12 * 3600_000;
     this.#maxAgeMs = opts.maxAgeMs ?? 24 * 3600_000;
@@ -75,7 +84,7 @@ export class ConsoleSessions {
 
   /** The live session of a Cookie header, or undefined (unknown, expired, malformed). */
   fromCookie(cookieHeader: string | undefined): ConsoleSession | undefined {
-    const id = cookieValue(cookieHeader, SESSION_COOKIE);
+    const id = cookieValue(cookieHeader, this.cookieName);
     if (!id) return undefined;
     const s = this.#byId.get(id);
     if (!s) return undefined;
@@ -89,6 +98,11 @@ export class ConsoleSessions {
     this.#byId.delete(id);
     this.#byId.set(id, s);
     return s;
+  }
+
+  /** The Set-Cookie value that stores a session's id (or clears the cookie, with none). */
+  setCookie(s: ConsoleSession | undefined): string {
+    return sessionCookie(this.cookieName, s?.id, this.cookieMaxAgeSec);
   }
 
   /** Forget a session (sign out). */
@@ -110,12 +124,12 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return undefined;
 }
 
-/** The Set-Cookie value that stores session `id` (or clears it, with `id` undefined). */
-export function sessionCookie(id: string | undefined, maxAgeSec: number): string {
+/** The Set-Cookie value that stores session `id` in cookie `name` (or clears it, with `id` undefined). */
+export function sessionCookie(name: string, id: string | undefined, maxAgeSec: number): string {
   // Path=/: the API the console calls (/calls, /status...) lies outside /console/.
   return id === undefined
-    ? `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`
-    : `${SESSION_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeSec}`;
+    ? `${name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`
+    : `${name}=${id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeSec}`;
 }
 
 /** Why a state-changing, cookie-authenticated request is refused, or undefined when it may go on. */

@@ -48,8 +48,13 @@ describe('ConsoleSessions', () => {
 
 describe('cookies', () => {
   it('sets an HttpOnly, SameSite=Strict cookie for the whole server, and clears it', () => {
-    expect(sessionCookie('abc', 60)).toBe(`${SESSION_COOKIE}=abc; HttpOnly; SameSite=Strict; Path=/; Max-Age=60`);
-    expect(sessionCookie(undefined, 0)).toMatch(/Max-Age=0/);
+    expect(sessionCookie(SESSION_COOKIE, 'abc', 60)).toBe(`${SESSION_COOKIE}=abc; HttpOnly; SameSite=Strict; Path=/; Max-Age=60`);
+    expect(sessionCookie(SESSION_COOKIE, undefined, 0)).toMatch(/Max-Age=0/);
+    const s = new ConsoleSessions({ cookieName: 'c_8089' });
+    const a = s.create();
+    expect(s.setCookie(a)).toMatch(new RegExp(`^c_8089=${a.id}; HttpOnly`));
+    expect(s.fromCookie(`${SESSION_COOKIE}=${a.id}`)).toBeUndefined();
+    expect(s.fromCookie(`c_8089=${a.id}`)).toBe(a);
   });
 
   it('reads only well-formed values', () => {
