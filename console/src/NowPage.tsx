@@ -29,7 +29,7 @@ function Registrations(props: { status: StatusReport | undefined }) {
   );
 }
 
-function Backend(props: { status: StatusReport | undefined }) {
+function Backend(props: { status: StatusReport | undefined; active: number | undefined }) {
   const s = props.status;
   return (
     <section aria-labelledby="ai-h" class="card">
@@ -43,7 +43,7 @@ function Backend(props: { status: StatusReport | undefined }) {
           {s.ai.model ? ` · ${s.ai.model}` : ''} — {s.ai.down ? `down: ${s.ai.down}` : 'up'}
           <br />
           <small>
-            version {s.version} · up {duration(s.uptimeSec * 1000)} · {s.calls.active} active {s.calls.draining ? '· draining' : ''}
+            version {s.version} · up {duration(s.uptimeSec * 1000)} · {props.active ?? s.calls.active} active {s.calls.draining ? '· draining' : ''}
           </small>
         </p>
       )}
@@ -217,7 +217,7 @@ export function NowPage() {
       )}
       <div class="grid">
         <Registrations status={status.data} />
-        <Backend status={status.data} />
+        <Backend status={status.data} active={active?.length} />
         <ActiveCalls calls={active} selected={shown?.id} onSelect={setSelected} onChanged={calls.reload} />
         {shown && <LiveTranscript call={shown} />}
         <PlaceCall

@@ -48,7 +48,7 @@ function viewOfSummary(s: CallSummary): CallView {
     sipStatus: s.sipStatus,
     durationMs: s.durationMs,
     usage: s.usage,
-    tools: s.tools.map((t) => ({ name: t.name, durationMs: t.durationMs, error: t.error })),
+    tools: s.tools.map((t) => ({ name: t.name, durationMs: t.durationMs, error: t.error, at: t.at.toISOString() })),
     transcript: s.transcript.map((t) => ({ speaker: t.speaker, text: t.text, at: t.at.toISOString() })),
   };
 }

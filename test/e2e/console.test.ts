@@ -1,16 +1,21 @@
 /**
  * The operator console in a real browser (Debian's headless Chromium driven by puppeteer-core)
- * against a running daemon with real calls: sign-in with the admin token, a call placed from the
- * console to a pjsua callee whose echoed phrase streams into the live transcript, a hang-up from the
+ * against a running daemon with real calls and the fake Realtime server: sign-in with the admin
+ * token, a call placed from the console to a pjsua callee whose phrase (transcribed) and the
+ * agent's replies stream into the live transcript, a tool call (a webhook) shown inline on the
+ * call's page, a hang-up from the
  * console that the callee sees as a BYE, the finished call's page playing its stereo recording with
  * the waveform drawn, the history and health pages, and the sign-in prompt on a non-loopback
  * listener. Screenshots of each page go to the artifacts directory the test prints.
  */
 import * as fs from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { readLocalToken } from '../../src/daemon/adminToken';
+import { FakeRealtimeServer } from '../fakes/FakeRealtimeServer';
 import { artifactsDir, launchBrowser, type HeadlessBrowser } from '../helpers/browser';
 import { makeSequence, makeTone } from '../helpers/fixtures';
 import { startPjsuaCallee } from '../helpers/pjsua';
@@ -22,12 +27,15 @@ useHarnessCleanup();
 
 const RATE = 8000;
 const ART = artifactsDir();
+const API_KEY = 'sk-console-e2e-0123456789abcdef';
 
 let setup: DaemonSetup;
 let d: Daemon;
 let calleePlay: string;
 let b: HeadlessBrowser;
 let page: Page;
+let fake: FakeRealtimeServer;
+let hook: Server;
 /** The call placed and hung up from the console. */
 let callId: string;
 
@@ -64,7 +72,48 @@ beforeAll(async () => {
   setup = await prepareDaemon('echo');
   const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 800, { sampleRate: RATE, amplitude: 0.4 });
   calleePlay = await makeSequence(path.join(setup.dir, 'callee-play.wav'), [{ silenceMs: 1500 }, { toneHz: 700, ms: 800 }, { silenceMs: 2500 }], { sampleRate: RATE });
-  setup.write({ greeting: { file: greeting } });
+  // The webhook the model calls: an order lookup that answers at once.
+  hook = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status":"shipped"}');
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  // The first reply greets; a caller's turn makes the model look the order up, and its result is spoken.
+  fake = new FakeRealtimeServer({
+    apiKey: API_KEY,
+    respond: (ctx) =>
+      ctx.functionOutputs.length > 0
+        ? [{ audio: { toneHz: 1000, ms: 600, amplitude: 0.3 }, transcript: 'Your order A-17 has shipped.' }]
+        : ctx.index === 0
+          ? [{ audio: { toneHz: 1000, ms: 600, amplitude: 0.3 }, transcript: 'Hello from the console test.' }]
+          : [{ functionCall: { name: 'lookup_order', arguments: { order_id: 'A-17' } } }],
+  });
+  await fake.listen();
+  setup.write({
+    greeting: { file: greeting },
+    ai: {
+      provider: 'openai',
+      url: `${fake.baseUrl}/v1/realtime`,
+      apiKey: API_KEY,
+      model: 'gpt-realtime',
+      turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 },
+      transcription: { model: 'gpt-4o-mini-transcribe' },
+    },
+    tools: {
+      webhooks: [
+        {
+          name: 'lookup_order',
+          description: 'Look up an order by id',
+          parameters: { type: 'object', properties: { order_id: { type: 'string' } } },
+          url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/orders`,
+          timeoutMs: 5000,
+        },
+      ],
+    },
+  });
   d = await startDaemon(setup, { lifetimeMs: 200_000 });
   b = await launchBrowser();
   page = await b.page();
@@ -73,6 +122,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await b?.close();
   if (d && !d.closed) expect((await d.stop()).code).toBe(EXIT.ok);
+  await fake?.close();
+  await new Promise((r) => (hook ? hook.close(r) : r(undefined)));
 });
 
 describe('operator console', () => {
@@ -91,7 +142,7 @@ describe('operator console', () => {
     await clear(page, '#token');
     await signIn(page, readLocalToken(setup.recordsDir) ?? '');
     await page.waitForSelector('nav[aria-label=Console] a[aria-current=page]');
-    await page.waitForFunction("document.body.textContent.includes('sip:agent@127.0.0.1') && document.body.textContent.includes('echo')");
+    await page.waitForFunction("document.body.textContent.includes('sip:agent@127.0.0.1') && document.body.textContent.includes('openai')");
     const cookies = await page.browserContext().cookies();
     const session = cookies.find((c) => c.name === `sip_ai_agent_console_${setup.ports.admin}`);
     expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
@@ -109,9 +160,9 @@ describe('operator console', () => {
     const row = await page.waitForSelector('tr[data-call-id]');
     callId = (await row?.evaluate((e) => e.getAttribute('data-call-id'))) ?? '';
     expect(callId).not.toBe('');
-    // The callee's phrase and its echo arrive as transcript lines through server-sent events, while the call runs.
+    // The callee's phrase (transcribed) and the agent's replies arrive through server-sent events, while the call runs.
     await page.waitForSelector('ol.transcript.live li.caller', { timeout: 20_000 });
-    await page.waitForSelector('ol.transcript.live li.agent', { timeout: 20_000 });
+    await page.waitForFunction("[...document.querySelectorAll('ol.transcript.live li.agent')].some((l) => l.textContent.includes('has shipped'))", { timeout: 20_000 });
     const live = await d.http('GET', `/calls/${encodeURIComponent(callId)}`);
     expect((live.json as { state: string }).state).not.toBe('ended');
     await page.waitForFunction("/\\d+ ms/.test(document.querySelector('tr[data-call-id] td:nth-child(5)')?.textContent ?? '')", { timeout: 15_000 }).catch(() => undefined);
@@ -148,6 +199,11 @@ describe('operator console', () => {
     expect(ink[0]).toBeGreaterThan(0);
     expect(ink[1]).toBeGreaterThan(0);
     expect(await page.$$eval('ol.transcript li.caller', (l) => l.length)).toBeGreaterThan(0);
+    // The webhook call sits inline in the transcript, between the caller's turn and the answer it produced.
+    const order = await page.$$eval('ol.transcript li', (l) => l.map((e) => `${e.className.split(' ')[0]}:${e.textContent ?? ''}`));
+    const tool = order.findIndex((x) => x.startsWith('tool:') && x.includes('lookup_order'));
+    expect(tool).toBeGreaterThan(0);
+    expect([order, order.slice(tool + 1).some((x) => x.startsWith('agent:') && x.includes('has shipped'))]).toEqual([order, true]);
     await page.evaluate("document.querySelector('audio').play()");
     await page.waitForFunction("document.querySelector('audio').currentTime > 0.5", { timeout: 20_000 });
     await page.evaluate("document.querySelector('audio').pause()");
@@ -178,7 +234,7 @@ describe('operator console', () => {
     await page.waitForFunction("location.hash.includes('outcome=admin_hangup')");
     await page.waitForSelector(`tr[data-call-id="${callId}"]`);
     await shot(page, 'history');
-    await page.goto(`${setup.adminUrl}/console/#/history?q=${encodeURIComponent('ECHO 0.')}`);
+    await page.goto(`${setup.adminUrl}/console/#/history?q=${encodeURIComponent('HAS SHIPPED')}`);
     await page.waitForSelector(`tr[data-call-id="${callId}"]`);
     await page.goto(`${setup.adminUrl}/console/#/history?caller=agent%40127.0.0.1&q=no-such-words`);
     await page.waitForFunction("document.body.textContent.includes('No call matches')");
