@@ -457,7 +457,9 @@ export class AdminServer {
     }
     const session = this.#sessions.create();
     this.#log.info({ remote: req.socket.remoteAddress }, 'console signed in');
-    sendJson(res, 201, { csrf: session.csrf }, { 'Set-Cookie': this.#sessions.setCookie(session) });
+    // Behind a TLS proxy the cookie must not travel in clear text (Secure only restricts: trusting the header costs nothing).
+    const secure = String(req.headers['x-forwarded-proto'] ?? '').split(',')[0].trim().toLowerCase() === 'https';
+    sendJson(res, 201, { csrf: session.csrf }, { 'Set-Cookie': this.#sessions.setCookie(session, secure) });
   }
 
   async #signOut(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -100,9 +100,9 @@ export class ConsoleSessions {
     return s;
   }
 
-  /** The Set-Cookie value that stores a session's id (or clears the cookie, with none). */
-  setCookie(s: ConsoleSession | undefined): string {
-    return sessionCookie(this.cookieName, s?.id, this.cookieMaxAgeSec);
+  /** The Set-Cookie value that stores a session's id (or clears the cookie, with none); `secure` adds Secure. */
+  setCookie(s: ConsoleSession | undefined, secure = false): string {
+    return sessionCookie(this.cookieName, s?.id, this.cookieMaxAgeSec) + (secure ? '; Secure' : '');
   }
 
   /** Forget a session (sign out). */

@@ -163,6 +163,16 @@ describe('console sign-in', () => {
     expect(r.headers['set-cookie']).toBeUndefined();
   });
 
+  it('marks the cookie Secure when a TLS proxy says the browser came over HTTPS', async () => {
+    const { base, host } = await start();
+    const r = await raw(base, 'POST', '/console/session', {
+      headers: { 'Content-Type': 'application/json', Origin: `https://${host}`, 'X-Forwarded-Proto': 'https' },
+      body: JSON.stringify({ token: TOKEN }),
+    });
+    expect(r.status).toBe(201);
+    expect(String(r.headers['set-cookie'])).toMatch(/; Secure$/);
+  });
+
   it('answers 429 after too many wrong tokens', async () => {
     const { base, host } = await start();
     const headers = { 'Content-Type': 'application/json', Origin: `http://${host}` };
