@@ -20,7 +20,7 @@ import { artifactsDir, launchBrowser, type HeadlessBrowser } from '../helpers/br
 import { makeSequence, makeTone } from '../helpers/fixtures';
 import { startPjsuaCallee } from '../helpers/pjsua';
 import { useHarnessCleanup } from '../helpers/proc';
-import { EXIT, REPO_ROOT, assertBuilt, eventually, httpRequest, prepareDaemon, startDaemon, waitForRecord, type Daemon, type DaemonSetup } from '../helpers/daemon';
+import { EXIT, REPO_ROOT, assertBuilt, eventually, httpRequest, orderLookupWebhook, prepareDaemon, startDaemon, waitForRecord, type Daemon, type DaemonSetup } from '../helpers/daemon';
 
 jest.setTimeout(120_000);
 useHarnessCleanup();
@@ -102,17 +102,7 @@ beforeAll(async () => {
       turnDetection: { type: 'server_vad', silenceDurationMs: 300, prefixPaddingMs: 100 },
       transcription: { model: 'gpt-4o-mini-transcribe' },
     },
-    tools: {
-      webhooks: [
-        {
-          name: 'lookup_order',
-          description: 'Look up an order by id',
-          parameters: { type: 'object', properties: { order_id: { type: 'string' } } },
-          url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/orders`,
-          timeoutMs: 5000,
-        },
-      ],
-    },
+    tools: { webhooks: [orderLookupWebhook(`http://127.0.0.1:${(hook.address() as AddressInfo).port}/orders`, 5000)] },
   });
   d = await startDaemon(setup, { lifetimeMs: 200_000 });
   b = await launchBrowser();
