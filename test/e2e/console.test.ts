@@ -67,7 +67,6 @@ async function signIn(p: Page, token: string): Promise<void> {
 beforeAll(async () => {
   assertBuilt();
   if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'console', 'index.html'))) throw new Error("the console is not built: run 'npm run build:console' (npm test does)");
-  // eslint-disable-next-line no-console -- where the screenshots are is part of the test's output
   process.stdout.write(`console screenshots: ${ART}\n`);
   setup = await prepareDaemon('echo');
   const greeting = await makeTone(path.join(setup.dir, 'greeting-500.wav'), 500, 800, { sampleRate: RATE, amplitude: 0.4 });
