@@ -179,7 +179,7 @@ export function CallPage(props: { id: string }) {
                     <button
                       type="button"
                       class="stamp"
-                      disabled={!Number.isFinite(e.t) || !audio.current}
+                      disabled={!Number.isFinite(e.t) || !ended || !c.recording}
                       onClick={() => {
                         if (audio.current) {
                           audio.current.currentTime = e.t;

@@ -67,7 +67,11 @@ function Page(props: { route: string }) {
   const r = props.route;
   const call = /^\/calls\/([^?]+)/.exec(r);
   if (call) return <CallPage id={decodeURIComponent(call[1])} />;
-  if (r.startsWith('/history')) return <HistoryPage query={r.includes('?') ? r.slice(r.indexOf('?') + 1) : ''} />;
+  if (r.startsWith('/history')) {
+    const query = r.includes('?') ? r.slice(r.indexOf('?') + 1) : '';
+    // Keyed by the query: a new search (or a link to one) starts from its own filters.
+    return <HistoryPage key={query} query={query} />;
+  }
   if (r.startsWith('/health')) return <HealthPage />;
   return <NowPage />;
 }
