@@ -58,6 +58,18 @@ async function clear(p: Page, selector: string): Promise<void> {
   });
 }
 
+/** Form fields of the page without a label naming them (should be none). */
+async function unlabelled(p: Page): Promise<string[]> {
+  return (await p.evaluate(`[...document.querySelectorAll('input, select, textarea')]
+    .filter((e) => !(e.id && document.querySelector('label[for="' + e.id + '"]')) && !e.getAttribute('aria-label'))
+    .map((e) => e.outerHTML.slice(0, 80))`)) as string[];
+}
+
+/** The page's landmarks: banner, navigation and main. */
+async function landmarks(p: Page): Promise<string[]> {
+  return (await p.evaluate(`['body > div > header', 'nav[aria-label]', 'main'].filter((s) => document.querySelector(s))`)) as string[];
+}
+
 async function signIn(p: Page, token: string): Promise<void> {
   await p.waitForSelector('#token');
   await p.type('#token', token);
@@ -132,6 +144,8 @@ describe('operator console', () => {
     await signIn(page, readLocalToken(setup.recordsDir) ?? '');
     await page.waitForSelector('nav[aria-label=Console] a[aria-current=page]');
     await page.waitForFunction("document.body.textContent.includes('sip:agent@127.0.0.1') && document.body.textContent.includes('openai')");
+    expect(await landmarks(page)).toEqual(['body > div > header', 'nav[aria-label]', 'main']);
+    expect(await unlabelled(page)).toEqual([]);
     const cookies = await page.browserContext().cookies();
     const session = cookies.find((c) => c.name === `sip_ai_agent_console_${setup.ports.admin}`);
     expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
@@ -223,6 +237,7 @@ describe('operator console', () => {
     await page.waitForFunction("location.hash.includes('outcome=admin_hangup')");
     await page.waitForSelector(`tr[data-call-id="${callId}"]`);
     await shot(page, 'history');
+    expect(await unlabelled(page)).toEqual([]);
     await page.goto(`${setup.adminUrl}/console/#/history?q=${encodeURIComponent('HAS SHIPPED')}`);
     await page.waitForSelector(`tr[data-call-id="${callId}"]`);
     await page.goto(`${setup.adminUrl}/console/#/history?caller=agent%40127.0.0.1&q=no-such-words`);
