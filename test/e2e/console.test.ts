@@ -166,6 +166,8 @@ describe('operator console', () => {
     // The callee's phrase (transcribed) and the agent's replies arrive through server-sent events, while the call runs.
     await page.waitForSelector('ol.transcript.live li.caller', { timeout: 20_000 });
     await page.waitForFunction("[...document.querySelectorAll('ol.transcript.live li.agent')].some((l) => l.textContent.includes('has shipped'))", { timeout: 20_000 });
+    // The instructions typed into the form are the AI session's.
+    expect(fake.sessions.some((x) => String(x.config['instructions']).includes('Say hello to the console test.'))).toBe(true);
     const live = await d.http('GET', `/calls/${encodeURIComponent(callId)}`);
     expect((live.json as { state: string }).state).not.toBe('ended');
     await page.waitForFunction("/\\d+ ms/.test(document.querySelector('tr[data-call-id] td:nth-child(5)')?.textContent ?? '')", { timeout: 15_000 }).catch(() => undefined);
