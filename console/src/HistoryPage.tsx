@@ -104,7 +104,7 @@ export function HistoryPage(props: { query: string }) {
         </p>
       )}
       <section aria-labelledby="results-h" class="card wide">
-        <h2 id="results-h">Calls {data ? `${offset + 1}–${offset + data.recent.length}` : ''}</h2>
+        <h2 id="results-h">Calls {data && data.recent.length > 0 ? `${offset + 1}–${offset + data.recent.length}` : ''}</h2>
         {data && !data.page.complete && <p class="muted">The search stopped early: narrow the dates to see every match.</p>}
         {!data ? (
           <p>…</p>
