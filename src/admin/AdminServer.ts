@@ -190,6 +190,8 @@ export class AdminServer {
   async listen(): Promise<AdminAddress> {
     if (this.#closing) throw new InvalidStateError('listen() after close() [admin]');
     if (this.#server) throw new InvalidStateError(`admin API already listening [${this.#address?.host}:${this.#address?.port}]`);
+    // Read the console's files now (a few small files), not on a first request in the middle of calls.
+    this.#assets ??= loadConsoleAssets(this.#consoleDir);
     const server = createServer((req, res) => void this.#handle(req, res));
     server.requestTimeout = 15_000;
     server.headersTimeout = 10_000;
