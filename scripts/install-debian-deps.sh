@@ -5,7 +5,7 @@
 
 BUILD_PKGS=(build-essential cmake pkg-config python3 dpkg-dev libopus-dev libspeex-dev libspeexdsp-dev libgsm1-dev
   libsrtp2-dev libssl-dev uuid-dev)
-TEST_PKGS=(kamailio baresip-core sox openssl postgresql)
+TEST_PKGS=(kamailio baresip-core sox openssl postgresql chromium)
 # Asterisk, the PBX test peer, is built from source (scripts/build-asterisk.sh) with these.
 ASTERISK_BUILD_PKGS=(bzip2 patch libjansson-dev libxml2-dev libsqlite3-dev libedit-dev libncurses-dev)
 ALL=("${BUILD_PKGS[@]}" "${ASTERISK_BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh clone needs, idempotent: Debian packages (as root), npm packages, pjproject
-# (fetched from Debian's source package and built static), the addon and the TypeScript build.
+# (fetched from Debian's source package and built static), the addon, the TypeScript build and the
+# console.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 t0=$(date +%s)
@@ -15,4 +16,6 @@ if [ ! -f build/Release/sip_ai_agent.node ] || [ -n "$(find native CMakeLists.tx
   bash scripts/build-addon.sh
 fi
 npx --no-install tsc -p tsconfig.json
+# The operator console the admin API serves at /console/ (bundled into dist/console).
+node console/build.mjs >&2
 log "setup done in $(( $(date +%s) - t0 )) s"

@@ -6,21 +6,37 @@
  *   GET    /metrics              Prometheus text
  *   GET    /status               versions, registrations, calls, redacted config (from the daemon)
  *   GET    /calls                {"active":[...],"recent":[...]}
+ *   GET    /calls?since=&until=&caller=&outcome=&minDuration=&maxDuration=&q=&limit=&offset=
+ *                                 call history: {"recent":[...],"page":{limit,offset,next,complete}}
  *   POST   /calls                {"uri","instructions"?,"headers"?} -> 202 {"id"}
  *   GET    /calls/:id            the call, or 404
  *   DELETE /calls/:id            hang up, or 404
  *   GET    /calls/:id/events     server-sent events: state, transcript, ended (then the stream ends)
+ *   GET    /calls/:id/recording  the stereo WAV (caller left, agent right), with Range support
+ *   GET    /health/history       the last hours at one-minute resolution (?minutes=N)
+ *   GET    /console/             the operator console (static files; see console/ in the repository)
+ *   GET|POST|DELETE /console/session   the console's sign-in: token -> HttpOnly cookie + CSRF token
  *
  * Bound to 127.0.0.1 by default. A bearer token is required when one is configured, and a token is
  * mandatory for a non-loopback address; /healthz stays open unless `protectHealthz` is set. Without
  * a token, only loopback Host headers are accepted (no DNS rebinding from a browser), and POST needs
  * `Content-Type: application/json` (no cross-site form posts). Errors are `{"error": "..."}`.
+ *
+ * The console's browser signs in once (POST /console/session with the token) and is then known by
+ * an HttpOnly, SameSite=Strict cookie; a request authenticated by that cookie that changes state
+ * must also carry the session's CSRF token and a same-origin Origin (console/sessions.ts). The
+ * cookie opens exactly what the token opens. Every response says nosniff and may not be framed.
  */
+import { promises as fsp } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { silentLogger, type Logger } from '../logging/logger';
 import { AgentError, AiSessionError, ConfigError, InvalidStateError, SipError } from '../util/errors';
 import { bearerToken, isLoopback, isLoopbackHostHeader, tokenMatches } from './auth';
+import { CONSOLE_CSP, consoleAsset, defaultConsoleDir, loadConsoleAssets, type ConsoleAsset } from './console/assets';
+import { CSRF_HEADER, ConsoleSessions, SESSION_COOKIE, SignInLimiter, csrfProblem, sameOrigin, type ConsoleSession } from './console/sessions';
+import { parseHistoryQuery } from './history';
+import { parseRange } from './range';
 import { Metrics } from './Metrics';
 import { SseStream } from './SseStream';
 import type { AdminCalls, CallEvent, CallView, HealthInput, MaybePromise, StatusReport } from './types';
@@ -28,6 +44,18 @@ import { HttpError, evaluateHealth, validatePlaceCall } from './validate';
 
 /** Default admin port. */
 export const DEFAULT_ADMIN_PORT = 8089;
+/** Headers of every response: no MIME sniffing, no framing, no referrer; the API itself loads nothing. */
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'",
+};
+
+/** How a request was let in. */
+type Access = { kind: 'open' } | { kind: 'bearer' } | { kind: 'session'; session: ConsoleSession };
+
 /** Default request body limit, bytes. */
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 
@@ -63,6 +91,10 @@ export interface AdminServerOptions {
    * generated for the local CLI rather than configured for remote use).
    */
   openPaths?: readonly string[];
+  /** Directory of the built console (default `<package>/dist/console`). */
+  consoleDir?: string;
+  /** Console sessions (default: up to 64, 12 h idle, 24 h in all, in a cookie named after the port). */
+  sessions?: ConsoleSessions;
 }
 
 /** Where the server listens. */
@@ -91,6 +123,10 @@ export class AdminServer {
   readonly #routes: Route[];
   readonly #streams = new Set<SseStream>();
   readonly #sockets = new Set<Socket>();
+  readonly #sessions: ConsoleSessions;
+  readonly #signIns = new SignInLimiter();
+  readonly #consoleDir: string;
+  #assets: Map<string, ConsoleAsset> | undefined;
   /** Metrics served on /metrics. */
   readonly metrics: Metrics;
   #server: Server | undefined;
@@ -111,13 +147,23 @@ export class AdminServer {
     if (!isLoopback(this.#host) && !this.#token) {
       throw new ConfigError([{ path: 'admin.token', message: `is required when admin.listen (${this.#host}) is not a loopback address` }]);
     }
+    this.#sessions = opts.sessions ?? new ConsoleSessions();
+    this.#consoleDir = opts.consoleDir ?? defaultConsoleDir();
     this.#routes = [
       { pattern: /^\/healthz$/, methods: { GET: (_q, s) => this.#healthz(s) } },
       { pattern: /^\/metrics$/, methods: { GET: (_q, s) => this.#metrics(s) } },
       { pattern: /^\/status$/, methods: { GET: (_q, s) => this.#status(s) } },
-      { pattern: /^\/calls$/, methods: { GET: (_q, s) => this.#list(s), POST: (q, s) => this.#place(q, s) } },
+      { pattern: /^\/health\/history$/, methods: { GET: (q, s) => this.#healthHistory(q, s) } },
+      { pattern: /^\/calls$/, methods: { GET: (q, s) => this.#list(q, s), POST: (q, s) => this.#place(q, s) } },
+      { pattern: /^\/calls\/([^/]+)\/recording$/, methods: { GET: (q, s, p) => this.#recording(q, s, p[0]) } },
       { pattern: /^\/calls\/([^/]+)$/, methods: { GET: (_q, s, p) => this.#get(s, p[0]), DELETE: (_q, s, p) => this.#hangup(s, p[0]) } },
       { pattern: /^\/calls\/([^/]+)\/events$/, methods: { GET: (q, s, p) => this.#events(q, s, p[0]) } },
+      { pattern: /^\/console$/, methods: { GET: (_q, s) => redirect(s, '/console/') } },
+      {
+        pattern: /^\/console\/session$/,
+        methods: { GET: (q, s) => this.#sessionGet(q, s), POST: (q, s) => this.#signIn(q, s), DELETE: (q, s) => this.#signOut(q, s) },
+      },
+      { pattern: /^\/console\/(.*)$/, methods: { GET: (q, s, p) => this.#asset(q, s, p[0]) } },
     ];
   }
 
@@ -144,6 +190,8 @@ export class AdminServer {
   async listen(): Promise<AdminAddress> {
     if (this.#closing) throw new InvalidStateError('listen() after close() [admin]');
     if (this.#server) throw new InvalidStateError(`admin API already listening [${this.#address?.host}:${this.#address?.port}]`);
+    // Read the console's files now (a few small files), not on a first request in the middle of calls.
+    this.#assets ??= loadConsoleAssets(this.#consoleDir);
     const server = createServer((req, res) => void this.#handle(req, res));
     server.requestTimeout = 15_000;
     server.headersTimeout = 10_000;
@@ -178,6 +226,7 @@ export class AdminServer {
     const a = server.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     this.#address = { host: a.address, port: a.port, url: `http://${host}:${a.port}` };
+    if (!this.#opts.sessions) this.#sessions.cookieName = `${SESSION_COOKIE}_${a.port}`;
     this.#log.info({ url: this.#address.url, auth: this.#token ? 'bearer' : 'none' }, 'admin API listening');
     return this.#address;
   }
@@ -207,11 +256,17 @@ export class AdminServer {
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
     const path = (req.url ?? '/').split('?')[0];
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     try {
       const route = this.#routes.find((r) => r.pattern.test(path));
       const isHealthz = path === '/healthz';
-      if ((this.#opts.openPaths ?? []).includes(path)) this.#checkLoopbackHost(req);
-      else this.#authorize(req, isHealthz && !this.#opts.protectHealthz);
+      // The console's files and its sign-in are open: they hold no secret, and sign-in checks the token itself.
+      const isConsole = path === '/console' || path.startsWith('/console/');
+      if ((this.#opts.openPaths ?? []).includes(path) || (isConsole && !this.#token)) this.#checkLoopbackHost(req);
+      else if (!isConsole) {
+        const access = this.#authorize(req, isHealthz && !this.#opts.protectHealthz);
+        if (access.kind === 'session' && !SAFE_METHODS.has(req.method ?? 'GET')) this.#checkCsrf(req, access.session);
+      }
       if (!route) throw new HttpError(404, `no such endpoint [path:${truncate(path, 100)}]`);
       const method = req.method === 'HEAD' && route.methods.GET && !path.endsWith('/events') ? 'GET' : req.method ?? 'GET';
       const handler = route.methods[method];
@@ -231,11 +286,18 @@ export class AdminServer {
     }
   }
 
-  #authorize(req: IncomingMessage, open: boolean): void {
+  /**
+   * Let a request in by its bearer token or its console session (cookie), or refuse it. Without a
+   * configured token the API is loopback-only and open to loopback Host names; a console session
+   * there still binds its state-changing requests to the CSRF token.
+   */
+  #authorize(req: IncomingMessage, open: boolean): Access {
     if (this.#token) {
-      if (open) return;
+      if (open) return { kind: 'open' };
       const presented = bearerToken(req.headers.authorization);
       if (presented === undefined) {
+        const session = this.#sessions.fromCookie(req.headers.cookie);
+        if (session) return { kind: 'session', session };
         throw new HttpError(401, 'authentication required: send Authorization: Bearer <admin token>', {
           headers: { 'WWW-Authenticate': 'Bearer realm="sip-ai-agent"' },
         });
@@ -245,10 +307,18 @@ export class AdminServer {
           headers: { 'WWW-Authenticate': 'Bearer realm="sip-ai-agent", error="invalid_token"' },
         });
       }
-      return;
+      return { kind: 'bearer' };
     }
     // No token means a loopback bind (enforced in the constructor); refuse names a rebinding attack would use.
     this.#checkLoopbackHost(req);
+    const session = req.headers.authorization ? undefined : this.#sessions.fromCookie(req.headers.cookie);
+    return session ? { kind: 'session', session } : { kind: 'open' };
+  }
+
+  #checkCsrf(req: IncomingMessage, session: ConsoleSession): void {
+    const csrf = req.headers[CSRF_HEADER];
+    const problem = csrfProblem(session, { origin: req.headers.origin, host: req.headers.host, csrf: typeof csrf === 'string' ? csrf : undefined });
+    if (problem) throw new HttpError(403, problem);
   }
 
   #checkLoopbackHost(req: IncomingMessage): void {
@@ -286,9 +356,136 @@ export class AdminServer {
     sendJson(res, 200, await this.#opts.status());
   }
 
-  async #list(res: ServerResponse): Promise<void> {
-    const l = await this.#opts.calls.list();
-    sendJson(res, 200, { active: l.active ?? [], recent: l.recent ?? [] });
+  async #list(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const q = parseHistoryQuery(queryOf(req));
+    if (!q) {
+      const l = await this.#opts.calls.list();
+      sendJson(res, 200, { active: l.active ?? [], recent: l.recent ?? [] });
+      return;
+    }
+    if (!this.#opts.calls.history) throw new HttpError(501, 'call history queries are not available here');
+    const page = await this.#opts.calls.history(q);
+    sendJson(res, 200, { recent: page.calls, page: { limit: q.limit, offset: q.offset, next: page.next, complete: page.complete } });
+  }
+
+  async #healthHistory(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const search = queryOf(req);
+    for (const k of search.keys()) {
+      if (k !== 'minutes') throw new HttpError(400, `invalid query: ${truncate(k, 64)} is not a known parameter (minutes)`, { field: truncate(k, 64) });
+    }
+    const m = search.get('minutes');
+    let n: number | undefined;
+    if (m !== null) {
+      n = /^\d{1,6}$/.test(m) ? Number(m) : Number.NaN;
+      if (!(n >= 1 && n <= 100_000)) throw new HttpError(400, 'invalid query: minutes must be a whole number from 1 to 100000', { field: 'minutes' });
+    }
+    const h = this.metrics.history;
+    const intervals = n === undefined ? undefined : Math.ceil((n * 60_000) / h.intervalMs);
+    sendJson(res, 200, h.report(intervals));
+  }
+
+  async #recording(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const f = await this.#opts.calls.recording?.(id);
+    if (!f) throw new HttpError(404, `no recording for call ${truncate(id, 128)}`);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(f.path, 'r');
+    } catch {
+      throw new HttpError(404, `no recording for call ${truncate(id, 128)}`);
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new HttpError(404, `no recording for call ${truncate(id, 128)}`);
+      const size = st.size;
+      // With If-Range the client wants the range only of the version it has; we keep no validator
+      // for it to compare, so it gets the whole file (RFC 9110 13.1.5).
+      const range = req.headers['if-range'] ? ({ kind: 'whole' } as const) : parseRange(req.headers.range, size);
+      const headers: Record<string, string> = {
+        'Content-Type': f.contentType,
+        'Accept-Ranges': 'bytes',
+        'Cache-Control': 'private, no-cache',
+        'Last-Modified': st.mtime.toUTCString(),
+      };
+      if (range.kind === 'unsatisfiable') {
+        throw new HttpError(416, `range not satisfiable [size:${size}]`, { headers: { 'Content-Range': `bytes */${size}` } });
+      }
+      const [start, end] = range.kind === 'range' ? [range.start, range.end] : [0, size - 1];
+      headers['Content-Length'] = String(Math.max(0, end - start + 1));
+      if (range.kind === 'range') headers['Content-Range'] = `bytes ${start}-${end}/${size}`;
+      res.writeHead(range.kind === 'range' ? 206 : 200, headers);
+      if (req.method === 'HEAD' || size === 0) {
+        res.end();
+        return;
+      }
+      const stream = fh.createReadStream({ start, end, autoClose: true });
+      await new Promise<void>((resolve) => {
+        stream.on('error', (err) => {
+          this.#log.warn({ err, callId: id }, 'reading a recording failed');
+          res.destroy();
+          resolve();
+        });
+        res.on('close', () => {
+          stream.destroy();
+          resolve();
+        });
+        stream.pipe(res);
+      });
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  async #sessionGet(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const session = this.#sessions.fromCookie(req.headers.cookie);
+    sendJson(res, 200, { authenticated: session !== undefined, tokenRequired: this.#token !== undefined, ...(session ? { csrf: session.csrf } : {}) });
+  }
+
+  async #signIn(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Sign-in needs no CSRF token (there is no session yet) but must come from a page of this server.
+    if (!sameOrigin(req.headers.origin, req.headers.host)) throw new HttpError(403, 'cross-origin request refused: the Origin header must name this server');
+    const wait = this.#signIns.retryAfterSec();
+    if (wait > 0) throw new HttpError(429, 'too many failed sign-ins; try again later', { headers: { 'Retry-After': String(wait) } });
+    const body = await this.#readJson(req);
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'invalid request: the body must be a JSON object like {"token": "..."}');
+    const b = body as Record<string, unknown>;
+    for (const k of Object.keys(b)) if (k !== 'token') throw new HttpError(400, `invalid request: ${truncate(k, 64)} is not a known field (token)`, { field: truncate(k, 64) });
+    if (b.token !== undefined && typeof b.token !== 'string') throw new HttpError(400, 'invalid request: token must be a string', { field: 'token' });
+    if (this.#token) {
+      if (typeof b.token !== 'string' || b.token.length === 0 || b.token.length > 1024 || !tokenMatches(b.token.trim(), this.#token)) {
+        this.#signIns.failed();
+        this.#log.warn({ remote: req.socket.remoteAddress }, 'console sign-in with a wrong admin token');
+        throw new HttpError(401, 'invalid admin token', { field: 'token' });
+      }
+    }
+    const session = this.#sessions.create();
+    this.#log.info({ remote: req.socket.remoteAddress }, 'console signed in');
+    // Behind a TLS proxy the cookie must not travel in clear text (Secure only restricts: trusting the header costs nothing).
+    const secure = String(req.headers['x-forwarded-proto'] ?? '').split(',')[0].trim().toLowerCase() === 'https';
+    sendJson(res, 201, { csrf: session.csrf }, { 'Set-Cookie': this.#sessions.setCookie(session, secure) });
+  }
+
+  async #signOut(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const session = this.#sessions.fromCookie(req.headers.cookie);
+    if (session) {
+      this.#checkCsrf(req, session);
+      this.#sessions.delete(session);
+    }
+    sendJson(res, 200, { authenticated: false }, { 'Set-Cookie': this.#sessions.setCookie(undefined) });
+  }
+
+  async #asset(req: IncomingMessage, res: ServerResponse, rest: string): Promise<void> {
+    this.#assets ??= loadConsoleAssets(this.#consoleDir);
+    if (this.#assets.size === 0) throw new HttpError(404, 'the console is not built here (npm run build:console)');
+    const a = consoleAsset(this.#assets, rest);
+    if (!a) throw new HttpError(404, `no such console file [path:${truncate(rest, 100)}]`);
+    const headers = { 'Content-Type': a.contentType, ETag: a.etag, 'Cache-Control': 'no-cache', 'Content-Security-Policy': CONSOLE_CSP };
+    if (req.headers['if-none-match'] === a.etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { ...headers, 'Content-Length': String(a.body.length) });
+    res.end(req.method === 'HEAD' ? undefined : a.body);
   }
 
   async #get(res: ServerResponse, id: string): Promise<void> {
@@ -448,6 +645,20 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
     ...headers,
   });
   res.end(text);
+}
+
+/** Methods that change nothing (no CSRF check). */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function queryOf(req: IncomingMessage): URLSearchParams {
+  const url = req.url ?? '/';
+  const i = url.indexOf('?');
+  return new URLSearchParams(i < 0 ? '' : url.slice(i + 1));
+}
+
+async function redirect(res: ServerResponse, location: string): Promise<void> {
+  res.writeHead(308, { Location: location, 'Content-Length': '0' });
+  res.end();
 }
 
 function noCall(id: string): HttpError {

@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Histogram as CumulativeHistogram } from '../util/Histogram';
 import { EventLoopDelay } from './eventLoop';
+import { HealthHistory } from './HealthHistory';
 
 /** Prefix of every daemon metric. */
 export const METRIC_PREFIX = 'sip_ai_agent_';
@@ -72,6 +73,10 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
   /** Distinct values allowed per external label before folding into `other` (default 50). */
   maxLabelValues?: number;
+  /** Interval of the in-memory health history, ms (default 60 000). */
+  historyIntervalMs?: number;
+  /** Intervals the health history keeps (default 360: six hours of minutes). */
+  historyCapacity?: number;
 }
 
 const CONNECT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10];
@@ -121,6 +126,9 @@ export class Metrics {
   readonly #accounts: LabelCap;
   readonly #loop: EventLoopDelay;
   readonly #beforeScrape: (() => void)[] = [];
+  readonly #historyTimer: NodeJS.Timeout;
+  /** The last hours at coarse resolution (GET /health/history). */
+  readonly history: HealthHistory;
   #active = 0;
 
   /** Create the metrics on a fresh registry. */
@@ -196,10 +204,19 @@ export class Metrics {
         1e-3,
       ),
     );
+    this.history = new HealthHistory({ intervalMs: opts.historyIntervalMs, capacity: opts.historyCapacity });
+    this.history.trackEventLoop(() => this.#loop.histogram);
+    this.#historyTimer = setInterval(() => {
+      // Live calls' counter growth is folded in first, as for a scrape.
+      for (const fn of this.#beforeScrape) fn();
+      this.history.roll();
+    }, this.history.intervalMs);
+    this.#historyTimer.unref();
   }
 
   /** Export the audio path's latency histograms (call once, with the call manager's). */
   trackAudioLatency(src: AudioLatencySource): void {
+    this.history.trackAudio(() => src.uplinkMs, () => src.downlinkMs);
     const h = (suffix: string, help: string, pick: (s: AudioLatencySource) => CumulativeHistogram, scale = 1e-3): void =>
       this.#register(externalHistogram(`${METRIC_PREFIX}${suffix}`, help, () => pick(src), scale));
     h('audio_uplink_latency_seconds', 'Caller RTP packet arriving (jitter buffer included) to its input_audio_buffer.append written to the AI socket, seconds', (s) => s.uplinkMs);
@@ -237,6 +254,7 @@ export class Metrics {
 
   /** Stop the event-loop probe timer (the daemon is stopping). Idempotent. */
   close(): void {
+    clearInterval(this.#historyTimer);
     this.#loop.close();
   }
 
@@ -253,13 +271,17 @@ export class Metrics {
   callStarted(): void {
     this.#active += 1;
     this.#activeCalls.set(this.#active);
+    this.history.activeCalls(this.#active);
   }
 
   /** A call ended with `outcome` (e.g. `completed`, `failed`, `rejected`, `missed`). */
   callEnded(outcome: string): void {
     this.#active = Math.max(0, this.#active - 1);
     this.#activeCalls.set(this.#active);
-    this.#callsTotal.inc({ outcome: this.#outcomes.value(outcome) });
+    this.history.activeCalls(this.#active);
+    const label = this.#outcomes.value(outcome);
+    this.#callsTotal.inc({ outcome: label });
+    this.history.callEnded(label);
   }
 
   /** Correct the active-call gauge from the call registry (in case a start or end went unreported). */
@@ -267,6 +289,7 @@ export class Metrics {
     if (!Number.isFinite(n) || n < 0) return;
     this.#active = Math.floor(n);
     this.#activeCalls.set(this.#active);
+    this.history.activeCalls(this.#active);
   }
 
   /** An account's registration changed. */
@@ -293,7 +316,9 @@ export class Metrics {
 
   /** End of caller speech to first agent audio, ms. */
   observeResponseLatency(ms: number): void {
-    if (Number.isFinite(ms) && ms >= 0) this.#latency.observe(ms / 1000);
+    if (!Number.isFinite(ms) || ms < 0) return;
+    this.#latency.observe(ms / 1000);
+    this.history.turnLatency(ms);
   }
 
   /** The caller interrupted the agent. */
@@ -309,6 +334,7 @@ export class Metrics {
   /** The AI side reported or caused an error with `code` (e.g. `session_expired`, `connect_failed`). */
   aiError(code: string): void {
     this.#aiErrors.inc({ code: this.#codes.value(code) });
+    this.history.aiError();
   }
 
   /** An AI session reconnected or rotated. */
@@ -323,7 +349,9 @@ export class Metrics {
 
   /** Add underrun frames (e.g. the per-call counter's growth since the last report). */
   underruns(n: number): void {
-    if (positive(n)) this.#underruns.inc(n);
+    if (!positive(n)) return;
+    this.#underruns.inc(n);
+    this.history.underruns(n);
   }
 
   /** Add overflow (dropped) frames. */

@@ -88,6 +88,47 @@ export interface AdminCalls {
    * function, or undefined when the call is unknown or already over.
    */
   subscribe(id: string, listener: (ev: CallEvent) => void): (() => void) | undefined;
+  /** Finished calls matching a history query, newest first (absent: GET /calls takes no query). */
+  history?(q: HistoryQuery): MaybePromise<HistoryPage>;
+  /** A finished call's stereo recording on disk, or undefined when it has none here. */
+  recording?(id: string): MaybePromise<RecordingFile | undefined>;
+}
+
+/** A validated history query (GET /calls?since=...); see admin/history.ts. */
+export interface HistoryQuery {
+  /** Calls that started at or after. */
+  since?: Date;
+  /** Calls that started before. */
+  until?: Date;
+  /** Text found in the From or To URI, case-insensitive. */
+  caller?: string;
+  /** End reasons, any of. */
+  outcomes?: string[];
+  /** Start-to-end duration bounds, ms (inclusive). */
+  minDurationMs?: number;
+  maxDurationMs?: number;
+  /** Text found in the transcript, case-insensitive. */
+  text?: string;
+  /** Page size and position. */
+  limit: number;
+  offset: number;
+}
+
+/** One page of history. */
+export interface HistoryPage {
+  calls: CallView[];
+  /** Offset of the next page, or null on the last one. */
+  next: number | null;
+  /** False when the search stopped at its bound before looking at every record (narrow the dates). */
+  complete: boolean;
+}
+
+/** A recording file the admin API may serve. */
+export interface RecordingFile {
+  /** Absolute path. */
+  path: string;
+  /** MIME type (audio/wav). */
+  contentType: string;
 }
 
 /** One account's registration, for /healthz. */

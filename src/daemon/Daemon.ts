@@ -215,7 +215,7 @@ export class Daemon {
       callRecords.attach(calls);
       trackCallMetrics({ metrics, calls, ua, clockRate, log });
 
-      if (cfg.admin.enabled) admin = await startAdmin({ cfg, current, calls, metrics, ua, accounts, binding, log, store: mirror?.db });
+      if (cfg.admin.enabled) admin = await startAdmin({ cfg, current, calls, metrics, ua, accounts, binding, log, store: mirror?.db, files: records });
     } catch (err) {
       admission.close();
       await admin?.close().catch(() => undefined);
@@ -325,6 +325,7 @@ async function startAdmin(o: {
   binding: NativeBinding;
   log: Logger;
   store: PostgresRecords | undefined;
+  files: RecordStore;
 }): Promise<AdminServer> {
   const { cfg, current, calls, metrics, ua, accounts, binding, log } = o;
   // Transcripts and call control always need a token: without a configured one, a token is
@@ -335,7 +336,7 @@ async function startAdmin(o: {
     port: cfg.admin.port,
     token,
     openPaths: cfg.admin.token ? [] : ['/metrics'],
-    calls: adminCalls(calls, o.store),
+    calls: adminCalls(calls, o.store, o.files),
     metrics,
     logger: log.child({ mod: 'admin' }),
     health: () => ({
@@ -358,7 +359,7 @@ async function startAdmin(o: {
       transports: ua.transports,
       accounts: accounts.map((a) => ({ uri: a.uri, registers: a.registers, ...a.registration })),
       calls: { active: calls.active, draining: calls.draining },
-      ai: { provider: current.cfg.ai.provider, model: current.cfg.ai.model, url: current.cfg.ai.url },
+      ai: { provider: current.cfg.ai.provider, model: current.cfg.ai.model, url: current.cfg.ai.url, down: calls.backendDown ?? null },
       config: redactConfig(current.cfg),
     }),
   });

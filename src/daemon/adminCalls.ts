@@ -2,10 +2,11 @@
  * What the admin API shows of calls: live ones from the call manager, finished ones from its recent
  * list or, with records.store: postgres, from the record database (the calls of every instance).
  */
+import { join } from 'node:path';
 import type { CallManager } from '../calls/CallManager';
 import type { CallInfo, CallSummary } from '../calls/types';
-import type { AdminCalls, CallEvent, CallView } from '../admin';
-import type { CallRecord, CallRecordSummary, PostgresRecords } from '../records';
+import type { AdminCalls, CallEvent, CallView, HistoryPage, HistoryQuery } from '../admin';
+import { dayDirName, type CallRecord, type CallRecordSummary, type PostgresRecords, type RecordPage, type RecordStore } from '../records';
 
 /** Finished calls the history shows from the database. */
 const RECENT_FROM_STORE = 100;
@@ -47,14 +48,20 @@ function viewOfSummary(s: CallSummary): CallView {
     sipStatus: s.sipStatus,
     durationMs: s.durationMs,
     usage: s.usage,
-    tools: s.tools.map((t) => ({ name: t.name, durationMs: t.durationMs, error: t.error })),
+    tools: s.tools.map((t) => ({ name: t.name, durationMs: t.durationMs, error: t.error, at: t.at.toISOString() })),
     transcript: s.transcript.map((t) => ({ speaker: t.speaker, text: t.text, at: t.at.toISOString() })),
   };
 }
 
-/** A stored record (any instance's) as the admin API shows it. */
+/** A stored record (any instance's) as the admin API shows it: the call page's facts included. */
 function viewOfRecord(r: CallRecord | CallRecordSummary): CallView {
   return {
+    sipReason: r.sipReason,
+    remoteAddress: r.remoteAddress,
+    talkMs: r.talkMs,
+    counters: r.counters,
+    recording: r.recording && !r.recording.error ? { durationMs: r.recording.durationMs, sampleRate: r.recording.sampleRate, layout: r.recording.layout, truncated: r.recording.truncated } : null,
+    ...('transcriptLines' in r ? { transcriptLines: r.transcriptLines } : {}),
     id: r.callId,
     state: r.status === 'in_progress' ? 'active' : 'ended',
     status: r.status,
@@ -71,20 +78,59 @@ function viewOfRecord(r: CallRecord | CallRecordSummary): CallView {
     sipStatus: r.sipStatus,
     durationMs: r.durationMs,
     usage: r.usage,
-    tools: r.tools.map((t) => ({ name: t.name, durationMs: t.durationMs, error: t.error })),
-    ...('transcript' in r && r.transcript ? { transcript: r.transcript.map((t) => ({ speaker: t.speaker, text: t.text, at: t.at })) } : {}),
+    tools: r.tools.map((t) => ({ name: t.name, durationMs: t.durationMs, error: t.error, at: t.at, args: t.argsSummary })),
+    ...('transcript' in r && r.transcript
+      ? { transcript: r.transcript.map((t) => ({ speaker: t.speaker, text: t.text, at: t.at, offsetMs: t.offsetMs, ...(t.interrupted ? { interrupted: true } : {}) })) }
+      : {}),
   };
 }
+
+function pageOf(p: RecordPage): HistoryPage {
+  return { calls: p.records.map(viewOfRecord), next: p.next, complete: p.complete };
+}
+
+/** A recording file name as the record store writes it (no directory part). */
+const RECORDING_FILE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.wav$/;
 
 /**
  * The call manager as the admin API sees it. With a record database (`store`), the history is the
  * database's (every instance's calls); without one, or while it is down, this process's own.
  */
-export function adminCalls(calls: CallManager, store?: PostgresRecords): AdminCalls {
+export function adminCalls(calls: CallManager, store?: PostgresRecords, files?: RecordStore): AdminCalls {
   const own = (): CallView[] => calls.recent().slice().reverse().map(viewOfSummary);
+  // Live figures per call: the last and the mean turn latency (underruns come from the counters).
+  const turns = new Map<string, { n: number; sumMs: number; lastMs: number }>();
+  calls.on('timing', ({ callId, metric, valueMs }) => {
+    if (metric !== 'turn_latency_ms') return;
+    const t = turns.get(callId) ?? { n: 0, sumMs: 0, lastMs: 0 };
+    t.n += 1;
+    t.sumMs += valueMs;
+    t.lastMs = valueMs;
+    turns.set(callId, t);
+  });
+  calls.on('callEnded', (s) => turns.delete(s.callId));
+  const liveView = (i: CallInfo): CallView => {
+    const v = viewOfInfo(i);
+    const c = calls.get(i.callId)?.counters;
+    const t = turns.get(i.callId);
+    v.figures = {
+      turns: t?.n ?? 0,
+      lastTurnLatencyMs: t ? Math.round(t.lastMs) : null,
+      meanTurnLatencyMs: t ? Math.round(t.sumMs / t.n) : null,
+      underruns: c?.underruns ?? 0,
+      bargeIns: c?.bargeIns ?? 0,
+      inputDroppedSamples: c?.inputDroppedSamples ?? 0,
+    };
+    return v;
+  };
+  /** A finished call's record (the database's first), or undefined while it is still being written. */
+  const finishedRecord = async (id: string): Promise<CallRecord | undefined> => {
+    const rec = (await store?.get(id).catch(() => undefined)) ?? (await files?.read(id));
+    return rec && rec.status !== 'in_progress' ? rec : undefined;
+  };
   return {
     list: async () => {
-      const active = calls.list().map(viewOfInfo);
+      const active = calls.list().map(liveView);
       if (!store) return { active, recent: own() };
       try {
         return { active, recent: (await store.listRecent(RECENT_FROM_STORE)).filter((r) => r.status !== 'in_progress' || !calls.get(r.callId)).map(viewOfRecord) };
@@ -95,14 +141,32 @@ export function adminCalls(calls: CallManager, store?: PostgresRecords): AdminCa
     get: async (id) => {
       const live = calls.get(id);
       if (live) {
-        const v = viewOfInfo(live.info());
+        const v = liveView(live.info());
         v.transcript = live.transcript.map((t, i) => ({ speaker: t.speaker, text: t.text, at: t.at.toISOString(), seq: i }));
         return v;
       }
+      const rec = await finishedRecord(id);
+      if (rec) return viewOfRecord(rec);
       const done = calls.recent().find((s) => s.callId === id);
-      if (done) return viewOfSummary(done);
-      const rec = await store?.get(id).catch(() => undefined);
-      return rec ? viewOfRecord(rec) : undefined;
+      return done ? viewOfSummary(done) : undefined;
+    },
+    history: async (q: HistoryQuery) => {
+      if (store) {
+        try {
+          return pageOf(await store.search(q));
+        } catch {
+          // The database is down: this instance's own records still answer.
+        }
+      }
+      return files ? pageOf(await files.search(q)) : { calls: [], next: null, complete: true };
+    },
+    recording: async (id) => {
+      if (!files || calls.get(id)) return undefined;
+      const rec = await finishedRecord(id);
+      const file = rec?.recording?.file;
+      if (!rec || !file || !RECORDING_FILE_RE.test(file)) return undefined;
+      // Recordings stay in records.dir of the instance that carried the call; another's is not here.
+      return { path: join(files.dir, dayDirName(Date.parse(rec.startedAt)), file), contentType: 'audio/wav' };
     },
     place: async (req) => {
       const s = await calls.placeCall(req.uri, { instructions: req.instructions, headers: req.headers });

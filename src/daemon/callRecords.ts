@@ -94,7 +94,7 @@ export class CallRecords {
       sipStatus: s.sipStatus,
       sipReason: s.sipReason,
       ai: { backend: s.ai.backend, model: s.ai.model, voice: s.ai.voice },
-      tools: s.tools.map((t) => ({ name: t.name, args: t.args, durationMs: t.durationMs, error: t.error })),
+      tools: s.tools.map((t) => ({ name: t.name, args: t.args, durationMs: t.durationMs, error: t.error, at: t.at })),
       usage: s.usage,
       counters: { ...s.counters } as Record<string, number>,
       transcript: s.transcript.map((t) => ({ speaker: t.speaker, text: t.text, at: t.at })),

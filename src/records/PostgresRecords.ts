@@ -12,6 +12,7 @@
 import { join } from 'node:path';
 import { Pool, type PoolConfig } from 'pg';
 import { dayDirName } from './paths';
+import { likePattern, type RecordPage, type RecordQuery } from './query';
 import type { CallRecord, CallRecordSummary } from './types';
 
 /** Migrations, in order; each runs once, inside one transaction with the version bump. */
@@ -143,6 +144,41 @@ export class PostgresRecords {
       [Math.max(0, Math.min(1000, Math.floor(n)))],
     );
     return r.rows.map((row) => ({ ...row.record, transcriptLines: Number(row.lines) }));
+  }
+
+  /** Records of every instance matching a history query, newest first, a page at a time. */
+  async search(q: RecordQuery): Promise<RecordPage> {
+    const r = await this.#pool.query<{ record: CallRecord; lines: number }>(
+      `SELECT record - 'transcript' AS record, COALESCE(jsonb_array_length(record->'transcript'), 0) AS lines
+         FROM calls
+        WHERE ($1::timestamptz IS NULL OR started_at >= $1)
+          AND ($2::timestamptz IS NULL OR started_at < $2)
+          AND ($3::text IS NULL OR from_uri ILIKE $3 ESCAPE '\\' OR to_uri ILIKE $3 ESCAPE '\\')
+          AND ($4::text[] IS NULL OR end_reason = ANY($4))
+          AND ($5::bigint IS NULL OR duration_ms >= $5)
+          AND ($6::bigint IS NULL OR duration_ms <= $6)
+          AND ($7::text IS NULL OR (jsonb_typeof(record->'transcript') = 'array' AND EXISTS (
+                SELECT 1 FROM jsonb_array_elements(record->'transcript') AS line WHERE line->>'text' ILIKE $7 ESCAPE '\\')))
+        ORDER BY started_at DESC, call_id
+        LIMIT $8 OFFSET $9`,
+      [
+        q.since?.toISOString() ?? null,
+        q.until?.toISOString() ?? null,
+        q.caller ? likePattern(q.caller) : null,
+        q.outcomes ? [...q.outcomes] : null,
+        q.minDurationMs ?? null,
+        q.maxDurationMs ?? null,
+        q.text ? likePattern(q.text) : null,
+        q.limit + 1,
+        q.offset,
+      ],
+    );
+    const rows = r.rows.slice(0, q.limit);
+    return {
+      records: rows.map((row) => ({ ...row.record, transcriptLines: Number(row.lines) })),
+      next: r.rows.length > q.limit ? q.offset + q.limit : null,
+      complete: true,
+    };
   }
 
   get closed(): boolean {

@@ -29,6 +29,7 @@ import {
   type RecordLimits,
 } from './normalize';
 import { dayDirName, dayDirStart, fileStem } from './paths';
+import { matchesQuery, type RecordPage, type RecordQuery } from './query';
 import { DEFAULT_MAX_RECORDING_MS, PART_SUFFIX, StereoWavWriter, repairWavHeader, type WavSummary } from './StereoWavWriter';
 import type {
   CallRecord,
@@ -44,6 +45,8 @@ import type {
 const DAY_MS = 86_400_000;
 /** Most records listRecent() returns. */
 export const MAX_LIST = 1000;
+/** Most record files one search() reads before it stops (reported as an incomplete page). */
+export const MAX_SEARCH_READS = 5000;
 
 /** Options of {@link RecordStore}. */
 export interface RecordStoreOptions {
@@ -632,6 +635,37 @@ export class RecordStore {
     return out.map(summarize);
   }
 
+  /**
+   * Records matching a history query, newest first by start time (then by call id, as the database
+   * orders them), a page at a time. Only the day directories the dates allow are read, and at most
+   * {@link MAX_SEARCH_READS} files per call: past that the page says it is not complete.
+   */
+  async search(q: RecordQuery): Promise<RecordPage> {
+    const want = q.offset + q.limit;
+    const found: CallRecord[] = [];
+    let reads = 0;
+    for (const day of await this.#days()) {
+      if (found.length > want) break;
+      const dayStart = dayDirStart(day) ?? 0;
+      if (q.until && dayStart >= q.until.getTime()) continue;
+      if (q.since && dayStart + DAY_MS <= q.since.getTime()) break;
+      const dir = join(this.dir, day);
+      const matches: CallRecord[] = [];
+      for (const { f, m } of await this.#recordFiles(dir)) {
+        if (m < 0) continue;
+        if (reads >= MAX_SEARCH_READS) {
+          found.push(...matches.sort(newestFirst));
+          return { records: found.slice(q.offset, want).map(summarize), next: null, complete: false };
+        }
+        reads += 1;
+        const rec = await this.#readFile(join(dir, f));
+        if (rec && matchesQuery(rec, q)) matches.push(rec);
+      }
+      found.push(...matches.sort(newestFirst));
+    }
+    return { records: found.slice(q.offset, want).map(summarize), next: found.length > want ? want : null, complete: true };
+  }
+
   /** Call ids of the records written (or rewritten) at or after `ms` (epoch), newest days first. */
   async writtenSince(ms: number): Promise<string[]> {
     const out: string[] = [];
@@ -984,6 +1018,11 @@ export class RecordStore {
     }
     return res;
   }
+}
+
+/** Later start first; the same start by call id, ascending (the database's ORDER BY). */
+function newestFirst(a: CallRecord, b: CallRecord): number {
+  return Date.parse(b.startedAt) - Date.parse(a.startedAt) || (a.callId < b.callId ? -1 : a.callId > b.callId ? 1 : 0);
 }
 
 function summarize(r: CallRecord): CallRecordSummary {

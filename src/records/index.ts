@@ -7,3 +7,4 @@ export { DEFAULT_RECORD_LIMITS, type RecordLimits } from './normalize';
 export { fileStem, dayDirName } from './paths';
 export { PostgresRecords, type PostgresRecordsOptions } from './PostgresRecords';
 export { RecordSync, type RecordSyncOptions, type RecordSyncStats } from './RecordSync';
+export { matchesQuery, likePattern, type RecordQuery, type RecordPage } from './query';

@@ -32,7 +32,7 @@ import { findToneSpans, readWav } from '../helpers/audio-analysis';
 import { makeSequence, makeTone } from '../helpers/fixtures';
 import { startPjsuaCaller } from '../helpers/pjsua';
 import { delay, spawnManaged, useHarnessCleanup } from '../helpers/proc';
-import { EXIT, REPO_ROOT, assertBuilt, eventually, listRecords, prepareDaemon, startDaemon, waitForRecord } from '../helpers/daemon';
+import { EXIT, REPO_ROOT, assertBuilt, eventually, listRecords, orderLookupWebhook, prepareDaemon, startDaemon, waitForRecord } from '../helpers/daemon';
 import { startKamailio } from '../helpers/kamailio';
 import { freePort, freePortRange, releasePort } from '../helpers/ports';
 import { FakeRealtimeServer, toneReply } from '../fakes/FakeRealtimeServer';
@@ -229,17 +229,7 @@ test('the Realtime socket drops while a webhook tool runs: the result reaches th
     setup.write({
       ai: openaiVia(fakeT),
       greeting: { file: greeting, interruptible: false },
-      tools: {
-        webhooks: [
-          {
-            name: 'lookup_order',
-            description: 'Look up an order by id',
-            parameters: { type: 'object', properties: { order_id: { type: 'string' } } },
-            url: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/orders`,
-            timeoutMs: 20_000,
-          },
-        ],
-      },
+      tools: { webhooks: [orderLookupWebhook(`http://127.0.0.1:${(hook.address() as AddressInfo).port}/orders`, 20_000)] },
     });
     const d = await startDaemon(setup, { name: 'faults-tool-drop' });
     const play = await makeSequence(path.join(setup.dir, 'caller-play.wav'), [{ silenceMs: 1000 }, { toneHz: 700, ms: 500 }, { silenceMs: 8000 }], { sampleRate: RATE });

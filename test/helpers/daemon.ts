@@ -545,3 +545,14 @@ export async function scrape(d: Daemon): Promise<Map<string, PromSample[]>> {
 export function sampleValue(samples: Map<string, PromSample[]>, name: string, labels: Record<string, string> = {}): number {
   return (samples.get(name) ?? []).filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
 }
+
+/** The `tools.webhooks` entry of the tests' example tool: `lookup_order` posting `{order_id}` to `url`. */
+export function orderLookupWebhook(url: string, timeoutMs: number): Record<string, unknown> {
+  return {
+    name: 'lookup_order',
+    description: 'Look up an order by id',
+    parameters: { type: 'object', properties: { order_id: { type: 'string' } } },
+    url,
+    timeoutMs,
+  };
+}
