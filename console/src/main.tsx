@@ -12,6 +12,22 @@ import { HistoryPage } from './HistoryPage';
 import { useRoute } from './hooks';
 import { NowPage } from './NowPage';
 
+/**
+ * A sign-in link (`sip-ai-agent console` prints one) carries the admin token in the fragment, which
+ * browsers never send to a server, so no access log sees it. It is taken out of the address bar and
+ * the history entry at once, before the router reads the fragment.
+ */
+const linkToken = ((): string | undefined => {
+  const m = /^#token=([^&/]+)$/.exec(location.hash);
+  if (!m) return undefined;
+  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return undefined;
+  }
+})();
+
 type Auth = { kind: 'checking' } | { kind: 'signin'; error?: string } | { kind: 'ready'; tokenRequired: boolean } | { kind: 'failed'; error: string };
 
 function SignIn(props: { error?: string; onDone: () => void }) {
@@ -87,6 +103,13 @@ function App() {
         // A loopback API without a token lets anyone on this host in; the session only carries the CSRF token.
         await signIn();
         setAuth({ kind: 'ready', tokenRequired: false });
+      } else if (linkToken !== undefined) {
+        try {
+          await signIn(linkToken);
+          setAuth({ kind: 'ready', tokenRequired: true });
+        } catch (err) {
+          setAuth({ kind: 'signin', error: err instanceof ApiError && err.status === 401 ? 'The token of that sign-in link is not valid.' : (err as Error).message });
+        }
       } else setAuth({ kind: 'signin' });
     } catch (err) {
       setAuth({ kind: 'failed', error: (err as Error).message });

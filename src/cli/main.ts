@@ -40,7 +40,8 @@ function fail(err: unknown, debug: boolean): number {
 }
 
 /** Admin client from --admin-url/--token, else from the config file's admin section. */
-function adminClient(g: GlobalOptions): AdminClient {
+/** The running daemon's admin API address and the token to use there. */
+function adminTarget(g: GlobalOptions): { baseUrl: string; token: string | undefined } {
   let baseUrl = g.adminUrl ?? process.env.SIP_AI_AGENT_ADMIN_URL;
   let token = g.token ?? process.env.SIP_AI_AGENT_ADMIN_TOKEN;
   if (!baseUrl && g.config) {
@@ -50,7 +51,11 @@ function adminClient(g: GlobalOptions): AdminClient {
     // The daemon's generated token, when no token is configured and this user may read it.
     token = token ?? cfg.admin.token ?? readLocalToken(cfg.records.dir);
   }
-  return new AdminClient({ baseUrl: baseUrl ?? DEFAULT_ADMIN_URL, token });
+  return { baseUrl: baseUrl ?? DEFAULT_ADMIN_URL, token };
+}
+
+function adminClient(g: GlobalOptions): AdminClient {
+  return new AdminClient(adminTarget(g));
 }
 
 function printJson(v: unknown): void {
@@ -164,6 +169,17 @@ export async function main(argv: string[]): Promise<number> {
       guard(async (uri: string, o: { instructions?: string; header?: string[] }) => {
         const placed = await adminClient(globals()).placeCall(uri, { instructions: o.instructions, headers: parseHeaders(o.header) });
         printJson(placed);
+        return EXIT_OK;
+      }),
+    );
+
+  program
+    .command('console')
+    .description("print the operator console's address: a sign-in link carrying the admin token (in the fragment, which never reaches a server log) when this user can read it")
+    .action(
+      guard(async () => {
+        const { baseUrl, token } = adminTarget(globals());
+        write(`${baseUrl.replace(/\/+$/, '')}/console/${token ? `#token=${encodeURIComponent(token)}` : ''}`);
         return EXIT_OK;
       }),
     );

@@ -20,7 +20,7 @@ import { artifactsDir, launchBrowser, type HeadlessBrowser } from '../helpers/br
 import { makeSequence, makeTone } from '../helpers/fixtures';
 import { startPjsuaCallee } from '../helpers/pjsua';
 import { useHarnessCleanup } from '../helpers/proc';
-import { EXIT, REPO_ROOT, assertBuilt, eventually, httpRequest, orderLookupWebhook, prepareDaemon, startDaemon, waitForRecord, type Daemon, type DaemonSetup } from '../helpers/daemon';
+import { EXIT, REPO_ROOT, assertBuilt, eventually, httpRequest, orderLookupWebhook, prepareDaemon, runCli, startDaemon, waitForRecord, type Daemon, type DaemonSetup } from '../helpers/daemon';
 
 jest.setTimeout(120_000);
 useHarnessCleanup();
@@ -288,6 +288,33 @@ describe('operator console', () => {
       await eventually(async () => (await p.$$eval('section', (s) => s.length)) >= 3, 10_000, 'the Now page');
       await shot(p, 'now-remote');
       await p.close();
+      // The CLI's sign-in link opens the console in a browser that has no session, and leaves no token in the address.
+      const cli = await runCli(['--config', remote.configPath, 'console']);
+      expect(cli.code).toBe(EXIT.ok);
+      const link = cli.stdout.trim();
+      expect(link).toBe(`${base}/console/#token=${encodeURIComponent(token)}`);
+      const fresh = await b.browser.createBrowserContext();
+      try {
+        const q = await fresh.newPage();
+        q.setDefaultTimeout(20_000);
+        await q.goto(link);
+        await q.waitForFunction("document.body.textContent.includes('Active calls')");
+        expect(await q.$('#token')).toBeNull();
+        expect(await q.evaluate('location.href')).toBe(`${base}/console/#/`);
+      } finally {
+        await fresh.close();
+      }
+      // A link with a wrong token lands on the sign-in form, saying why.
+      const other = await b.browser.createBrowserContext();
+      try {
+        const q = await other.newPage();
+        q.setDefaultTimeout(20_000);
+        await q.goto(`${base}/console/#token=not-the-token`);
+        await q.waitForSelector('#signin-error');
+        expect(await q.$eval('#signin-error', (e) => e.textContent)).toMatch(/sign-in link/);
+      } finally {
+        await other.close();
+      }
     } finally {
       await d2.stop();
     }
