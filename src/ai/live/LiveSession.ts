@@ -180,6 +180,7 @@ interface AgentTurn {
   replies: Reply[];
   requested: boolean;
   timer: NodeJS.Timeout | undefined;
+  ending?: boolean;
 }
 
 interface CallerTurn {
@@ -694,8 +695,9 @@ export class LiveSession extends SessionLifecycle implements AiSession {
 
   #endAgentTurn(why: 'quiet' | 'lost', lostReason?: string): void {
     const t = this.#agent;
-    if (!t) return;
-    this.#agent = undefined;
+    // Once: a listener of the events below may end the session, which ends this turn again.
+    if (!t || t.ending) return;
+    t.ending = true;
     if (t.timer) clearTimeout(t.timer);
     const interrupted = why === 'quiet' && t.callerSpoke && this.#caller !== undefined;
     if (interrupted) {
@@ -703,6 +705,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
       // still queued and reports (truncate) how much was heard, before the transcript is final.
       this.emit('speechStarted', { itemId: this.#caller!.itemId, audioStartMs: this.#caller!.startMs });
     }
+    this.#agent = undefined;
     this.emit('audioDone', { responseId: t.responseId, itemId: t.itemId });
     const text = this.#heardText(t);
     if (t.parts.length > 0) this.emit('transcript', { role: 'assistant', itemId: t.itemId, text, final: true, atMs: this.#atMs() });
