@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { AiSessionError, InvalidStateError } from '../util/errors';
 import { TypedEmitter } from '../util/TypedEmitter';
 import type { Logger } from '../logging/logger';
+import { connectError, parseErrorBody, readBody } from './wsHandshake';
 import {
   isUnknownServerEvent,
   parseServerEvent,
@@ -100,17 +101,6 @@ const ERROR_EXPLAINS_CLOSE_MS = 5_000;
 
 /** Close code the GA server uses after `beta_api_shape_disabled` (realtime-protocol.md §1, §8.7). */
 const CLOSE_BETA_SHAPE_DISABLED = 4000;
-
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-]);
 
 /** Build the connection URL: keep the given query, set `model`. Throws AiSessionError(invalid_url). */
 export function buildRealtimeUrl(url: string, model?: string): URL {
@@ -289,16 +279,7 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
       });
       ws.on('error', (err: Error & { code?: string }) => {
         if (this.#state === 'connecting') {
-          const msg = err.message ?? String(err);
-          if (/handshake has timed out/i.test(msg)) {
-            fail(new AiSessionError(`Realtime connect timed out [url:${where}, timeoutMs:${timeoutMs}]`, 'connect_timeout', { cause: err }));
-          } else if (err.code !== undefined && UNREACHABLE_CODES.has(err.code)) {
-            fail(new AiSessionError(`Realtime API unreachable [url:${where}, errno:${err.code}]`, 'unreachable', { cause: err }));
-          } else if (/certificate|tls|ssl/i.test(msg) || (err.code ?? '').startsWith('ERR_TLS') || (err.code ?? '').includes('CERT')) {
-            fail(new AiSessionError(`Realtime TLS failure [url:${where}, errno:${err.code ?? 'none'}]: ${msg}`, 'tls_error', { cause: err }));
-          } else {
-            fail(new AiSessionError(`Realtime connect failed [url:${where}, errno:${err.code ?? 'none'}]: ${msg}`, 'unreachable', { cause: err }));
-          }
+          fail(connectError('Realtime', err, where, timeoutMs));
         } else {
           // After session.created an error is always followed by 'close', which decides what happens.
           this.#log.debug({ err: err.message, errno: err.code }, 'Realtime socket error');
@@ -500,38 +481,4 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
     this.#log.debug('Realtime client closed');
     this.emit('close');
   }
-}
-
-function readBody(res: IncomingMessage, cap: number): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (): void => resolve(Buffer.concat(chunks).toString('utf8'));
-    res.on('data', (c: Buffer) => {
-      if (size >= cap) return;
-      const part = c.subarray(0, cap - size);
-      chunks.push(part);
-      size += part.length;
-    });
-    res.on('end', done);
-    res.on('error', done);
-    res.on('close', done);
-  });
-}
-
-function parseErrorBody(body: string): { code?: string; message?: string } {
-  try {
-    const data = JSON.parse(body) as { error?: { code?: unknown; message?: unknown; type?: unknown } };
-    const e = data?.error;
-    if (e && typeof e === 'object') {
-      return {
-        code: typeof e.code === 'string' ? e.code : typeof e.type === 'string' ? e.type : undefined,
-        message: typeof e.message === 'string' ? e.message.slice(0, 500) : undefined,
-      };
-    }
-  } catch {
-    // Not JSON: fall through and use the raw text.
-  }
-  const text = body.trim().slice(0, 200);
-  return text ? { message: text } : {};
 }

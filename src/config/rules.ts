@@ -145,8 +145,10 @@ function ai(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
     }
   }
   if (a.inputGate === 'vad' && a.provider !== 'openai') {
-    sink.warn('ai.inputGate', `applies to the openai provider only (${a.provider} ${a.provider === 'pipeline' ? 'takes its turns with ai.pipeline.vad' : 'has no server VAD'})`);
+    const why = a.provider === 'pipeline' ? 'takes its turns with ai.pipeline.vad' : a.provider === 'openai-live' ? 'hears the whole call, as a full-duplex model must' : 'has no server VAD';
+    sink.warn('ai.inputGate', `applies to the openai provider only (${a.provider} ${why})`);
   }
+  if (a.provider === 'openai-live') liveRules(cfg, raw, sink);
   if (a.provider === 'pipeline') {
     for (const svc of ['stt', 'chat', 'tts'] as const) {
       const s = a.pipeline[svc];
@@ -184,6 +186,32 @@ function ai(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
   if (td.type === 'none') {
     for (const k of ['createResponse', 'interruptResponse']) {
       if (written(raw, `ai.turnDetection.${k}`)) sink.report(`ai.turnDetection.${k}`, 'does not apply to type none');
+    }
+  }
+}
+
+/** `ai.live`: a key for the endpoint, encrypted transport, and the client delegation's chat model. */
+function liveRules(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
+  const a = cfg.ai;
+  const l = a.live;
+  if (a.apiKey === undefined) sink.reportOnce('ai.apiKey', 'required when ai.provider is openai-live (set apiKey or apiKeyFile)');
+  const url = tryUrl(l.url);
+  if (url?.protocol === 'ws:' && !isLoopback(url.hostname.replace(/^\[|\]$/g, ''))) {
+    sink.warn('ai.live.url', 'ws:// sends the API key and all audio unencrypted; use wss://');
+  }
+  if (url && url.search !== '') sink.report('ai.live.url', 'takes no query parameters (the model goes in ai.live.model)');
+  if (/\.openai\.azure\.com$/.test(url?.hostname ?? '') && !written(raw, 'ai.auth')) {
+    sink.warn('ai.auth', 'an Azure endpoint with bearer auth needs an Entra token in ai.apiKey; for a resource key set api-key');
+  }
+  if (l.delegation.type === 'client') {
+    const c = l.delegation.client;
+    const host = tryUrl(c.url)?.hostname ?? '';
+    if (c.apiKey === undefined && a.apiKey === undefined && /(^|\.)openai\.com$|\.openai\.azure\.com$/.test(host)) {
+      sink.report('ai.live.delegation.client.apiKey', `required for ${host} (set it, or ai.apiKey)`);
+    }
+    const cu = tryUrl(c.url);
+    if (cu?.protocol === 'http:' && !isLoopback(cu.hostname.replace(/^\[|\]$/g, '')) && (c.apiKey ?? a.apiKey) !== undefined) {
+      sink.warn('ai.live.delegation.client.url', 'http:// sends the API key and the conversation unencrypted; use https:// (or a server on this machine)');
     }
   }
 }

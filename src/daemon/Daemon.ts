@@ -19,6 +19,8 @@ import { OpenAiBackend } from '../ai/AiBackend';
 import { EchoBackend } from '../ai/EchoBackend';
 import { PipelineBackend } from '../ai/pipeline/PipelineBackend';
 import { pipelineOptions } from './pipelineOptions';
+import { LiveBackend } from '../ai/live/LiveBackend';
+import { liveOptions } from './liveOptions';
 import { VadPool } from './vadPool';
 import type { AiBackend } from '../ai/AiBackend';
 import { CallManager } from '../calls/CallManager';
@@ -50,6 +52,7 @@ export interface DaemonOptions {
 /** Builds the backend `ai.*` asks for. */
 function makeBackend(cfg: AgentConfig, vads: VadPool): AiBackend {
   if (cfg.ai.provider === 'pipeline') return new PipelineBackend(pipelineOptions(cfg, vads.get(cfg)));
+  if (cfg.ai.provider === 'openai-live') return new LiveBackend(liveOptions(cfg));
   return cfg.ai.provider === 'echo'
     ? new EchoBackend()
     : new OpenAiBackend({ url: cfg.ai.url, model: cfg.ai.model, apiKey: cfg.ai.apiKey ?? '', auth: cfg.ai.auth, connectTimeoutMs: cfg.ai.connectTimeoutMs });
@@ -273,7 +276,7 @@ export class Daemon {
         inputGate: this.#vads.gate(next),
       });
       await this.#admission.configure(next);
-      const aiChanged = live.some((k) => /^ai\.(provider|url|model|apiKey|apiKeyFile|auth|connectTimeoutMs|voice|speed|pipeline\..+)$/.test(k));
+      const aiChanged = live.some((k) => /^ai\.(provider|url|model|apiKey|apiKeyFile|auth|connectTimeoutMs|voice|speed|pipeline\..+|live\..+)$/.test(k));
       const backend = aiChanged ? makeBackend(next, this.#vads) : undefined;
       this.#calls.reload(options);
       if (backend) this.#backend.set(backend);
@@ -351,7 +354,7 @@ async function startAdmin(o: {
         reason: a.registration.reason || undefined,
         registrarReachable: a.registration.registrarReachable,
       })),
-      aiConfigured: current.cfg.ai.provider !== 'openai' || Boolean(current.cfg.ai.url && current.cfg.ai.model && current.cfg.ai.apiKey),
+      aiConfigured: (current.cfg.ai.provider !== 'openai' && current.cfg.ai.provider !== 'openai-live') || Boolean(current.cfg.ai.url && current.cfg.ai.model && current.cfg.ai.apiKey),
       problems: calls.backendDown ? [calls.backendDown] : undefined,
     }),
     status: () => ({
