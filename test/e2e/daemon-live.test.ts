@@ -135,7 +135,7 @@ test('a barge-in: the model stops, the daemon stops playing what it had buffered
   // The fake saw the caller talk over the reply and stopped its audio.
   expect(s.interruptions).toHaveLength(1);
   const cut = s.interruptions[0]!;
-  expect(s.utterances[0]).toMatchObject({ status: 'interrupted' });
+  expect(s.utterances.find((u) => u.id === cut.utteranceId)).toMatchObject({ status: 'interrupted' });
   // What the caller heard of the reply: less than the model had sent, so buffered audio was flushed.
   const reply = spans(rtp.heard(), 1000);
   expect(reply.length).toBeGreaterThanOrEqual(1);

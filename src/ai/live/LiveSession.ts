@@ -154,8 +154,10 @@ const DEFAULTS = {
 
 /** Appends carry at most 500 tokens (Live reference); ~4 characters a token, with room to spare. */
 const MAX_APPEND_CHARS = 1800;
-/** A sample this loud or louder makes a chunk voiced (about -60 dBFS). */
+/** Model audio this loud (mean absolute sample) or louder is voiced: about -60 dBFS. */
 const VOICED_LEVEL = 32;
+/** Caller audio this loud (mean absolute sample) is the caller talking: about -36 dBFS, over line noise. */
+const CALLER_LOUD_LEVEL = 500;
 /** Error codes that no new server session can cure. */
 const FATAL_CODES = new Set(['invalid_api_key', 'insufficient_quota', 'account_deactivated', 'billing_hard_limit_reached', 'model_not_found']);
 const SPEAK_NOW = 'Reply to the caller now.';
@@ -236,6 +238,10 @@ export class LiveSession extends SessionLifecycle implements AiSession {
   #busyTools = 0;
   #silentChunks = 0;
   #scratch = new Int16Array(0);
+  /** When caller audio over CALLER_LOUD_LEVEL was last sent (performance.now()). */
+  #callerLoudAt = 0;
+  /** The id the next caller turn takes (given out early by a barge-in seen in the audio). */
+  #nextCallerItemId: string | undefined;
 
   /** Audio seconds per server session (cumulative totals), and backend tokens. */
   #seconds = new Map<string, number>();
@@ -634,7 +640,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
   // Agent turns
 
   #onAudio(data: Buffer): void {
-    const voiced = this.#voiced(data);
+    const voiced = this.#level(data) >= VOICED_LEVEL;
     let t = this.#agent;
     if (!t) {
       if (!voiced) {
@@ -685,12 +691,25 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     return t;
   }
 
-  /** The turn ends once no voiced audio came for turnGapMs and what came has had time to play. */
+  /**
+   * The turn ends once no voiced audio came for turnGapMs and what came has had time to play. While
+   * the caller talks over it, no voiced audio arriving for turnGapMs is enough: the model has
+   * stopped for the caller, and what it sent ahead of real time is not to be played any more.
+   */
   #armAgentEnd(t: AgentTurn): void {
     if (t.timer) clearTimeout(t.timer);
-    const endAt = Math.max(t.lastVoicedAt, t.startedAt + t.voicedEndMs) + this.#limits.turnGapMs;
-    t.timer = setTimeout(() => this.#endAgentTurn('quiet'), Math.max(0, endAt - performance.now()));
+    t.timer = setTimeout(() => {
+      t.timer = undefined;
+      // Re-checked when due: the caller may have gone quiet, or begun to talk, meanwhile.
+      if (this.#agentEndAt(t) > performance.now() + 1) this.#armAgentEnd(t);
+      else this.#endAgentTurn('quiet');
+    }, Math.max(0, this.#agentEndAt(t) - performance.now()));
     t.timer.unref();
+  }
+
+  #agentEndAt(t: AgentTurn): number {
+    const overTalked = this.#callerTalking(t);
+    return (overTalked ? t.lastVoicedAt : Math.max(t.lastVoicedAt, t.startedAt + t.voicedEndMs)) + this.#limits.turnGapMs;
   }
 
   #endAgentTurn(why: 'quiet' | 'lost', lostReason?: string): void {
@@ -699,11 +718,13 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     if (!t || t.ending) return;
     t.ending = true;
     if (t.timer) clearTimeout(t.timer);
-    const interrupted = why === 'quiet' && t.callerSpoke && this.#caller !== undefined;
+    const interrupted = why === 'quiet' && this.#callerTalking(t);
     if (interrupted) {
       // The model stopped while the caller was talking: a barge-in. The call layer flushes what is
       // still queued and reports (truncate) how much was heard, before the transcript is final.
-      this.emit('speechStarted', { itemId: this.#caller!.itemId, audioStartMs: this.#caller!.startMs });
+      const c = this.#caller;
+      this.#nextCallerItemId ??= `live_caller_${++this.#turnSeq}`;
+      this.emit('speechStarted', c ? { itemId: c.itemId, audioStartMs: c.startMs } : { itemId: this.#nextCallerItemId, audioStartMs: Math.round(performance.now() - this.#serverStartedAt) });
     }
     this.#agent = undefined;
     this.emit('audioDone', { responseId: t.responseId, itemId: t.itemId });
@@ -729,19 +750,27 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     return parts.map((p) => p.text).join('').trim();
   }
 
-  #voiced(data: Buffer): boolean {
-    const f = this.audioFormat.output;
-    if (f.linear) {
-      for (let i = 0; i + 1 < data.length; i += 2) {
-        const s = data.readInt16LE(i);
-        if (s >= VOICED_LEVEL || s <= -VOICED_LEVEL) return true;
-      }
-      return false;
+  /** Mean absolute sample value of a chunk in the session format (G.711 decoded). */
+  #level(data: Buffer): number {
+    let pcm: Int16Array;
+    if (this.audioFormat.output.linear) {
+      pcm = new Int16Array(data.buffer, data.byteOffset, data.length >> 1);
+      if (data.byteOffset % 2 !== 0) pcm = new Int16Array(Uint8Array.from(data.subarray(0, (data.length >> 1) * 2)).buffer);
+    } else {
+      if (this.#scratch.length < data.length) this.#scratch = new Int16Array(data.length);
+      const out = this.#scratch.subarray(0, data.length);
+      pcm = this.audioFormat.output.format === 'pcmu' ? decodeMuLaw(data, out) : decodeALaw(data, out);
     }
-    if (this.#scratch.length < data.length) this.#scratch = new Int16Array(data.length);
-    const pcm = f.format === 'pcmu' ? decodeMuLaw(data, this.#scratch.subarray(0, data.length)) : decodeALaw(data, this.#scratch.subarray(0, data.length));
-    for (let i = 0; i < pcm.length; i++) if (pcm[i] >= VOICED_LEVEL || pcm[i] <= -VOICED_LEVEL) return true;
-    return false;
+    let sum = 0;
+    for (let i = 0; i < pcm.length; i++) sum += pcm[i] < 0 ? -pcm[i] : pcm[i];
+    return pcm.length > 0 ? sum / pcm.length : 0;
+  }
+
+  /** True when the caller is audibly talking now, or their words are arriving as transcript. */
+  #callerTalking(t: AgentTurn): boolean {
+    const heardAt = this.#callerLoudAt;
+    const loud = heardAt > t.startedAt && performance.now() - heardAt < this.#limits.turnGapMs;
+    return loud || (t.callerSpoke && this.#caller !== undefined);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -754,12 +783,16 @@ export class LiveSession extends SessionLifecycle implements AiSession {
       c = undefined;
     }
     if (!c) {
-      c = { itemId: `live_caller_${++this.#turnSeq}`, text: '', startMs, endMs, timer: undefined };
+      c = { itemId: this.#nextCallerItemId ?? `live_caller_${++this.#turnSeq}`, text: '', startMs, endMs, timer: undefined };
+      this.#nextCallerItemId = undefined;
       this.#caller = c;
     }
     c.text += delta;
     c.endMs = Math.max(c.endMs, endMs);
-    if (this.#agent) this.#agent.callerSpoke = true;
+    if (this.#agent && !this.#agent.ending) {
+      this.#agent.callerSpoke = true;
+      this.#armAgentEnd(this.#agent);
+    }
     this.emit('transcript', { role: 'user', itemId: c.itemId, text: delta, final: false, atMs: this.#atMs() });
     if (c.timer) clearTimeout(c.timer);
     c.timer = setTimeout(() => this.#endCallerTurn(), this.#limits.turnGapMs);
@@ -965,6 +998,13 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     if (!sent) {
       this.#dropAudio(bytes.length);
       return;
+    }
+    const t = this.#agent;
+    if (t && !t.ending && this.#level(bytes) >= CALLER_LOUD_LEVEL) {
+      // Talked over: the agent turn may now end as soon as the model stops sending.
+      const wasTalking = this.#callerTalking(t);
+      this.#callerLoudAt = performance.now();
+      if (!wasTalking) this.#armAgentEnd(t);
     }
     this.#stats.appendedChunks += 1;
     this.#stats.appendedBytes += bytes.length;
