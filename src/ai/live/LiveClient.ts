@@ -395,14 +395,15 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
   /**
    * Close (idempotent); emits 'close' once. An open session is asked to finish first
    * (`session.close`, whose `session.closed` carries the final usage): `onClosed` gets that event
-   * if it arrives within `graceMs`, then the socket closes. A pending connect() rejects with `closed`.
+   * if it arrives within `graceMs` (default 0: the socket closes right after the request), then the
+   * socket closes. A pending connect() rejects with `closed`.
    */
   close(opts: { graceMs?: number; onClosed?: (ev: LiveServerEvent) => void } = {}): void {
     if (this.#state === 'closed') return;
     const ws = this.#ws;
     if (this.#state === 'connecting' && this.#abortConnect) {
       this.#abortConnect();
-    } else if (this.#state === 'open' && ws && ws.readyState === WebSocket.OPEN && (opts.graceMs ?? 0) > 0) {
+    } else if (this.#state === 'open' && ws && ws.readyState === WebSocket.OPEN) {
       this.#state = 'closed';
       if (this.#pingTimer) clearInterval(this.#pingTimer);
       this.#pingTimer = undefined;
@@ -412,7 +413,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
         clearTimeout(grace);
         this.#teardown();
       };
-      const grace = setTimeout(finish, opts.graceMs);
+      const grace = setTimeout(finish, opts.graceMs ?? 0);
       grace.unref();
       ws.removeAllListeners('message');
       ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../../src/logging/logger';
 import { AiSessionError } from '../../../src/util/errors';
 import { LiveSession, type LiveOptions } from '../../../src/ai/live/LiveSession';
+import { LiveBackend } from '../../../src/ai/live/LiveBackend';
 import type { AiSessionOptions, ResponseOutcome, ToolCallRecord } from '../../../src/ai/types';
 import { ScriptedServer, type Peer } from './scriptedServer';
 
@@ -181,6 +182,41 @@ describe('LiveSession audio and turns', () => {
     expect(order).toEqual(['speechStarted', 'final']);
     expect(heard).toBe('Our opening hours');
     expect(s.stats.truncates).toBe(1);
+  });
+
+  it('barge-in heard in the caller audio: a reply sent ahead of real time ends when its audio stops arriving, not when it would have finished playing', async () => {
+    const s = session({ turnGapMs: 200 });
+    const { peer } = await started(s);
+    const events: string[] = [];
+    s.on('speechStarted', (e) => events.push(`speechStarted:${e.itemId}`));
+    s.on('responseDone', (o) => events.push(`done:${o.status}`));
+    // Four seconds of reply delivered at once.
+    peer.send({ type: 'session.output_audio.delta', delta: pcm(4000) });
+    await new Promise((r) => setTimeout(r, 50));
+    // The caller talks (loud audio up); the model sends nothing more.
+    const loud = new Int16Array(480).fill(6000);
+    const talk = setInterval(() => s.appendAudio(loud), 20);
+    const t0 = Date.now();
+    const done = await until<ResponseOutcome>(s, 'responseDone');
+    clearInterval(talk);
+    expect(done).toMatchObject({ status: 'cancelled', reason: 'turn_detected' });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(events[0]).toMatch(/^speechStarted:live_caller_\d+$/);
+    // The caller turn that follows takes the id the barge-in announced.
+    const finalUser = new Promise<string>((r) => s.on('transcript', (t) => t.role === 'user' && t.final && r(t.itemId)));
+    peer.send({ type: 'session.input_transcript.delta', event_id: 'i1', delta: 'Stop, please.', start_ms: 100, end_ms: 600 });
+    expect(await finalUser).toBe(events[0].split(':')[1]);
+  });
+
+  it('without the caller talking, a reply sent ahead of real time is left to play out', async () => {
+    const s = session({ turnGapMs: 100 });
+    const { peer } = await started(s);
+    const t0 = Date.now();
+    peer.send({ type: 'session.output_audio.delta', delta: pcm(600) });
+    const done = await until<ResponseOutcome>(s, 'responseDone');
+    expect(done.status).toBe('completed');
+    // Not before its 600 ms could have played (and the gap after it).
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
   });
 
   it('createResponse() asks with session.commentary.append and resolves with the next agent turn', async () => {
@@ -359,6 +395,25 @@ describe('LiveSession failures', () => {
     expect(s.stats.reconnects).toBe(1);
   });
 
+  it('rotates to a new server session before the current one expires, seeded with the conversation', async () => {
+    const s = session({ expiryMarginMs: 2000 });
+    const p = s.start();
+    const first = await server.peer(1);
+    const start1 = await first.next('session.start');
+    // Expires in 3 s: the rotation is due after about one second, while idle.
+    first.send({ type: 'session.started', event_id: 'e', session: { id: 'live_a', model: 'gpt-live-1', status: 'active', expires_at: Math.floor(Date.now() / 1000) + 3, audio: start1.session.audio } });
+    await p;
+    s.sendUserText('Account 42.');
+    const reconnected = until<{ reason: string }>(s, 'reconnected', 5000);
+    await first.next('session.close', 4000);
+    const second = await server.peer(2, 4000);
+    const start2 = await accept(second);
+    expect(start2.session.input).toEqual([{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Account 42.' }] }]);
+    expect(await reconnected).toMatchObject({ reason: 'rotation' });
+    expect(s.stats.rotations).toBe(1);
+    expect(s.stats.reconnects).toBe(0);
+  });
+
   it('a dropped socket with no reconnects left: died', async () => {
     const s = session({}, { maxReconnects: 0 });
     const { peer } = await started(s);
@@ -385,6 +440,20 @@ describe('LiveSession failures', () => {
     await peer.next('session.close');
     expect(await reply).toMatchObject({ status: 'not_sent', reason: 'session_closed' });
     expect(s.state.name).toBe('closed');
+  });
+});
+
+describe('LiveBackend', () => {
+  it('probe() starts a server session and closes it; rejects when the key is refused', async () => {
+    const backend = new LiveBackend({ connection: { url: server.url('/v1/live/sessions'), apiKey: 'sk-x', pingIntervalMs: 0 }, live: { model: 'gpt-live-1', delegation: { type: 'client', endpoint: { baseUrl: 'http://127.0.0.1:1/v1', timeoutMs: 100 }, model: 'm' } } });
+    const probing = backend.probe(log);
+    const peer = await server.peer(1);
+    const start = await accept(peer);
+    await probing;
+    expect(start.session).toMatchObject({ model: 'gpt-live-1', delegation: { type: 'client' } });
+    await peer.next('session.close');
+    server.behaviour = { refuse: { status: 401, body: '{"error":{"code":"invalid_api_key","message":"bad key"}}' } };
+    await expect(backend.probe(log)).rejects.toMatchObject({ aiCode: 'invalid_api_key' });
   });
 });
 
