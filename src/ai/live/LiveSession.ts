@@ -359,8 +359,14 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     if (!c) return;
     c.removeAllListeners();
     const id = c.sessionId;
-    // The final usage comes with session.closed, after we asked for it.
-    c.close({ graceMs, onClosed: (ev) => this.#applySeconds(id, ev) });
+    // The final usage comes with session.closed, after we asked for it (and maybe after the call record).
+    c.close({
+      graceMs,
+      onClosed: (ev) => {
+        this.#applySeconds(id, ev);
+        if (ev.type === 'session.closed') this.#log.info({ sessionId: id, reason: ev.reason, audioSeconds: ev.usage.seconds }, 'GPT-Live session closed');
+      },
+    });
   }
 
   #applySeconds(sessionId: string | undefined, ev: LiveServerEvent): void {
