@@ -38,6 +38,7 @@ import { performance } from 'node:perf_hooks';
 import { decodeALaw, decodeMuLaw } from '../../audio/g711';
 import type { Logger } from '../../logging/logger';
 import { AiSessionError, InvalidStateError } from '../../util/errors';
+import { ReportLimiter } from '../../util/ReportLimiter';
 import { chat, type ChatMessage, type ServiceEndpoint } from '../pipeline/services';
 import { assertToolName } from '../realtime/ToolRunner';
 import { notSent, SessionLifecycle, type SessionEnd } from '../SessionLifecycle';
@@ -235,7 +236,11 @@ export class LiveSession extends SessionLifecycle implements AiSession {
   #history: HistoryEntry[] = [];
   #backend = new Map<string, BackendCalls>();
   #delegations = new Set<AbortController>();
+  /** Every running tool call's controller, aborted when the session ends. */
+  #toolAborts = new Set<AbortController>();
   #busyTools = 0;
+  /** Server errors are logged once a minute per code (they are all emitted). */
+  readonly #errorReports = new ReportLimiter({ intervalMs: 60_000, maxKeys: 64 });
   #silentChunks = 0;
   #scratch = new Int16Array(0);
   /** When caller audio over CALLER_LOUD_LEVEL was last sent (performance.now()). */
@@ -340,6 +345,8 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     for (const r of this.#waitingReplies.splice(0)) settle(r, notSent(reason));
     for (const d of this.#delegations) d.abort(new AiSessionError(`delegation abandoned [reason:${reason}]`, reason));
     this.#delegations.clear();
+    for (const a of this.#toolAborts) a.abort(new AiSessionError(`tool call abandoned [reason:${reason}]`, reason));
+    this.#toolAborts.clear();
     this.#backend.clear();
     if (this.#silentChunks > 0) this.#log.debug({ silentChunks: this.#silentChunks }, 'silent model audio between turns skipped');
     this.#dropClient(end === 'closed' ? this.#limits.closeGraceMs : 0);
@@ -638,7 +645,8 @@ export class LiveSession extends SessionLifecycle implements AiSession {
       ...(cause !== undefined ? { causeType: cause.type } : {}),
       ...(causeId !== undefined ? { causeEventId: causeId } : {}),
     };
-    this.#log.warn({ code, param: err.param, causeType: err.causeType }, `GPT-Live error: ${err.message}`);
+    const report = this.#errorReports.check(code);
+    if (report.report) this.#log.warn({ code, param: err.param, causeType: err.causeType, suppressed: report.suppressed }, `GPT-Live error: ${err.message}`);
     this.emit('error', err);
   }
 
@@ -870,8 +878,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
       return;
     }
     const records = await Promise.all(b.calls.values());
-    if (this.#backend.get(key) !== b) return;
-    this.#backend.delete(key);
+    if (this.#backend.get(key) === b) this.#backend.delete(key);
     const client = this.#client;
     if (this.ending || !client || b.generation !== this.#generation || this.state.name !== 'ready') {
       // The server session that asked is gone: what the tools did is told to the new one as context.
@@ -883,7 +890,12 @@ export class LiveSession extends SessionLifecycle implements AiSession {
       client.send({ type: 'response.create' });
     } catch (err) {
       this.#log.debug({ err: (err as Error).message }, 'tool outputs not sent');
+      return;
     }
+    // What a result wants said next (end_call's goodbye, transfer_call's announcement) steers the
+    // voice model as silent context: the backend's continued answer is what it speaks.
+    const steer = records.flatMap((r) => (typeof r.result.followUp === 'object' ? [r.result.followUp.instructions] : []));
+    if (steer.length > 0) this.#append('session.thinking.append', steer.join('\n'), null);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -950,6 +962,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     let resolveFollowUp!: (o: ResponseOutcome | undefined) => void;
     const followUp = new Promise<ResponseOutcome | undefined>((r) => (resolveFollowUp = r));
     this.#busyTools += 1;
+    this.#toolAborts.add(abort);
     try {
       const record = await runToolCall(this.#toolEnv, { name, callId, argsText, abort, followUp });
       this.emit('toolCall', record);
@@ -958,6 +971,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
       return record;
     } finally {
       parent?.signal.removeEventListener('abort', onParent);
+      this.#toolAborts.delete(abort);
       this.#busyTools -= 1;
     }
   }

@@ -305,6 +305,52 @@ describe('LiveSession tools', () => {
     expect(s.stats.toolErrors).toBe(1);
   });
 
+  it("a result that wants words said (end_call's goodbye) steers the voice model as silent context after response.create; its followUp is the next agent turn", async () => {
+    const s = session();
+    let followUp: Promise<ResponseOutcome | undefined> | undefined;
+    s.registerTool({
+      name: 'end_call',
+      description: 'Hang up',
+      parameters: { type: 'object', properties: {} },
+      handler: async (_args, ctx) => {
+        followUp = ctx.followUp;
+        return { output: '{"ok":true}', followUp: { instructions: 'Say a brief goodbye.' } };
+      },
+    });
+    const { peer } = await started(s);
+    peer.send({ type: 'response.event', event_id: 'r1', delegation_id: 'd1', event: { type: 'response.created' } });
+    peer.send({ type: 'response.event', event_id: 'r2', delegation_id: 'd1', event: { type: 'response.output_item.done', item: { type: 'function_call', call_id: 'c9', name: 'end_call', arguments: '' } } });
+    peer.send({ type: 'response.event', event_id: 'r3', delegation_id: 'd1', event: { type: 'response.completed' } });
+    await peer.next('response.create');
+    expect(await peer.next('session.thinking.append')).toMatchObject({ delegation_id: null, content: 'Say a brief goodbye.' });
+    peer.send({ type: 'session.output_audio.delta', delta: pcm(80) });
+    expect(await followUp).toMatchObject({ status: 'completed', requested: true });
+  });
+
+  it('closing the session aborts a running tool call', async () => {
+    const s = session();
+    let aborted: unknown;
+    s.registerTool({
+      name: 'slow',
+      description: 'Slow',
+      parameters: { type: 'object', properties: {} },
+      handler: (_args, ctx) =>
+        new Promise((resolve) => {
+          ctx.signal.addEventListener('abort', () => {
+            aborted = ctx.signal.reason;
+            resolve({ output: '{}' });
+          });
+        }),
+    });
+    const { peer } = await started(s);
+    const called = new Promise<void>((r) => s.once('toolCall', () => r()));
+    peer.send({ type: 'response.event', event_id: 'r1', delegation_id: 'd1', event: { type: 'response.output_item.done', item: { type: 'function_call', call_id: 'c1', name: 'slow', arguments: '{}' } } });
+    await new Promise((r) => setTimeout(r, 50));
+    s.close();
+    await called;
+    expect(aborted).toBeInstanceOf(AiSessionError);
+  });
+
   it('a tool registered after start is declared with session.update', async () => {
     const s = session({ delegation: { type: 'responses', model: 'gpt-5.5', hostedTools: [{ type: 'web_search' }] } });
     const { peer } = await started(s);
