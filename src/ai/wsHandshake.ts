@@ -1,9 +1,10 @@
 /**
- * What the WebSocket clients of the AI backends (Realtime, GPT-Live) share about a handshake that
- * fails: reading a refused upgrade's body, its error code, and the stable aiCode of a socket error
- * before the session is up.
+ * What the WebSocket clients of the AI backends (Realtime, GPT-Live) share: opening the socket, a
+ * refused upgrade's body and error code, the stable aiCode of a socket error before the session is
+ * up, the ping keepalive, and letting go of a socket.
  */
 import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
 import { AiSessionError } from '../util/errors';
 
 /** Socket errnos that mean the endpoint cannot be reached at all. */
@@ -61,4 +62,72 @@ export function connectError(what: string, err: Error & { code?: string }, where
     return new AiSessionError(`${what} TLS failure [url:${where}, errno:${err.code ?? 'none'}]: ${msg}`, 'tls_error', { cause: err });
   }
   return new AiSessionError(`${what} connect failed [url:${where}, errno:${err.code ?? 'none'}]: ${msg}`, 'unreachable', { cause: err });
+}
+
+/** Largest refused-upgrade body read, bytes. */
+const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
+
+/** Open a socket the way the AI clients do: their headers, a handshake timeout, a frame cap, no compression. */
+export function openAiSocket(url: URL, headers: Record<string, string>, timeoutMs: number, maxPayloadBytes: number): WebSocket {
+  return new WebSocket(url, { headers, handshakeTimeout: timeoutMs, maxPayload: maxPayloadBytes, perMessageDeflate: false });
+}
+
+/** A refused upgrade as an AiSessionError: the HTTP status mapped to an aiCode, with the body's code and message. */
+export async function refusedUpgrade(what: string, res: IncomingMessage, where: string): Promise<AiSessionError> {
+  const parsed = parseErrorBody(await readBody(res, MAX_REFUSAL_BODY_BYTES));
+  const status = res.statusCode ?? 0;
+  const aiCode = aiCodeForHttpStatus(status, parsed.code);
+  const detail = parsed.message ? `: ${parsed.message}` : '';
+  return new AiSessionError(`${what} upgrade refused [status:${status}, code:${parsed.code ?? aiCode}, url:${where}]${detail}`, aiCode);
+}
+
+/** Map a refused upgrade (HTTP status + body code) to a stable aiCode. */
+export function aiCodeForHttpStatus(status: number, bodyCode?: string): string {
+  if (status === 401) return 'invalid_api_key';
+  if (status === 429) return bodyCode === 'insufficient_quota' ? 'insufficient_quota' : 'rate_limited';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return bodyCode === 'model_not_found' ? 'model_not_found' : 'not_found';
+  if (status >= 500) return 'server_error';
+  return bodyCode ?? `http_${status}`;
+}
+
+/**
+ * Ping every `intervalMs`; a ping still unanswered when the next is due means a dead peer: `onDead`
+ * runs, then the socket is terminated (its 'close' reports the death). Returns stop(). 0 = off.
+ */
+export function keepAlive(ws: WebSocket, intervalMs: number, onDead: () => void): () => void {
+  if (intervalMs <= 0) return () => undefined;
+  let awaitingPong = false;
+  const onPong = (): void => {
+    awaitingPong = false;
+  };
+  ws.on('pong', onPong);
+  const timer = setInterval(() => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (awaitingPong) {
+      onDead();
+      ws.terminate();
+      return;
+    }
+    awaitingPong = true;
+    ws.ping();
+  }, intervalMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    ws.off('pong', onPong);
+  };
+}
+
+/** Let go of a socket: no more messages, a late 'error' swallowed (unhandled it would throw), closed or terminated. */
+export function releaseSocket(ws: WebSocket): void {
+  ws.removeAllListeners('message');
+  ws.on('error', () => undefined);
+  if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'client closing');
+  else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+}
+
+/** The text of a frame, however ws delivered it. */
+export function frameText(data: WebSocket.RawData): string {
+  return Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
 }

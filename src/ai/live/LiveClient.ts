@@ -16,8 +16,8 @@ import type { Logger } from '../../logging/logger';
 import { AiSessionError, InvalidStateError } from '../../util/errors';
 import { ReportLimiter } from '../../util/ReportLimiter';
 import { TypedEmitter } from '../../util/TypedEmitter';
-import { aiCodeForHttpStatus, buildRealtimeHeaders, type RealtimeAuth } from '../RealtimeClient';
-import { connectError, parseErrorBody, readBody } from '../wsHandshake';
+import { buildRealtimeHeaders, type RealtimeAuth } from '../RealtimeClient';
+import { connectError, frameText, keepAlive, openAiSocket, refusedUpgrade, releaseSocket } from '../wsHandshake';
 import {
   parseLiveServerEvent,
   type LiveClientEvent,
@@ -87,7 +87,6 @@ const DEFAULT_PING_INTERVAL_MS = 15_000;
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
 const DEFAULT_MAX_SEND_BUFFER = 1024 * 1024;
 const DEFAULT_SENT_HISTORY = 128;
-const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
 /** An `error` this recent explains a following close better than the close code does. */
 const ERROR_EXPLAINS_CLOSE_MS = 5_000;
 
@@ -117,8 +116,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
   #nextId = 1;
   #connectMs: number | undefined;
   #started: LiveSessionStartedEvent | undefined;
-  #pingTimer: NodeJS.Timeout | undefined;
-  #awaitingPong = false;
+  #stopPing: () => void = () => undefined;
   #killReason: string | undefined;
   #lastError: { code: string; atMs: number } | undefined;
   #abortConnect: (() => void) | undefined;
@@ -192,12 +190,8 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     return new Promise<LiveSessionStartedEvent>((resolve, reject) => {
       let settled = false;
       let startId: string | undefined;
-      const ws = new WebSocket(url, {
-        headers: buildRealtimeHeaders(this.#opts.apiKey, this.#opts.auth, this.#opts.headers),
-        handshakeTimeout: timeoutMs,
-        maxPayload: this.#opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD,
-        perMessageDeflate: false,
-      });
+      const headers = buildRealtimeHeaders(this.#opts.apiKey, this.#opts.auth, this.#opts.headers);
+      const ws = openAiSocket(url, headers, timeoutMs, this.#opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD);
       this.#ws = ws;
       const fail = (err: AiSessionError): void => {
         if (settled) return;
@@ -211,11 +205,8 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
       this.#abortConnect = () => fail(new AiSessionError(`GPT-Live connect aborted by close() [url:${where}]`, 'closed'));
 
       ws.on('unexpected-response', (req, res: IncomingMessage) => {
-        void readBody(res, MAX_REFUSAL_BODY_BYTES).then((body) => {
-          const parsed = parseErrorBody(body);
-          const status = res.statusCode ?? 0;
-          const aiCode = aiCodeForHttpStatus(status, parsed.code);
-          fail(new AiSessionError(`GPT-Live upgrade refused [status:${status}, code:${parsed.code ?? aiCode}, url:${where}]${parsed.message ? `: ${parsed.message}` : ''}`, aiCode));
+        void refusedUpgrade('GPT-Live', res, where).then((err) => {
+          fail(err);
           req.destroy();
         });
       });
@@ -238,7 +229,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
             this.#state = 'open';
             this.#started = ev;
             this.#connectMs = Math.round(performance.now() - t0);
-            this.#startPing();
+            this.#stopPing = keepAlive(ws, this.#opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS, () => (this.#killReason = 'ping_timeout'));
             this.#log.info({ connectMs: this.#connectMs, sessionId: ev.session.id, expiresAt: ev.session.expires_at }, 'GPT-Live session started');
             resolve(ev);
           } else if (ev.type === 'error') {
@@ -258,9 +249,6 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
         if (this.#state !== 'open') return;
         if (ev.type === 'error') this.#lastError = { code: ev.error.code || ev.error.type || 'server_error', atMs: performance.now() };
         this.emit('event', ev);
-      });
-      ws.on('pong', () => {
-        this.#awaitingPong = false;
       });
       ws.on('close', (code: number, reasonBuf: Buffer) => {
         const reason = reasonBuf.toString('utf8');
@@ -288,8 +276,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
       this.#report('binary', 'GPT-Live sent a binary frame (ignored)');
       return undefined;
     }
-    const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
-    const res = parseLiveServerEvent(text);
+    const res = parseLiveServerEvent(frameText(data));
     if (!res.ok) {
       if (res.reason === 'unknown_type') this.#stats.unknownEvents += 1;
       else this.#stats.malformedEvents += 1;
@@ -358,37 +345,13 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
     return ws;
   }
 
-  #startPing(): void {
-    const interval = this.#opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
-    if (interval <= 0) return;
-    this.#pingTimer = setInterval(() => {
-      const ws = this.#ws;
-      if (!ws || ws.readyState !== WebSocket.OPEN) return;
-      if (this.#awaitingPong) {
-        this.#killReason = 'ping_timeout';
-        ws.terminate();
-        return;
-      }
-      this.#awaitingPong = true;
-      ws.ping();
-    }, interval);
-    this.#pingTimer.unref();
-  }
-
   #teardown(): void {
     this.#state = 'closed';
     this.#abortConnect = undefined;
-    if (this.#pingTimer) clearInterval(this.#pingTimer);
-    this.#pingTimer = undefined;
+    this.#stopPing();
     const ws = this.#ws;
     this.#ws = undefined;
-    if (ws) {
-      ws.removeAllListeners('message');
-      // ws may still emit an 'error' while closing; an unhandled one would throw.
-      ws.on('error', () => undefined);
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'client closing');
-      else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-    }
+    if (ws) releaseSocket(ws);
     this.#sent.clear();
   }
 
@@ -405,8 +368,7 @@ export class LiveClient extends TypedEmitter<LiveClientEvents> {
       this.#abortConnect();
     } else if (this.#state === 'open' && ws && ws.readyState === WebSocket.OPEN) {
       this.#state = 'closed';
-      if (this.#pingTimer) clearInterval(this.#pingTimer);
-      this.#pingTimer = undefined;
+      this.#stopPing();
       this.#sendNow(ws, { type: 'session.close' });
       ws.removeAllListeners('close');
       const finish = (): void => {

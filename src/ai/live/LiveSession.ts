@@ -41,7 +41,7 @@ import { AiSessionError, InvalidStateError } from '../../util/errors';
 import { ReportLimiter } from '../../util/ReportLimiter';
 import { chat, type ChatMessage, type ServiceEndpoint } from '../pipeline/services';
 import { assertToolName } from '../realtime/ToolRunner';
-import { notSent, SessionLifecycle, type SessionEnd } from '../SessionLifecycle';
+import { notSent, SessionLifecycle, toAiError, type SessionEnd } from '../SessionLifecycle';
 import { aiAudioFormatInfo, type AiAudioFormat, type AiAudioFormatInfo } from '../audioFormat';
 import { runToolCall, type ToolCallEnv } from '../toolCall';
 import type {
@@ -320,16 +320,8 @@ export class LiveSession extends SessionLifecycle implements AiSession {
    * configuration or runs on another format or voice than asked.
    */
   async start(): Promise<void> {
-    this.beginStart();
     this.#t0 = performance.now();
-    try {
-      await this.#openClient();
-    } catch (err) {
-      const e = toAiError(err, 'start_failed');
-      this.failStart(e, e.aiCode ?? 'start_failed');
-      throw e;
-    }
-    if (this.closed) throw new AiSessionError('AI session closed during start()', 'closed');
+    await this.startWith(() => this.#openClient());
     this.#stats.startMs = Math.round(performance.now() - this.#t0);
     this.#log.info({ connectMs: this.#stats.connectMs, startMs: this.#stats.startMs, delegation: this.#live.delegation.type }, 'AI session ready');
     this.#becomeReady();
@@ -1151,9 +1143,4 @@ function summarize(records: ToolCallRecord[]): string {
 
 function nonNeg(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : 0;
-}
-
-function toAiError(err: unknown, fallback: string): AiSessionError {
-  if (err instanceof AiSessionError) return err;
-  return new AiSessionError(err instanceof Error ? err.message : String(err), fallback, { cause: err });
 }
