@@ -180,6 +180,8 @@ interface AgentTurn {
   parts: { text: string; startMs: number }[];
   firstStartMs: number | undefined;
   callerSpoke: boolean;
+  /** End of the latest transcript fragment on the session timeline, ms. */
+  lastEndMs: number;
   replies: Reply[];
   requested: boolean;
   timer: NodeJS.Timeout | undefined;
@@ -229,6 +231,8 @@ export class LiveSession extends SessionLifecycle implements AiSession {
   #serverStartedAt = 0;
 
   #agent: AgentTurn | undefined;
+  /** The agent turn that ended last, for its transcript fragments arriving after its audio. */
+  #lastAgent: { itemId: string; endMs: number; interrupted: boolean; entry: HistoryEntry | undefined } | undefined;
   #caller: CallerTurn | undefined;
   #turnSeq = 0;
   #heard = new Map<string, number>();
@@ -575,7 +579,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
         this.#onAudio(Buffer.from(ev.delta, 'base64'));
         break;
       case 'session.output_transcript.delta':
-        this.#onAgentText(ev.delta, ev.start_ms);
+        this.#onAgentText(ev.delta, ev.start_ms, ev.end_ms);
         break;
       case 'session.input_transcript.delta':
         this.#onCallerText(ev.delta, ev.start_ms, ev.end_ms);
@@ -665,8 +669,18 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     this.#armAgentEnd(t);
   }
 
-  #onAgentText(delta: string, startMs: number): void {
+  #onAgentText(delta: string, startMs: number, endMs: number): void {
+    const last = this.#lastAgent;
+    if (!this.#agent && last && startMs <= last.endMs + this.#limits.turnGapMs) {
+      // Words of the turn that just ended, arriving after its audio: its line is written, so they
+      // go only into the history (unless the caller cut that turn short and never heard them).
+      last.endMs = Math.max(last.endMs, endMs);
+      if (!last.interrupted && last.entry) last.entry.text += delta;
+      this.#log.debug({ itemId: last.itemId }, 'late transcript of an ended agent turn');
+      return;
+    }
     const t = this.#agent ?? this.#openAgentTurn();
+    t.lastEndMs = Math.max(t.lastEndMs, endMs);
     t.parts.push({ text: delta, startMs });
     t.firstStartMs ??= startMs;
     t.lastVoicedAt = Math.max(t.lastVoicedAt, performance.now());
@@ -688,6 +702,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
       parts: [],
       firstStartMs: undefined,
       callerSpoke: false,
+      lastEndMs: 0,
       replies,
       requested: replies.length > 0,
       timer: undefined,
@@ -736,7 +751,9 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     this.emit('audioDone', { responseId: t.responseId, itemId: t.itemId });
     const text = this.#heardText(t);
     if (t.parts.length > 0) this.emit('transcript', { role: 'assistant', itemId: t.itemId, text, final: true, atMs: this.#atMs() });
-    this.#remember({ role: 'assistant', text });
+    const entry: HistoryEntry = { role: 'assistant', text };
+    this.#remember(entry);
+    this.#lastAgent = t.parts.length > 0 ? { itemId: t.itemId, endMs: t.lastEndMs, interrupted, entry: this.#history.at(-1) === entry ? entry : undefined } : undefined;
     const outcome: ResponseOutcome =
       why === 'lost'
         ? { responseId: t.responseId, status: 'failed', reason: lostReason ?? 'session_lost', requested: t.requested, error: { code: lostReason ?? 'session_lost', message: 'the server session ended during the turn' } }

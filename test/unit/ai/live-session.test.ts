@@ -142,6 +142,43 @@ describe('LiveSession audio and turns', () => {
     expect(Buffer.concat(audio)).toEqual(Buffer.concat([Buffer.from(pcm(40), 'base64'), Buffer.from(pcm(40), 'base64')]));
   });
 
+  it('transcript words of a turn that arrive after its audio ended join that turn, not a new one', async () => {
+    const s = session();
+    const { peer } = await started(s);
+    const created: string[] = [];
+    s.on('responseCreated', (r) => created.push(r.responseId));
+    peer.send({ type: 'session.output_audio.delta', delta: pcm(60) });
+    peer.send({ type: 'session.output_transcript.delta', event_id: 'o1', delta: 'Goodbye', start_ms: 3000, end_ms: 3300 });
+    await until(s, 'responseDone');
+    peer.send({ type: 'session.output_transcript.delta', event_id: 'o2', delta: ' and thanks.', start_ms: 3300, end_ms: 3700 });
+    await new Promise((r) => setTimeout(r, 400));
+    expect(created).toEqual(['live_resp_1']);
+    // The history a new server session starts from has the whole line.
+    peer.ws.terminate();
+    const second = await server.peer(2);
+    const start = await accept(second);
+    expect(start.session.input).toEqual([{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Goodbye and thanks.' }] }]);
+  });
+
+  it('G.711 µ-law: one format both ways at 8 kHz, and silence in it is not a turn', async () => {
+    const s = session({}, { inputFormat: 'pcmu', outputFormat: 'pcmu' });
+    const { peer, start } = await started(s);
+    expect(start.session.audio.format).toEqual({ type: 'audio/pcmu', rate: 8000 });
+    expect(s.audioFormat.input).toMatchObject({ format: 'pcmu', sampleRate: 8000 });
+    const created: string[] = [];
+    s.on('responseCreated', (r) => created.push(r.responseId));
+    peer.send({ type: 'session.output_audio.delta', delta: Buffer.alloc(160, 0xff).toString('base64') });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(created).toEqual([]);
+    peer.send({ type: 'session.output_audio.delta', delta: Buffer.alloc(160, 0x20).toString('base64') });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(created).toEqual(['live_resp_1']);
+  });
+
+  it('refuses different input and output formats (GPT-Live has one)', () => {
+    expect(() => session({}, { inputFormat: 'pcm', outputFormat: 'pcmu' })).toThrow(TypeError);
+  });
+
   it('a caller turn from input transcript fragments: partial transcripts, then speechStopped and the final text', async () => {
     const s = session();
     const { peer } = await started(s);
