@@ -162,6 +162,10 @@ const CALLER_LOUD_LEVEL = 500;
 /** Error codes that no new server session can cure. */
 const FATAL_CODES = new Set(['invalid_api_key', 'insufficient_quota', 'account_deactivated', 'billing_hard_limit_reached', 'model_not_found']);
 const SPEAK_NOW = 'Reply to the caller now.';
+/** Appends held while a new server session starts. */
+const MAX_HELD_APPENDS = 16;
+
+type AppendType = 'session.instructions.append' | 'session.thinking.append' | 'session.commentary.append';
 
 interface Reply {
   resolve(o: ResponseOutcome): void;
@@ -237,6 +241,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
   #turnSeq = 0;
   #heard = new Map<string, number>();
   #waitingReplies: Reply[] = [];
+  #heldAppends: { type: AppendType; content: string }[] = [];
   #history: HistoryEntry[] = [];
   #backend = new Map<string, BackendCalls>();
   #delegations = new Set<AbortController>();
@@ -339,6 +344,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     this.#endAgentTurn('lost', reason);
     this.#endCallerTurn();
     for (const r of this.#waitingReplies.splice(0)) settle(r, notSent(reason));
+    this.#heldAppends = [];
     for (const d of this.#delegations) d.abort(new AiSessionError(`delegation abandoned [reason:${reason}]`, reason));
     this.#delegations.clear();
     for (const a of this.#toolAborts) a.abort(new AiSessionError(`tool call abandoned [reason:${reason}]`, reason));
@@ -395,7 +401,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
         this.#maybeRotate();
         // Not idle by the end: the margin's last tenth is for rotating anyway, mid-turn.
         const hard = expiresAt !== undefined ? expiresAt * 1000 - Date.now() - this.#limits.expiryMarginMs / 10 : Infinity;
-        if (this.#rotationDue && Number.isFinite(hard)) {
+        if (this.#rotationDue && this.state.name === 'ready' && Number.isFinite(hard)) {
           this.#rotationTimer = setTimeout(() => void this.#reconnect('rotation', true), Math.max(0, hard));
           this.#rotationTimer.unref();
         }
@@ -567,6 +573,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     if (this.ending) return;
     const reseededItems = this.#reseedItems().length;
     this.#becomeReady();
+    for (const a of this.#heldAppends.splice(0)) this.#append(a.type, a.content, null);
     this.emit('reconnected', { reason, durationMs: Math.round(performance.now() - t0), reseededItems });
   }
 
@@ -982,6 +989,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
       parent?.signal.removeEventListener('abort', onParent);
       this.#toolAborts.delete(abort);
       this.#busyTools -= 1;
+      this.#maybeRotate();
     }
   }
 
@@ -1051,7 +1059,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
    */
   createResponse(opts: ResponseCreateOptions = {}): Promise<ResponseOutcome> {
     if (this.closed || this.ending) return Promise.resolve(notSent('session_closed'));
-    if (this.state.name !== 'ready') return Promise.resolve(notSent('not_ready'));
+    if (this.state.name !== 'ready' && this.state.name !== 'reconnecting') return Promise.resolve(notSent('not_ready'));
     if (this.#waitingReplies.length >= this.#limits.responseQueueMax) {
       this.#stats.responsesDropped += 1;
       return Promise.resolve(notSent('queue_full'));
@@ -1109,14 +1117,23 @@ export class LiveSession extends SessionLifecycle implements AiSession {
   }
 
   /** Send an append (content capped at ~500 tokens); false when there is no server session to take it. */
-  #append(type: 'session.instructions.append' | 'session.thinking.append' | 'session.commentary.append', content: string, delegationId: string | null): boolean {
-    const client = this.#client;
-    if (this.state.name !== 'ready' || !client) return false;
+  #append(type: AppendType, content: string, delegationId: string | null): boolean {
     let text = content;
     if (text.length > MAX_APPEND_CHARS) {
       this.#log.warn({ type, chars: text.length }, `${type} over ${MAX_APPEND_CHARS} characters cut`);
       text = text.slice(0, MAX_APPEND_CHARS);
     }
+    if (this.state.name === 'reconnecting' && delegationId === null) {
+      // Held for the new server session (a delegation id would not be valid there), in bounded memory.
+      if (this.#heldAppends.length >= MAX_HELD_APPENDS) {
+        this.#log.warn({ type, held: this.#heldAppends.length }, 'append dropped while reconnecting (too many held)');
+        return false;
+      }
+      this.#heldAppends.push({ type, content: text });
+      return true;
+    }
+    const client = this.#client;
+    if (this.state.name !== 'ready' || !client) return false;
     try {
       client.send({ type, content: text, delegation_id: delegationId } as LiveClientEvent);
       return true;

@@ -497,6 +497,22 @@ describe('LiveSession failures', () => {
     expect(s.stats.reconnects).toBe(0);
   });
 
+  it('while a new server session starts, DTMF and reply requests are held and sent to it', async () => {
+    const s = session();
+    const { peer } = await started(s);
+    const reconnecting = new Promise<void>((r) => s.once('reconnecting', () => r()));
+    peer.ws.terminate();
+    await reconnecting;
+    s.sendUserText('The caller pressed 1.');
+    const reply = s.createResponse();
+    const second = await server.peer(2);
+    await accept(second);
+    expect(await second.next('session.thinking.append')).toMatchObject({ content: 'The caller pressed 1.', delegation_id: null });
+    expect(await second.next('session.commentary.append')).toMatchObject({ content: 'Reply to the caller now.', delegation_id: null });
+    second.send({ type: 'session.output_audio.delta', delta: pcm(60) });
+    expect(await reply).toMatchObject({ status: 'completed', requested: true });
+  });
+
   it('a dropped socket with no reconnects left: died', async () => {
     const s = session({}, { maxReconnects: 0 });
     const { peer } = await started(s);
