@@ -109,7 +109,7 @@ test('a conversation: the caller is heard, the reply is heard, both transcripts 
   expect(s.inputGaps).toEqual([]);
   const rec = await waitForRecord(setup.recordsDir, (r) => r.record.status === 'completed', 10_000);
   const lines = ((rec.record.transcript ?? []) as { speaker: string; text: string }[]).map((t) => `${t.speaker}: ${t.text}`);
-  expect(lines).toEqual(expect.arrayContaining([expect.stringMatching(/^caller: \[caller audio \d+ ms\]$/), 'agent: Reply 1: this is a 1000 hertz test tone.']));
+  expect(lines).toEqual(expect.arrayContaining(['caller: tone 700', 'agent: Reply 1: this is a 1000 hertz test tone.']));
   expect(rec.record.ai).toMatchObject({ backend: 'openai-live' });
   await eventually(() => s.closed || undefined, 5000, 'the Live socket closes after the call');
 });
@@ -135,12 +135,19 @@ test('a barge-in: the model stops, the daemon stops playing what it had buffered
   // The fake saw the caller talk over the reply and stopped its audio.
   expect(s.interruptions).toHaveLength(1);
   const cut = s.interruptions[0]!;
-  expect(s.utterances[0]).toMatchObject({ status: 'interrupted' });
+  expect(s.utterances.find((u) => u.id === cut.utteranceId)).toMatchObject({ status: 'interrupted', cause: 'turn', transcript: expect.stringContaining('1000 hertz') });
   // What the caller heard of the reply: less than the model had sent, so buffered audio was flushed.
   const reply = spans(rtp.heard(), 1000);
   expect(reply.length).toBeGreaterThanOrEqual(1);
   const heardMs = reply.reduce((a, r) => a + (r.endMs - r.startMs), 0);
-  expect(heardMs).toBeLessThan(cut.deliveredMs - 500);
+  if (heardMs >= cut.deliveredMs - 500) {
+    throw new Error(
+      `the caller talked over the reply ${cut.realTimePlayedMs} ms into it (the model stopped at once), yet heard ${heardMs} ms of the ` +
+        `${cut.deliveredMs} ms the model had sent: the client played out the audio it had buffered. GPT-Live defines no interruption ` +
+        'event (the reference has none, and its audio may arrive faster than real time), so the client must stop its playback itself ' +
+        'when the caller talks over the model (its own VAD, or the first input transcript fragment).',
+    );
+  }
   // Nothing of the reply after the barge-in settled (a second of grace for detection and jitter).
   expect(spans(rtp.heard(bargeAt + 1000), 1000)).toEqual([]);
   // The caller's new turn was answered.
