@@ -209,8 +209,8 @@ export class LiveFakeSession {
   readonly interruptions: LiveInterruption[] = [];
   /** Stalls of the input stream (bounded). */
   readonly inputGaps: LiveInputGap[] = [];
-  /** Caller turns cut by the VAD (bounded; audio not kept here, see receivedAudio()). */
-  readonly turns: Array<Omit<LiveUserTurn, 'audio'> & { transcript: string }> = [];
+  /** Caller turns cut by the VAD (bounded; audio not kept here, see receivedAudio()); `endedAt` is the wall clock of the decision. */
+  readonly turns: Array<Omit<LiveUserTurn, 'audio'> & { transcript: string; endedAt: number }> = [];
   /** Instructions appended after startup, in order (bounded). */
   readonly appendedInstructions: string[] = [];
   /** Items added to the Responses backend with response.item.create (bounded). */
@@ -788,7 +788,7 @@ export class LiveFakeSession {
     const startMs = this.turnStartMs;
     this.streamTranscript(true, audioEndMs);
     const turn = this.slice(startMs, audioEndMs);
-    this.keep(this.turns, { sampleRate: turn.sampleRate, startMs, endMs: audioEndMs, transcript: this.heard.text });
+    this.keep(this.turns, { sampleRate: turn.sampleRate, startMs, endMs: audioEndMs, transcript: this.heard.text, endedAt: Date.now() });
     const index = this.turnCount++;
     void this.runScript(index, turn);
   }
