@@ -10,7 +10,7 @@
  * fake's own event times split the turn: end of speech -> the model's end of turn (the upload and
  * the model's silence), -> its first audio, -> the first loud RTP packet (our downlink).
  *
- * Run:   npx tsc -p tsconfig.json && node dist/bench/pipeline.js [--turns 8]
+ * Run:   npx tsc -p tsconfig.json && node dist/bench/pipeline.js [--turns 8] [--backends pipeline,openai,openai-live]
  */
 import { FakeOpenAiHttp } from '../test/fakes/FakeOpenAiHttp';
 import { FakeLiveServer, liveToneReply } from '../test/fakes/FakeLiveServer';
@@ -58,19 +58,17 @@ async function replyOver(rtp: RtpPeer, after: number, ms: number, timeoutMs: num
   }
 }
 
-/** A WebSocket fake's event times: when the model ended the caller's turn and sent its first audio. */
+/** A WebSocket fake's times: when the model ended each caller turn, and when it sent audio (stamped as sent). */
 interface ModelClock {
-  turnEnd: string;
-  firstAudio: string;
-  seen: Array<{ type: string; at: number }>;
+  turnEnds: () => number[];
+  audioAt: number[];
 }
 
-/** Subscribe to a fake's outgoing events of the two types, stamped on arrival. */
-function modelClock(onEvent: (l: (o: { dir: string; event: Record<string, unknown> }) => void) => unknown, turnEnd: string, firstAudio: string): ModelClock {
-  const clock: ModelClock = { turnEnd, firstAudio, seen: [] };
+/** Stamp a fake's outgoing `audioType` events; `turnEnds` reads when it ended each caller turn. */
+function modelClock(onEvent: (l: (o: { dir: string; event: Record<string, unknown> }) => void) => unknown, audioType: string, turnEnds: () => number[]): ModelClock {
+  const clock: ModelClock = { turnEnds, audioAt: [] };
   onEvent((o) => {
-    const type = String(o.event['type']);
-    if (o.dir === 'out' && (type === turnEnd || type === firstAudio)) clock.seen.push({ type, at: Date.now() });
+    if (o.dir === 'out' && o.event['type'] === audioType) clock.audioAt.push(Date.now());
   });
   return clock;
 }
@@ -134,9 +132,9 @@ async function scenario(name: string, ai: Record<string, unknown>, turns: number
           };
         }
       }
-      const turnEnd = clock?.seen.find((e) => e.type === clock.turnEnd && e.at >= end);
-      const audio = turnEnd && clock?.seen.find((e) => e.type === clock.firstAudio && e.at >= turnEnd.at);
-      if (turnEnd && audio) f.parts = { modelTurnEnd: turnEnd.at - end, modelFirstAudio: audio.at - turnEnd.at, playout: heard - audio.at };
+      const turnEnd = clock?.turnEnds().find((at) => at >= end);
+      const audio = turnEnd === undefined ? undefined : clock?.audioAt.find((at) => at >= turnEnd);
+      if (turnEnd !== undefined && audio !== undefined) f.parts = { modelTurnEnd: turnEnd - end, modelFirstAudio: audio - turnEnd, playout: heard - audio };
       figures.push(f);
     }
     talking = false;
@@ -163,6 +161,13 @@ async function main(): Promise<void> {
   await realtime.listen();
   const live = new FakeLiveServer({ apiKey: KEY, vadSilenceMs: SILENCE_MS, vadPrefixMs: 100, respond: liveToneReply({ toneHz: 1000, ms: 800 }) });
   await live.listen();
+  // The Realtime fake's end of each caller turn: its speech_stopped, stamped as sent.
+  const stoppedAt: number[] = [];
+  realtime.onEvent((o) => {
+    if (o.dir === 'out' && o.event['type'] === 'input_audio_buffer.speech_stopped') stoppedAt.push(Date.now());
+  });
+  const backends = (process.argv[process.argv.indexOf('--backends') + 1] ?? '').split(',');
+  const wanted = (b: string): boolean => !process.argv.includes('--backends') || backends.includes(b);
   try {
     const pipeline = (extra: Record<string, unknown> = {}) => ({
       provider: 'pipeline',
@@ -175,25 +180,27 @@ async function main(): Promise<void> {
       },
       ...extra,
     });
-    out.push(await scenario('pipeline, fakes without delay', pipeline(), turns, fake));
-    Object.assign(fake.timing, { sttMs: 300, chatFirstTokenMs: 400, chatDeltaMs: 30, ttsFirstByteMs: 200 });
-    out.push(await scenario('pipeline, fakes with stt 300 ms, chat first token 400 ms (+30 ms a piece), tts first byte 200 ms', pipeline(), turns, fake));
-    out.push(
+    if (wanted('pipeline')) {
+      out.push(await scenario('pipeline, fakes without delay', pipeline(), turns, fake));
+      Object.assign(fake.timing, { sttMs: 300, chatFirstTokenMs: 400, chatDeltaMs: 30, ttsFirstByteMs: 200 });
+      out.push(await scenario('pipeline, fakes with stt 300 ms, chat first token 400 ms (+30 ms a piece), tts first byte 200 ms', pipeline(), turns, fake));
+    }
+    if (wanted('openai')) out.push(
       await scenario(
         'openai (fake Realtime server, server_vad silence 500 ms)',
         { provider: 'openai', url: `${realtime.baseUrl}/v1/realtime`, apiKey: KEY, model: 'gpt-realtime', turnDetection: { type: 'server_vad', silenceDurationMs: SILENCE_MS, prefixPaddingMs: 100 } },
         turns,
         undefined,
-        modelClock((l) => realtime.onEvent(l), 'input_audio_buffer.speech_stopped', 'response.output_audio.delta'),
+        modelClock((l) => realtime.onEvent(l), 'response.output_audio.delta', () => stoppedAt),
       ),
     );
-    out.push(
+    if (wanted('openai-live')) out.push(
       await scenario(
         'openai-live (fake GPT-Live server, its turn-taking silence 500 ms)',
         { provider: 'openai-live', apiKey: KEY, live: { url: live.url } },
         turns,
         undefined,
-        modelClock((l) => live.onEvent(l), 'session.input_transcript.delta', 'session.output_audio.delta'),
+        modelClock((l) => live.onEvent(l), 'session.output_audio.delta', () => live.sessions.flatMap((x) => x.turns.map((t) => t.endedAt))),
       ),
     );
     process.stdout.write(`${JSON.stringify({ silenceMs: SILENCE_MS, results: out }, null, 2)}\n`);

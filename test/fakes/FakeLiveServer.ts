@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { HandshakeRecord } from './FakeRealtimeServer';
+import { hearTone } from './openai-http-audio';
 import {
   LiveFakeSession,
   liveSpeakTone,
@@ -74,7 +75,9 @@ export interface FakeLiveServerOptions {
   maxSessions?: number;
   /** Audio streaming pauses while more than this is queued on the socket, bytes; default 4 MiB. */
   maxSendBufferBytes?: number;
-  /** Caller transcript; default `[caller audio N ms]`. */
+  /** Caller audio per transcript fragment while the caller speaks, ms; default 400. */
+  transcriptChunkMs?: number;
+  /** What a chunk of caller audio says; default `tone <Hz>` of its dominant tone ('' for silence). */
   transcribe?: LiveSessionTuning['transcribe'];
   /** Session lifetime advertised in expires_at, s; default 3600. */
   expiresInSec?: number;
@@ -352,7 +355,8 @@ export class FakeLiveServer {
       maxLoggedEvents: o.maxLoggedEvents ?? 20_000,
       maxRecords: o.maxRecords ?? 1000,
       maxSendBufferBytes: o.maxSendBufferBytes ?? 4 * 1024 * 1024,
-      transcribe: o.transcribe ?? ((t) => `[caller audio ${Math.round(t.endMs - t.startMs)} ms]`),
+      transcriptChunkMs: o.transcriptChunkMs ?? 400,
+      transcribe: o.transcribe ?? ((chunk) => hearTone(chunk.audio, chunk.sampleRate)),
       expiresInSec: o.expiresInSec ?? 3600,
     });
     this.sessionList.push(session);

@@ -147,7 +147,10 @@ export interface LiveSessionTuning {
   maxLoggedEvents: number;
   maxRecords: number;
   maxSendBufferBytes: number;
-  transcribe: (turn: LiveUserTurn) => string;
+  /** Caller audio per transcript fragment while the caller speaks, ms. */
+  transcriptChunkMs: number;
+  /** What one chunk of caller audio "says" ('' for nothing); a fragment is sent when it changes. */
+  transcribe: (chunk: LiveUserTurn) => string;
   /** Session lifetime advertised in `expires_at`, s. */
   expiresInSec: number;
 }
@@ -206,8 +209,8 @@ export class LiveFakeSession {
   readonly interruptions: LiveInterruption[] = [];
   /** Stalls of the input stream (bounded). */
   readonly inputGaps: LiveInputGap[] = [];
-  /** Caller turns cut by the VAD (bounded; audio not kept here, see receivedAudio()). */
-  readonly turns: Array<Omit<LiveUserTurn, 'audio'> & { transcript: string }> = [];
+  /** Caller turns cut by the VAD (bounded; audio not kept here, see receivedAudio()); `endedAt` is the wall clock of the decision. */
+  readonly turns: Array<Omit<LiveUserTurn, 'audio'> & { transcript: string; endedAt: number }> = [];
   /** Instructions appended after startup, in order (bounded). */
   readonly appendedInstructions: string[] = [];
   /** Items added to the Responses backend with response.item.create (bounded). */
@@ -243,6 +246,8 @@ export class LiveFakeSession {
   private vad: EnergyVad | null = null;
   private turnStartMs = 0;
   private turnCount = 0;
+  /** The caller turn's transcript so far: chunked from `chunkFromMs`, last word heard, text. */
+  private heard = { chunkFromMs: 0, lastWord: '', text: '' };
   private readonly queue: Array<{ step: LiveSayStep; utterance: LiveUtterance }> = [];
   private speaking: { utterance: LiveUtterance; stop: () => void } | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -679,6 +684,7 @@ export class LiveFakeSession {
       if (ev.type === 'speech_started') this.onCallerOnset(ev.audioStartMs, ev.onsetMs);
       else this.onCallerTurnEnd(ev.audioEndMs);
     }
+    if (this.vad!.speaking) this.streamTranscript(false);
   }
 
   /** Compare the input timeline with the wall clock: a stream behind real time is a gap. */
@@ -710,6 +716,7 @@ export class LiveFakeSession {
 
   private onCallerOnset(audioStartMs: number, onsetMs: number): void {
     this.turnStartMs = audioStartMs;
+    this.heard = { chunkFromMs: audioStartMs, lastWord: '', text: '' };
     const s = this.speaking;
     if (s) {
       // Full duplex: talked over, the model stops at once.
@@ -741,29 +748,47 @@ export class LiveFakeSession {
     }
   }
 
-  private onCallerTurnEnd(audioEndMs: number): void {
-    const startMs = this.turnStartMs;
+  /** Received input audio between two input-timeline positions, at the wire rate. */
+  private slice(startMs: number, endMs: number): LiveUserTurn {
     const rate = this.format.rate;
     const parts: Int16Array[] = [];
     for (const s of this.segments) {
       const segEnd = s.startMs + (s.samples.length * 1000) / rate;
-      if (segEnd <= startMs || s.startMs >= audioEndMs) continue;
+      if (segEnd <= startMs || s.startMs >= endMs) continue;
       const from = Math.max(0, Math.round(((startMs - s.startMs) * rate) / 1000));
-      const to = Math.min(s.samples.length, Math.round(((audioEndMs - s.startMs) * rate) / 1000));
+      const to = Math.min(s.samples.length, Math.round(((endMs - s.startMs) * rate) / 1000));
       if (to > from) parts.push(s.samples.subarray(from, to));
     }
-    const turn: LiveUserTurn = { audio: concatPcm(parts), sampleRate: rate, startMs, endMs: audioEndMs };
-    const transcript = this.tuning.transcribe(turn);
-    this.keep(this.turns, { sampleRate: rate, startMs, endMs: audioEndMs, transcript });
-    const words = transcript.match(/\S+\s*/g) ?? [];
-    const t0 = this.inputToSession(startMs);
-    const t1 = this.inputToSession(audioEndMs);
-    const groups = Math.max(1, Math.ceil(words.length / 3));
-    for (let g = 0; g < groups && words.length > 0; g++) {
-      const a = Math.round(t0 + ((t1 - t0) * g) / groups);
-      const b = Math.round(t0 + ((t1 - t0) * (g + 1)) / groups);
-      this.sendEvent({ type: 'session.input_transcript.delta', delta: words.slice(g * 3, g * 3 + 3).join(''), start_ms: a, end_ms: b });
+    return { audio: concatPcm(parts), sampleRate: rate, startMs, endMs };
+  }
+
+  /**
+   * Transcribe the caller while it speaks, one chunk at a time (the reference's fragments stream
+   * and define no turns): a fragment goes out when a chunk says something new. `final` flushes the
+   * last partial chunk at the end of the turn.
+   */
+  private streamTranscript(final: boolean, upToMs: number = this.receivedMsValue): void {
+    const step = this.tuning.transcriptChunkMs;
+    const h = this.heard;
+    while (upToMs - h.chunkFromMs >= step || (final && upToMs - h.chunkFromMs >= Math.min(step, 100))) {
+      const endMs = Math.min(upToMs, h.chunkFromMs + step);
+      const word = this.tuning.transcribe(this.slice(h.chunkFromMs, endMs)).trim();
+      if (word !== '' && word !== h.lastWord) {
+        const delta = h.text === '' ? word : ` ${word}`;
+        h.text += delta;
+        this.sendEvent({ type: 'session.input_transcript.delta', delta, start_ms: this.inputToSession(h.chunkFromMs), end_ms: this.inputToSession(endMs) });
+      }
+      if (word !== '') h.lastWord = word;
+      h.chunkFromMs = endMs;
+      if (endMs >= upToMs) break;
     }
+  }
+
+  private onCallerTurnEnd(audioEndMs: number): void {
+    const startMs = this.turnStartMs;
+    this.streamTranscript(true, audioEndMs);
+    const turn = this.slice(startMs, audioEndMs);
+    this.keep(this.turns, { sampleRate: turn.sampleRate, startMs, endMs: audioEndMs, transcript: this.heard.text, endedAt: Date.now() });
     const index = this.turnCount++;
     void this.runScript(index, turn);
   }
