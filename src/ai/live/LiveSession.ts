@@ -9,15 +9,17 @@
  * - An agent turn ("response") is a run of model audio. It opens with the first chunk that is not
  *   silence (or the first transcript fragment), and ends once no voiced audio has come for `turnGapMs`
  *   and what came has had time to play. Each gets its own item id, so the playout ring, barge-in
- *   accounting and transcripts work per turn as they do with Realtime.
+ *   accounting and transcripts work per turn as they do with Realtime. Transcript words arriving
+ *   just after their turn ended still belong to it.
  * - A caller turn is a run of input transcript fragments; a gap over `turnGapMs` on the session
  *   timeline, or `turnGapMs` of wall-clock quiet, ends it (`speechStopped`).
- * - Barge-in: when an agent turn ends while the caller is speaking, the model stopped for the
- *   caller. `speechStarted` is emitted then, so the call layer flushes whatever of that turn is
- *   still queued and reports (truncate()) how much the caller actually heard. The protocol has no
- *   event to tell the server; that played-sample count is kept as the truth for what the agent said:
- *   the transcript in the call record and the history a new server session is seeded with hold only
- *   the words heard (by the output transcript's timeline).
+ * - Barge-in: while the caller talks over an agent turn (their audio is loud, or their words arrive
+ *   as transcript), the turn ends as soon as the model's audio stops arriving for `turnGapMs`: the
+ *   model stopped for the caller. `speechStarted` is emitted then, so the call layer flushes what
+ *   the model had sent ahead of real time and reports (truncate()) how much the caller actually
+ *   heard. The protocol has no event to tell the server; that played-sample count is kept as the
+ *   truth of what the agent said: the transcript in the call record and the history a new server
+ *   session is seeded with hold only the words heard (by the output transcript's timeline).
  * - createResponse() asks the model to speak with `session.commentary.append` (its instructions, or
  *   a plain "reply now"); it resolves when the next agent turn ends.
  * - sendUserText() (DTMF) is silent context (`session.thinking.append`); sendSystemText() is
@@ -30,7 +32,10 @@
  *   our tools, and its answer goes back as `session.commentary.append` for that delegation.
  * - A lost connection, or the server session reaching its end (`expires_at`, `session.closed`
  *   reason `expired`), is survived by starting a new server session seeded with the conversation
- *   as text (`session.input`); sessions are also rotated while idle before they expire.
+ *   as text (`session.input`); sessions are also rotated while idle before they expire. Appends
+ *   asked for meanwhile are held (bounded) for the new session.
+ * - Caller audio goes up as it comes, every frame, silence included: a full-duplex model hears a
+ *   live line; audio is dropped (and counted) only while no session is up or the socket is backed up.
  * - Usage: cumulative audio seconds per server session (`session.usage.updated`, `session.closed`),
  *   plus the backend model's tokens; cost from configurable prices.
  */
