@@ -789,8 +789,9 @@ export class LiveSession extends SessionLifecycle implements AiSession {
   #level(data: Buffer): number {
     let pcm: Int16Array;
     if (this.audioFormat.output.linear) {
-      pcm = new Int16Array(data.buffer, data.byteOffset, data.length >> 1);
-      if (data.byteOffset % 2 !== 0) pcm = new Int16Array(Uint8Array.from(data.subarray(0, (data.length >> 1) * 2)).buffer);
+      const n = data.length >> 1;
+      // An Int16Array view needs an even offset; a Buffer from the pool may not have one.
+      pcm = data.byteOffset % 2 === 0 ? new Int16Array(data.buffer, data.byteOffset, n) : new Int16Array(Uint8Array.prototype.slice.call(data, 0, n * 2).buffer);
     } else {
       if (this.#scratch.length < data.length) this.#scratch = new Int16Array(data.length);
       const out = this.#scratch.subarray(0, data.length);

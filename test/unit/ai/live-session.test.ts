@@ -245,6 +245,19 @@ describe('LiveSession audio and turns', () => {
     expect(await finalUser).toBe(events[0].split(':')[1]);
   });
 
+  it('reads the level of caller audio at any byte offset (a pooled Buffer)', async () => {
+    const s = session();
+    const { peer } = await started(s);
+    peer.send({ type: 'session.output_audio.delta', delta: pcm(500) });
+    await new Promise<void>((r) => s.once('audio', () => r()));
+    const odd = Buffer.alloc(961).subarray(1);
+    for (let i = 0; i + 1 < odd.length; i += 2) odd.writeInt16LE(7000, i);
+    expect(odd.byteOffset % 2).toBe(1);
+    expect(() => s.appendAudio(odd)).not.toThrow();
+    expect(s.stats.appendedChunks).toBe(1);
+    await peer.next('session.input_audio.append');
+  });
+
   it('without the caller talking, a reply sent ahead of real time is left to play out', async () => {
     const s = session({ turnGapMs: 100 });
     const { peer } = await started(s);
