@@ -365,7 +365,10 @@ async function startAdmin(o: {
       transports: ua.transports,
       accounts: accounts.map((a) => ({ uri: a.uri, registers: a.registers, ...a.registration })),
       calls: { active: calls.active, draining: calls.draining },
-      ai: { provider: current.cfg.ai.provider, model: current.cfg.ai.model, url: current.cfg.ai.url },
+      ai:
+        current.cfg.ai.provider === 'openai-live'
+          ? { provider: 'openai-live', model: current.cfg.ai.live.model, url: current.cfg.ai.live.url }
+          : { provider: current.cfg.ai.provider, model: current.cfg.ai.model, url: current.cfg.ai.url },
       config: redactConfig(current.cfg),
     }),
   });
