@@ -167,6 +167,8 @@ const CALLER_LOUD_LEVEL = 500;
 /** Error codes that no new server session can cure. */
 const FATAL_CODES = new Set(['invalid_api_key', 'insufficient_quota', 'account_deactivated', 'billing_hard_limit_reached', 'model_not_found']);
 const SPEAK_NOW = 'Reply to the caller now.';
+/** Backend responses followed at once (Responses delegation). */
+const MAX_BACKEND_RESPONSES = 32;
 /** Appends held while a new server session starts. */
 const MAX_HELD_APPENDS = 16;
 
@@ -858,7 +860,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     const usage = backendUsageOf(event);
     switch (event.type) {
       case 'response.created':
-        this.#backend.set(key, { calls: new Map(), completed: false, generation: this.#generation });
+        this.#trackBackend(key);
         return;
       case 'response.output_item.done': {
         const call = functionCallOf(event);
@@ -867,11 +869,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
           this.#log.warn({ delegationId }, `GPT-Live backend event refused: ${call.problem}`);
           return;
         }
-        let b = this.#backend.get(key);
-        if (!b) {
-          b = { calls: new Map(), completed: false, generation: this.#generation };
-          this.#backend.set(key, b);
-        }
+        const b = this.#backend.get(key) ?? this.#trackBackend(key);
         if (b.calls.has(call.callId)) return;
         b.calls.set(call.callId, this.#runCall(call.name, call.callId, call.arguments));
         return;
@@ -882,8 +880,12 @@ export class LiveSession extends SessionLifecycle implements AiSession {
         if (usage) this.#addBackendUsage(usage);
         const b = this.#backend.get(key);
         if (!b) return;
-        if (event.type !== 'response.completed') this.#log.warn({ delegationId, type: event.type }, 'GPT-Live backend response did not complete');
         b.completed = true;
+        if (event.type !== 'response.completed') {
+          // Nothing waits for the outputs of a response that failed: what the tools did is told as context.
+          this.#log.warn({ delegationId, type: event.type }, 'GPT-Live backend response did not complete');
+          b.generation = -1;
+        }
         void this.#returnOutputs(key, b);
         return;
       }
@@ -891,6 +893,15 @@ export class LiveSession extends SessionLifecycle implements AiSession {
         // New Responses event types are tolerated (Live reference: ServerEvent).
         return;
     }
+  }
+
+  /** A backend response to follow; the oldest is forgotten past MAX_BACKEND_RESPONSES (one that never ended). */
+  #trackBackend(key: string): BackendCalls {
+    const b: BackendCalls = { calls: new Map(), completed: false, generation: this.#generation };
+    this.#backend.delete(key);
+    this.#backend.set(key, b);
+    while (this.#backend.size > MAX_BACKEND_RESPONSES) this.#backend.delete(this.#backend.keys().next().value as string);
+    return b;
   }
 
   /** Once the backend response is done and every call has finished: the outputs, then `response.create`. */
@@ -903,7 +914,8 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     if (this.#backend.get(key) === b) this.#backend.delete(key);
     const client = this.#client;
     if (this.ending || !client || b.generation !== this.#generation || this.state.name !== 'ready') {
-      // The server session that asked is gone: what the tools did is told to the new one as context.
+      // Nothing waits for these outputs (the server session that asked is gone, or its response
+      // failed): what the tools did is told to the current session as context.
       this.#tellResults(records, null);
       return;
     }

@@ -401,6 +401,17 @@ describe('LiveSession tools', () => {
     expect(aborted).toBeInstanceOf(AiSessionError);
   });
 
+  it('a backend response that failed gets no outputs; what its calls did is told as silent context', async () => {
+    const s = session();
+    s.registerTool({ name: 'book', description: 'Book', parameters: { type: 'object', properties: {} }, handler: async () => ({ output: '{"booked":true}' }) });
+    const { peer } = await started(s);
+    peer.send({ type: 'response.event', event_id: 'r1', delegation_id: 'd3', event: { type: 'response.created' } });
+    peer.send({ type: 'response.event', event_id: 'r2', delegation_id: 'd3', event: { type: 'response.output_item.done', item: { type: 'function_call', call_id: 'c1', name: 'book', arguments: '{}' } } });
+    peer.send({ type: 'response.event', event_id: 'r3', delegation_id: 'd3', event: { type: 'response.failed', response: { error: { code: 'server_error' } } } });
+    expect(await peer.next('session.thinking.append')).toMatchObject({ delegation_id: null, content: 'Tool book returned: {"booked":true}' });
+    expect(peer.ofTypes('response.item.create', 'response.create')).toEqual([]);
+  });
+
   it('a tool registered after start is declared with session.update', async () => {
     const s = session({ delegation: { type: 'responses', model: 'gpt-5.5', hostedTools: [{ type: 'web_search' }] } });
     const { peer } = await started(s);
