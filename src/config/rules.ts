@@ -203,6 +203,11 @@ function liveRules(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
   if (/\.openai\.azure\.com$/.test(url?.hostname ?? '') && !written(raw, 'ai.auth')) {
     sink.warn('ai.auth', 'an Azure endpoint with bearer auth needs an Entra token in ai.apiKey; for a resource key set api-key');
   }
+  // Realtime keys a GPT-Live configuration may carry over by mistake: they are not used.
+  const instead: Record<string, string> = { url: 'ai.live.url', model: 'ai.live.model', prices: 'ai.live.pricePerMinute', turnDetection: 'the model takes its own turns', noiseReduction: 'none', transcription: 'the caller is transcribed by the model', speed: 'none' };
+  for (const [k, use] of Object.entries(instead)) {
+    if (written(raw, `ai.${k}`)) sink.warn(`ai.${k}`, `not used by openai-live (${use.startsWith('ai.') ? `use ${use}` : use})`);
+  }
   if (l.delegation.type === 'client') {
     const c = l.delegation.client;
     const host = tryUrl(c.url)?.hostname ?? '';

@@ -63,6 +63,14 @@ describe('openai-live configuration', () => {
     expect(warnings(live({ auth: 'api-key', live: { url: 'wss://res.openai.azure.com/openai/v1/live/sessions' } })).filter((w) => w.startsWith('ai.auth'))).toEqual([]);
   });
 
+  it('warns about Realtime keys that openai-live does not use', () => {
+    expect(warnings(live({ url: 'wss://api.openai.com/v1/live/sessions', model: 'gpt-live-1', turnDetection: { type: 'semantic_vad' } })).filter((w) => !w.startsWith('ai.apiKey'))).toEqual([
+      'ai.url: not used by openai-live (use ai.live.url)',
+      'ai.model: not used by openai-live (use ai.live.model)',
+      'ai.turnDetection: not used by openai-live (the model takes its own turns)',
+    ]);
+  });
+
   it('maps to the backend options: connection from ai.*, voice, delegation, prices', () => {
     const cfg = valid(
       live({
