@@ -178,8 +178,8 @@ function resample24to16(pcm: Int16Array): Int16Array {
 
 /**
  * The fake's default caller transcription of one chunk: `tone <Hz rounded to 50>`, the tone most of
- * its 100 ms blocks carry (zero crossings of the loud 10 ms frames: within 20 dB of the chunk's
- * loudest, above -50 dBFS; a tie goes to the later tone), '' for silence. Exact for the tones
+ * its 100 ms blocks carry (zero crossings, with hysteresis, of the loud 10 ms frames: within 20 dB
+ * of the chunk's loudest, above -50 dBFS; a tie goes to the later tone), '' for silence. Exact for the tones
  * tests speak, and cheap enough for a hundred callers in one process.
  */
 export function hearToneCheaply(chunk: LiveUserTurn): string {
@@ -197,20 +197,33 @@ export function hearToneCheaply(chunk: LiveUserTurn): string {
   }
   // -50 dBFS as a mean square of 16-bit samples.
   if (loudest < (32768 * 10 ** (-50 / 20)) ** 2) return '';
+  // Crossings with hysteresis (a fifth of the loudest RMS), so codec noise near zero adds none; the
+  // frequency comes from the span between the first and the last crossing of a block.
+  const hysteresis = 0.2 * Math.sqrt(loudest);
   const votes = new Map<number, number>();
   let best = 0;
   for (let b = 0; b < energy.length; b += 10) {
     let crossings = 0;
-    let samples = 0;
+    let first = -1;
+    let last = -1;
+    let positive: boolean | null = null;
     for (let f = b; f < Math.min(energy.length, b + 10); f++) {
       if (energy[f]! < loudest / 100) continue;
-      const start = f * frame;
-      const end = Math.min(pcm.length, start + frame);
-      for (let i = Math.max(1, start); i < end; i++) if (pcm[i - 1]! < 0 !== pcm[i]! < 0) crossings++;
-      samples += end - start;
+      const end = Math.min(pcm.length, (f + 1) * frame);
+      for (let i = f * frame; i < end; i++) {
+        const x = pcm[i]!;
+        if (positive === null) {
+          if (Math.abs(x) > hysteresis) positive = x > 0;
+        } else if (positive ? x < -hysteresis : x > hysteresis) {
+          positive = !positive;
+          crossings++;
+          if (first < 0) first = i;
+          last = i;
+        }
+      }
     }
-    if (samples < frame * 3) continue;
-    const hz = Math.round((crossings * chunk.sampleRate) / (2 * samples) / 50) * 50;
+    if (crossings < 3) continue;
+    const hz = Math.round(((crossings - 1) * chunk.sampleRate) / (2 * (last - first)) / 50) * 50;
     const n = (votes.get(hz) ?? 0) + 1;
     votes.set(hz, n);
     if (n >= (votes.get(best) ?? 0)) best = hz;
