@@ -20,9 +20,9 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { HandshakeRecord } from './FakeRealtimeServer';
-import { hearTone } from './openai-http-audio';
 import {
   LiveFakeSession,
+  hearToneCheaply,
   liveSpeakTone,
   liveToneReply,
   type LiveLoggedEvent,
@@ -77,7 +77,7 @@ export interface FakeLiveServerOptions {
   maxSendBufferBytes?: number;
   /** Caller audio per transcript fragment while the caller speaks, ms; default 400. */
   transcriptChunkMs?: number;
-  /** What a chunk of caller audio says; default `tone <Hz>` of its dominant tone ('' for silence). */
+  /** What a chunk of caller audio says; default {@link hearToneCheaply} (`tone <Hz>`, '' for silence). */
   transcribe?: LiveSessionTuning['transcribe'];
   /** Session lifetime advertised in expires_at, s; default 3600. */
   expiresInSec?: number;
@@ -356,7 +356,7 @@ export class FakeLiveServer {
       maxRecords: o.maxRecords ?? 1000,
       maxSendBufferBytes: o.maxSendBufferBytes ?? 4 * 1024 * 1024,
       transcriptChunkMs: o.transcriptChunkMs ?? 400,
-      transcribe: o.transcribe ?? ((chunk) => hearTone(chunk.audio, chunk.sampleRate)),
+      transcribe: o.transcribe ?? hearToneCheaply,
       expiresInSec: o.expiresInSec ?? 3600,
     });
     this.sessionList.push(session);

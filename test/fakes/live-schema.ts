@@ -88,6 +88,8 @@ export const APPEND_MAX_TOKENS = 500;
 export const INSTRUCTIONS_MAX_TOKENS = 16_384;
 /** Limit of the startup `input` history, messages. */
 export const INPUT_MAX_ITEMS = 128;
+/** Limit of the startup `input` history, tokens in all. */
+export const INPUT_MAX_TOKENS = 8192;
 
 /** WebSocket audio formats (reference `AudioFormat`). */
 export const LIVE_AUDIO_FORMAT: Schema = tagged({
@@ -276,6 +278,8 @@ function checkSessionConfig(session: Record<string, unknown>): SchemaProblem | n
       const p = validate(schema, item, path);
       if (p) return p;
     }
+    const texts = input.map((item) => ((item as { content: Array<{ text: string }> }).content[0]?.text ?? '')).join('');
+    if (liveTokens(texts) > INPUT_MAX_TOKENS) return tooLong('session.input', liveTokens(texts), INPUT_MAX_TOKENS);
   }
   return null;
 }

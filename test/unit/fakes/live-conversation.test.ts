@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { FakeLiveServer, liveToneReply, type LiveRespondScript } from '../../fakes/FakeLiveServer';
+import { FakeLiveServer, hearToneCheaply, liveToneReply, type LiveRespondScript } from '../../fakes/FakeLiveServer';
 import { RawRealtimeClient, type ServerEvent } from '../../fakes/RawRealtimeClient';
 import { concatPcm, decodeWire, encodeWire, synthTone } from '../../fakes/audio';
 import { findToneSpans } from '../../helpers/audio-analysis';
@@ -251,4 +251,28 @@ describe('fake-live-cli', () => {
     expect(summary).toMatchObject({ utterances: 1, interruptions: 0, errors: [] });
     expect(await exited).toBe(0);
   }, 20_000);
+});
+
+describe('hearToneCheaply', () => {
+  const chunk = (audio: Int16Array, sampleRate = RATE) => ({ audio, sampleRate, startMs: 0, endMs: (audio.length * 1000) / sampleRate });
+
+  it('names the tone of a chunk, through G.711 and at every wire rate', () => {
+    for (const [hz, rate] of [[700, 24000], [900, 16000], [1000, 8000]] as const) {
+      expect(hearToneCheaply(chunk(synthTone({ toneHz: hz, ms: 400, amplitude: 0.4 }, rate), rate))).toBe(`tone ${hz}`);
+    }
+    const mu = decodeWire(encodeWire(synthTone({ toneHz: 700, ms: 400, amplitude: 0.4 }, 8000), 'audio/pcmu'), 'audio/pcmu');
+    expect(hearToneCheaply(chunk(mu, 8000))).toBe('tone 700');
+  });
+
+  it('hears nothing in silence, in line noise below -50 dBFS, or in an empty chunk', () => {
+    expect(hearToneCheaply(chunk(new Int16Array(9600)))).toBe('');
+    const hiss = Int16Array.from({ length: 9600 }, (_, i) => ((i * 7919) % 41) - 20);
+    expect(hearToneCheaply(chunk(hiss))).toBe('');
+    expect(hearToneCheaply(chunk(new Int16Array(0)))).toBe('');
+  });
+
+  it('takes the tone most of the chunk carries', () => {
+    const mixed = concatPcm([synthTone({ toneHz: 700, ms: 100, amplitude: 0.4 }), synthTone({ toneHz: 900, ms: 300, amplitude: 0.4 })]);
+    expect(hearToneCheaply(chunk(mixed))).toBe('tone 900');
+  });
 });

@@ -125,6 +125,11 @@ describe('FakeLiveServer session.start', () => {
     [{ model: 'gpt-live-1', delegation: { type: 'server' } }, 'invalid_value', 'session.delegation.type'],
     [{ model: 'gpt-live-1', input: [{ role: 'user', content: [{ type: 'input_text', text: 'a' }, { type: 'input_text', text: 'b' }] }] }, 'invalid_value', 'session.input[0].content'],
     [{ model: 'gpt-live-1', instructions: 'x'.repeat(4 * 16_384 + 8) }, 'string_above_max_length', 'session.instructions'],
+    [
+      { model: 'gpt-live-1', input: Array.from({ length: 9 }, () => ({ role: 'user', content: [{ type: 'input_text', text: 'y'.repeat(4000) }] })) },
+      'string_above_max_length',
+      'session.input',
+    ],
   ].map(([session, code, param]) => [param, code, session] as const))('a bad session config at %s gets %s and leaves the session unstarted', async (param, code, session) => {
     const c = await connect();
     const err = await errorFor(c, { type: 'session.start', event_id: 'bad', session });
