@@ -158,6 +158,8 @@ const DEFAULTS = {
   toolTimeoutMs: 20_000,
 } as const;
 
+/** `session.input` holds at most 8,192 tokens (Live reference): this many characters stay under it even at 2 a token. */
+const MAX_INPUT_CHARS = 16_000;
 /** Appends carry at most 500 tokens (Live reference); ~4 characters a token, with room to spare. */
 const MAX_APPEND_CHARS = 1800;
 /** Model audio this loud (mean absolute sample) or louder is voiced: about -60 dBFS. */
@@ -503,7 +505,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     const cap = Math.min(LIVE_MAX_INPUT_ITEMS, this.#opts.reseedMaxItems ?? LIVE_MAX_INPUT_ITEMS);
     for (let i = this.#history.length - 1; i >= 0 && out.length < cap; i--) {
       const e = this.#history[i];
-      if (chars + e.text.length > this.#limits.reseedMaxChars) break;
+      if (chars + e.text.length > Math.min(this.#limits.reseedMaxChars, MAX_INPUT_CHARS)) break;
       chars += e.text.length;
       out.push(
         e.role === 'assistant'
