@@ -401,15 +401,18 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     this.#rotationTimer = undefined;
     // Rotate while idle before the server ends the session: by its expiry, or our own age limit.
     const expiresAt = this.#client?.expiresAt;
-    const byExpiry = expiresAt !== undefined ? expiresAt * 1000 - Date.now() - this.#limits.expiryMarginMs : Infinity;
+    const left = expiresAt !== undefined ? expiresAt * 1000 - Date.now() : Infinity;
+    // A session shorter than twice the margin rotates at half its life, so rotations cannot loop.
+    const margin = Math.min(this.#limits.expiryMarginMs, left / 2);
     const byAge = (this.#opts.maxSessionAgeMs ?? 0) > 0 ? this.#opts.maxSessionAgeMs! : Infinity;
-    const due = Math.min(byExpiry, byAge);
+    const due = Math.min(Number.isFinite(left) ? left - margin : Infinity, byAge);
     if (Number.isFinite(due)) {
+      const startedAt = Date.now();
       this.#rotationTimer = setTimeout(() => {
         this.#rotationDue = true;
         this.#maybeRotate();
         // Not idle by the end: the margin's last tenth is for rotating anyway, mid-turn.
-        const hard = expiresAt !== undefined ? expiresAt * 1000 - Date.now() - this.#limits.expiryMarginMs / 10 : Infinity;
+        const hard = Number.isFinite(left) ? left - margin / 10 - (Date.now() - startedAt) : Infinity;
         if (this.#rotationDue && this.state.name === 'ready' && Number.isFinite(hard)) {
           this.#rotationTimer = setTimeout(() => void this.#reconnect('rotation', true), Math.max(0, hard));
           this.#rotationTimer.unref();
