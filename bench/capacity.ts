@@ -13,7 +13,7 @@
  * event-loop delay (`sip_ai_agent_event_loop_delay_seconds`, a 10 ms timer's lateness, never reset).
  *
  * Run:   npx tsc -p tsconfig.json && node dist/bench/capacity.js [--n 10,50,100,200]
- *          [--configs pjsua,pcm,pcmu] [--steady-s 20] [--json] [--nice-peers] [--barge-every 3]
+ *          [--configs pjsua,pcm,pcmu,live] [--steady-s 20] [--json] [--nice-peers] [--barge-every 3]
  *          [--append-ms 20]   (the daemon's ai.appendMs: caller audio per append)
  *          [--fake-burst 4]   (the fake's reply pacing as a multiple of real time; `inf` sends each
  *                              reply at once, so an underrun can only be the daemon's doing)
@@ -41,7 +41,8 @@ process.env.PJSUA_BIN ??= (() => {
 })();
 
 /** Which target a run measures. */
-export type Target = 'pcm' | 'pcmu' | 'pjsua';
+/** `live` is the GPT-Live backend (`ai.provider: openai-live`, PCM) against the fake GPT-Live server. */
+export type Target = 'pcm' | 'pcmu' | 'pjsua' | 'live';
 
 /** Percentiles of one histogram over the window (ms, or frames for the stale count). */
 export interface WindowQuantiles {
@@ -239,6 +240,8 @@ export function agentYaml(o: {
   rtpRange: number;
   aiUrl: string;
   format: 'pcm' | 'pcmu';
+  /** openai (default): the Realtime backend; openai-live: the GPT-Live backend at aiUrl. */
+  provider?: 'openai' | 'openai-live';
   dir: string;
   appendMs: number;
   maxConcurrent?: number;
@@ -263,12 +266,9 @@ export function agentYaml(o: {
     `  rtpPortRange: ${o.rtpRange}`,
     ...(jb.length ? [`  jitterBuffer: { ${jb.map(([k, v]) => `${k}: ${v}`).join(', ')} }`] : []),
     'ai:',
-    '  provider: openai',
-    `  url: ${o.aiUrl}`,
-    `  apiKey: ${API_KEY}`,
-    `  audioFormat: ${o.format}`,
-    `  appendMs: ${o.appendMs}`,
-    '  turnDetection: { type: server_vad }',
+    ...(o.provider === 'openai-live'
+      ? ['  provider: openai-live', `  apiKey: ${API_KEY}`, `  appendMs: ${o.appendMs}`, `  live: { url: "${o.aiUrl}" }`]
+      : ['  provider: openai', `  url: ${o.aiUrl}`, `  apiKey: ${API_KEY}`, `  audioFormat: ${o.format}`, `  appendMs: ${o.appendMs}`, '  turnDetection: { type: server_vad }']),
     'calls:',
     '  allow: [127.0.0.1]',
     `  maxConcurrent: ${o.maxConcurrent ?? 256}`,
@@ -334,9 +334,10 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
       }
       await sleep(500);
     } else {
+      const cli = target === 'live' ? 'test/fakes/fake-live-cli.js' : 'test/fakes/fake-realtime-cli.js';
       fake = spawnManaged({
-        name: 'fake-realtime',
-        ...peer(process.execPath, [path.join(DIST, 'test/fakes/fake-realtime-cli.js'), '--port', '0', '--key', API_KEY, '--burst', arg('--fake-burst', '4'), '--tone-hz', '1000', '--reply-ms', '1500']),
+        name: target === 'live' ? 'fake-live' : 'fake-realtime',
+        ...peer(process.execPath, [path.join(DIST, cli), '--port', '0', '--key', API_KEY, '--burst', arg('--fake-burst', '4'), '--tone-hz', '1000', '--reply-ms', '1500']),
         cwd: ROOT,
         lifetimeMs,
       });
@@ -345,7 +346,10 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
       const aiUrl = match[1].replace(/^http/, 'ws');
       const adminPort = await freePort('tcp');
       const cfgFile = path.join(tmp, `agent-${target}-${calls}.yaml`);
-      fs.writeFileSync(cfgFile, agentYaml({ sipPort, adminPort, rtpStart, rtpRange, aiUrl, format: target, dir: tmp, appendMs: Number(arg('--append-ms', '20')) }));
+      fs.writeFileSync(cfgFile, agentYaml({
+        sipPort, adminPort, rtpStart, rtpRange, aiUrl, dir: tmp, appendMs: Number(arg('--append-ms', '20')),
+        ...(target === 'live' ? { format: 'pcm', provider: 'openai-live' } : { format: target }),
+      }));
       sut = spawnManaged({
         name: 'sip-ai-agent',
         command: process.execPath,

@@ -5,11 +5,15 @@
  * the gap to the chat request, the chat model's first token, the wait for the first whole sentence,
  * the speech service's first byte, and our playout (first audio byte -> first loud RTP packet).
  * Scenarios: the fakes with no delay (what is left is our share), the fakes with realistic delays,
- * and the openai backend against the fake Realtime server (its server VAD hangover beside ours).
+ * and the openai backend against the fake Realtime server (its server VAD hangover beside ours),
+ * and the openai-live backend against the fake GPT-Live server. For the two WebSocket backends the
+ * fake's own event times split the turn: end of speech -> the model's end of turn (the upload and
+ * the model's silence), -> its first audio, -> the first loud RTP packet (our downlink).
  *
- * Run:   npx tsc -p tsconfig.json && node dist/bench/pipeline.js [--turns 8]
+ * Run:   npx tsc -p tsconfig.json && node dist/bench/pipeline.js [--turns 8] [--backends pipeline,openai,openai-live]
  */
 import { FakeOpenAiHttp } from '../test/fakes/FakeOpenAiHttp';
+import { FakeLiveServer, liveToneReply } from '../test/fakes/FakeLiveServer';
 import { FakeRealtimeServer, toneReply } from '../test/fakes/FakeRealtimeServer';
 import { prepareDaemon, startDaemon } from '../test/helpers/daemon';
 import { cleanupAll } from '../test/helpers/proc';
@@ -54,12 +58,27 @@ async function replyOver(rtp: RtpPeer, after: number, ms: number, timeoutMs: num
   }
 }
 
+/** A WebSocket fake's times: when the model ended each caller turn, and when it sent audio (stamped as sent). */
+interface ModelClock {
+  turnEnds: () => number[];
+  audioAt: number[];
+}
+
+/** Stamp a fake's outgoing `audioType` events; `turnEnds` reads when it ended each caller turn. */
+function modelClock(onEvent: (l: (o: { dir: string; event: Record<string, unknown> }) => void) => unknown, audioType: string, turnEnds: () => number[]): ModelClock {
+  const clock: ModelClock = { turnEnds, audioAt: [] };
+  onEvent((o) => {
+    if (o.dir === 'out' && o.event['type'] === audioType) clock.audioAt.push(Date.now());
+  });
+  return clock;
+}
+
 interface TurnFigures {
   totalMs: number;
   parts?: Record<string, number>;
 }
 
-async function scenario(name: string, ai: Record<string, unknown>, turns: number, fake?: FakeOpenAiHttp): Promise<Record<string, unknown>> {
+async function scenario(name: string, ai: Record<string, unknown>, turns: number, fake?: FakeOpenAiHttp, clock?: ModelClock): Promise<Record<string, unknown>> {
   const setup = await prepareDaemon('echo', { ai, greeting: { interruptible: false } });
   const d = await startDaemon(setup, { name, lifetimeMs: 600_000 });
   const sip = await RawSipClient.open();
@@ -113,6 +132,9 @@ async function scenario(name: string, ai: Record<string, unknown>, turns: number
           };
         }
       }
+      const turnEnd = clock?.turnEnds().find((at) => at >= end);
+      const audio = turnEnd === undefined ? undefined : clock?.audioAt.find((at) => at >= turnEnd);
+      if (turnEnd !== undefined && audio !== undefined) f.parts = { modelTurnEnd: turnEnd - end, modelFirstAudio: audio - turnEnd, playout: heard - audio };
       figures.push(f);
     }
     talking = false;
@@ -126,8 +148,8 @@ async function scenario(name: string, ai: Record<string, unknown>, turns: number
   }
   const parts: Record<string, number | null> = {};
   for (const k of Object.keys(figures.find((f) => f.parts)?.parts ?? {})) parts[k] = median(figures.map((f) => f.parts?.[k] ?? NaN));
-  const ours = fake && parts.toChat !== null ? Math.round(((parts.toChat ?? 0) + (parts.playout ?? 0)) * 10) / 10 : null;
-  return { name, turns: figures.length, totalMsMedian: median(figures.map((f) => f.totalMs)), totalMsMax: Math.max(...figures.map((f) => f.totalMs)), partsMedianMs: fake ? parts : undefined, oursMedianMs: ours };
+  const ours = fake && parts.toChat !== null ? Math.round(((parts.toChat ?? 0) + (parts.playout ?? 0)) * 10) / 10 : clock ? parts.playout : null;
+  return { name, turns: figures.length, totalMsMedian: median(figures.map((f) => f.totalMs)), totalMsMax: Math.max(...figures.map((f) => f.totalMs)), partsMedianMs: fake || clock ? parts : undefined, oursMedianMs: ours };
 }
 
 async function main(): Promise<void> {
@@ -137,6 +159,15 @@ async function main(): Promise<void> {
   await fake.listen();
   const realtime = new FakeRealtimeServer({ apiKey: KEY, respond: toneReply({ toneHz: 1000, ms: 800 }) });
   await realtime.listen();
+  const live = new FakeLiveServer({ apiKey: KEY, vadSilenceMs: SILENCE_MS, vadPrefixMs: 100, respond: liveToneReply({ toneHz: 1000, ms: 800 }) });
+  await live.listen();
+  // The Realtime fake's end of each caller turn: its speech_stopped, stamped as sent.
+  const stoppedAt: number[] = [];
+  realtime.onEvent((o) => {
+    if (o.dir === 'out' && o.event['type'] === 'input_audio_buffer.speech_stopped') stoppedAt.push(Date.now());
+  });
+  const backends = (process.argv[process.argv.indexOf('--backends') + 1] ?? '').split(',');
+  const wanted = (b: string): boolean => !process.argv.includes('--backends') || backends.includes(b);
   try {
     const pipeline = (extra: Record<string, unknown> = {}) => ({
       provider: 'pipeline',
@@ -149,20 +180,34 @@ async function main(): Promise<void> {
       },
       ...extra,
     });
-    out.push(await scenario('pipeline, fakes without delay', pipeline(), turns, fake));
-    Object.assign(fake.timing, { sttMs: 300, chatFirstTokenMs: 400, chatDeltaMs: 30, ttsFirstByteMs: 200 });
-    out.push(await scenario('pipeline, fakes with stt 300 ms, chat first token 400 ms (+30 ms a piece), tts first byte 200 ms', pipeline(), turns, fake));
-    out.push(
+    if (wanted('pipeline')) {
+      out.push(await scenario('pipeline, fakes without delay', pipeline(), turns, fake));
+      Object.assign(fake.timing, { sttMs: 300, chatFirstTokenMs: 400, chatDeltaMs: 30, ttsFirstByteMs: 200 });
+      out.push(await scenario('pipeline, fakes with stt 300 ms, chat first token 400 ms (+30 ms a piece), tts first byte 200 ms', pipeline(), turns, fake));
+    }
+    if (wanted('openai')) out.push(
       await scenario(
         'openai (fake Realtime server, server_vad silence 500 ms)',
         { provider: 'openai', url: `${realtime.baseUrl}/v1/realtime`, apiKey: KEY, model: 'gpt-realtime', turnDetection: { type: 'server_vad', silenceDurationMs: SILENCE_MS, prefixPaddingMs: 100 } },
         turns,
+        undefined,
+        modelClock((l) => realtime.onEvent(l), 'response.output_audio.delta', () => stoppedAt),
+      ),
+    );
+    if (wanted('openai-live')) out.push(
+      await scenario(
+        'openai-live (fake GPT-Live server, its turn-taking silence 500 ms)',
+        { provider: 'openai-live', apiKey: KEY, live: { url: live.url } },
+        turns,
+        undefined,
+        modelClock((l) => live.onEvent(l), 'session.output_audio.delta', () => live.sessions.flatMap((x) => x.turns.map((t) => t.endedAt))),
       ),
     );
     process.stdout.write(`${JSON.stringify({ silenceMs: SILENCE_MS, results: out }, null, 2)}\n`);
   } finally {
     await fake.close();
     await realtime.close();
+    await live.close();
     await cleanupAll();
   }
 }

@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { AiSessionError, InvalidStateError } from '../util/errors';
 import { TypedEmitter } from '../util/TypedEmitter';
 import type { Logger } from '../logging/logger';
+import { connectError, frameText, keepAlive, openAiSocket, refusedUpgrade, releaseSocket } from './wsHandshake';
 import {
   isUnknownServerEvent,
   parseServerEvent,
@@ -94,23 +95,11 @@ const DEFAULT_SENT_HISTORY = 256;
 const APPEND_HISTORY = 256;
 const DEFAULT_PING_INTERVAL_MS = 15_000;
 const DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024;
-const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
 /** An `error` this recent explains a following close better than the close code does. */
 const ERROR_EXPLAINS_CLOSE_MS = 5_000;
 
 /** Close code the GA server uses after `beta_api_shape_disabled` (realtime-protocol.md §1, §8.7). */
 const CLOSE_BETA_SHAPE_DISABLED = 4000;
-
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-]);
 
 /** Build the connection URL: keep the given query, set `model`. Throws AiSessionError(invalid_url). */
 export function buildRealtimeUrl(url: string, model?: string): URL {
@@ -145,15 +134,7 @@ export function buildRealtimeHeaders(
   return headers;
 }
 
-/** Map a refused upgrade (HTTP status + body) to a stable aiCode. */
-export function aiCodeForHttpStatus(status: number, bodyCode?: string): string {
-  if (status === 401) return 'invalid_api_key';
-  if (status === 429) return bodyCode === 'insufficient_quota' ? 'insufficient_quota' : 'rate_limited';
-  if (status === 403) return 'forbidden';
-  if (status === 404) return bodyCode === 'model_not_found' ? 'model_not_found' : 'not_found';
-  if (status >= 500) return 'server_error';
-  return bodyCode ?? `http_${status}`;
-}
+export { aiCodeForHttpStatus } from './wsHandshake';
 
 /**
  * One WebSocket to the Realtime API. `connect()` resolves with `session.created`; `send()` stamps
@@ -175,8 +156,7 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
   #nextId = 1;
   #connectMs: number | undefined;
   #sessionId: string | undefined;
-  #pingTimer: NodeJS.Timeout | undefined;
-  #awaitingPong = false;
+  #stopPing: () => void = () => undefined;
   #killReason: string | undefined;
   #lastError: { code: string; atMs: number } | undefined;
   #stats: RealtimeClientStats = {
@@ -250,12 +230,8 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
 
     return new Promise<SessionCreatedEvent>((resolve, reject) => {
       let settled = false;
-      const ws = new WebSocket(url, {
-        headers: buildRealtimeHeaders(this.#opts.apiKey, this.#opts.auth, this.#opts.headers),
-        handshakeTimeout: timeoutMs,
-        maxPayload: this.#opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD,
-        perMessageDeflate: false,
-      });
+      const headers = buildRealtimeHeaders(this.#opts.apiKey, this.#opts.auth, this.#opts.headers);
+      const ws = openAiSocket(url, headers, timeoutMs, this.#opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD);
       this.#ws = ws;
 
       const fail = (err: AiSessionError): void => {
@@ -273,32 +249,14 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
         fail(new AiSessionError(`Realtime connect aborted by close() [url:${where}]`, 'closed'));
 
       ws.on('unexpected-response', (req, res: IncomingMessage) => {
-        readBody(res, MAX_REFUSAL_BODY_BYTES).then((body) => {
-          const parsed = parseErrorBody(body);
-          const status = res.statusCode ?? 0;
-          const aiCode = aiCodeForHttpStatus(status, parsed.code);
-          const detail = parsed.message ? `: ${parsed.message}` : '';
-          fail(
-            new AiSessionError(
-              `Realtime upgrade refused [status:${status}, code:${parsed.code ?? aiCode}, url:${where}]${detail}`,
-              aiCode,
-            ),
-          );
+        void refusedUpgrade('Realtime', res, where).then((err) => {
+          fail(err);
           req.destroy();
         });
       });
       ws.on('error', (err: Error & { code?: string }) => {
         if (this.#state === 'connecting') {
-          const msg = err.message ?? String(err);
-          if (/handshake has timed out/i.test(msg)) {
-            fail(new AiSessionError(`Realtime connect timed out [url:${where}, timeoutMs:${timeoutMs}]`, 'connect_timeout', { cause: err }));
-          } else if (err.code !== undefined && UNREACHABLE_CODES.has(err.code)) {
-            fail(new AiSessionError(`Realtime API unreachable [url:${where}, errno:${err.code}]`, 'unreachable', { cause: err }));
-          } else if (/certificate|tls|ssl/i.test(msg) || (err.code ?? '').startsWith('ERR_TLS') || (err.code ?? '').includes('CERT')) {
-            fail(new AiSessionError(`Realtime TLS failure [url:${where}, errno:${err.code ?? 'none'}]: ${msg}`, 'tls_error', { cause: err }));
-          } else {
-            fail(new AiSessionError(`Realtime connect failed [url:${where}, errno:${err.code ?? 'none'}]: ${msg}`, 'unreachable', { cause: err }));
-          }
+          fail(connectError('Realtime', err, where, timeoutMs));
         } else {
           // After session.created an error is always followed by 'close', which decides what happens.
           this.#log.debug({ err: err.message, errno: err.code }, 'Realtime socket error');
@@ -320,7 +278,7 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
             this.#state = 'open';
             this.#connectMs = Math.round(performance.now() - t0);
             this.#sessionId = typeof ev.session.id === 'string' ? ev.session.id : undefined;
-            this.#startPing();
+            this.#stopPing = keepAlive(ws, this.#opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS, () => (this.#killReason = 'ping_timeout'));
             this.#log.info({ connectMs: this.#connectMs, sessionId: this.#sessionId }, 'Realtime session created');
             resolve(ev);
             this.emit('event', ev);
@@ -337,9 +295,6 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
           this.#lastError = { code: ev.error.code ?? ev.error.type ?? 'server_error', atMs: performance.now() };
         }
         this.emit('event', ev);
-      });
-      ws.on('pong', () => {
-        this.#awaitingPong = false;
       });
       ws.on('close', (code: number, reasonBuf: Buffer) => {
         const reason = reasonBuf.toString('utf8');
@@ -366,11 +321,7 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
   #abortConnect: (() => void) | undefined;
 
   #parse(data: WebSocket.RawData): ServerEvent | undefined {
-    const text = Buffer.isBuffer(data)
-      ? data.toString('utf8')
-      : Array.isArray(data)
-        ? Buffer.concat(data).toString('utf8')
-        : Buffer.from(data).toString('utf8');
+    const text = frameText(data);
     const ev = parseServerEvent(text);
     if (isUnknownServerEvent(ev)) {
       if (ev.reason === 'unknown_type') this.#stats.unknownEvents += 1;
@@ -455,37 +406,14 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
     return { eventId, type, event: { type, event_id: eventId, audio_base64_chars: this.#appendChars[slot] }, sentAtMs: this.#appendAt[slot] };
   }
 
-  #startPing(): void {
-    const interval = this.#opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
-    if (interval <= 0) return;
-    this.#pingTimer = setInterval(() => {
-      const ws = this.#ws;
-      if (!ws || ws.readyState !== WebSocket.OPEN) return;
-      if (this.#awaitingPong) {
-        this.#killReason = 'ping_timeout';
-        ws.terminate();
-        return;
-      }
-      this.#awaitingPong = true;
-      ws.ping();
-    }, interval);
-    this.#pingTimer.unref();
-  }
-
   #teardown(): void {
     this.#state = 'closed';
     this.#abortConnect = undefined;
-    if (this.#pingTimer) clearInterval(this.#pingTimer);
-    this.#pingTimer = undefined;
+    this.#stopPing();
+    this.#stopPing = () => undefined;
     const ws = this.#ws;
     this.#ws = undefined;
-    if (ws) {
-      ws.removeAllListeners('message');
-      // Keep an 'error' listener: ws may still emit one while closing, and an unhandled one would throw.
-      ws.on('error', () => undefined);
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'client closing');
-      else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-    }
+    if (ws) releaseSocket(ws);
     this.#sent.clear();
   }
 
@@ -500,38 +428,4 @@ export class RealtimeClient extends TypedEmitter<RealtimeClientEvents> {
     this.#log.debug('Realtime client closed');
     this.emit('close');
   }
-}
-
-function readBody(res: IncomingMessage, cap: number): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (): void => resolve(Buffer.concat(chunks).toString('utf8'));
-    res.on('data', (c: Buffer) => {
-      if (size >= cap) return;
-      const part = c.subarray(0, cap - size);
-      chunks.push(part);
-      size += part.length;
-    });
-    res.on('end', done);
-    res.on('error', done);
-    res.on('close', done);
-  });
-}
-
-function parseErrorBody(body: string): { code?: string; message?: string } {
-  try {
-    const data = JSON.parse(body) as { error?: { code?: unknown; message?: unknown; type?: unknown } };
-    const e = data?.error;
-    if (e && typeof e === 'object') {
-      return {
-        code: typeof e.code === 'string' ? e.code : typeof e.type === 'string' ? e.type : undefined,
-        message: typeof e.message === 'string' ? e.message.slice(0, 500) : undefined,
-      };
-    }
-  } catch {
-    // Not JSON: fall through and use the raw text.
-  }
-  const text = body.trim().slice(0, 200);
-  return text ? { message: text } : {};
 }

@@ -20,7 +20,7 @@ import { ResponseQueue } from './realtime/ResponseQueue';
 import { McpRunner } from './realtime/McpRunner';
 import { ToolRunner } from './realtime/ToolRunner';
 import { omitUndefined, wireToolChoice, wireTruncation, wireTurnDetection, type ServerLink } from './realtime/wire';
-import { notSent, SessionLifecycle, type SessionEnd } from './SessionLifecycle';
+import { notSent, SessionLifecycle, toAiError, type SessionEnd } from './SessionLifecycle';
 import type {
   AiServerError,
   AiSession,
@@ -207,16 +207,8 @@ export class RealtimeSession extends SessionLifecycle implements AiSession {
    * the call must not continue on a default voice or audio format.
    */
   async start(): Promise<void> {
-    this.beginStart();
     this.#t0 = performance.now();
-    try {
-      await this.#openClient();
-    } catch (err) {
-      const e = toAiError(err, 'start_failed');
-      this.failStart(e, e.aiCode ?? 'start_failed');
-      throw e;
-    }
-    if (this.closed) throw new AiSessionError('AI session closed during start()', 'closed');
+    await this.startWith(() => this.#openClient());
     this.#stats.startMs = Math.round(performance.now() - this.#t0);
     this.#log.info({ connectMs: this.#stats.connectMs, startMs: this.#stats.startMs }, 'AI session ready');
     this.#becomeReady();
@@ -739,10 +731,4 @@ export class RealtimeSession extends SessionLifecycle implements AiSession {
     this.emit('reconnected', { reason, durationMs, reseededItems: reseeded });
     this.#responses.pump();
   }
-}
-
-function toAiError(err: unknown, fallbackCode: string): AiSessionError {
-  if (err instanceof AiSessionError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new AiSessionError(message, fallbackCode, { cause: err });
 }

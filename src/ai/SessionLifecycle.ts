@@ -12,7 +12,7 @@
  * (socket, timers, the active response failed, waiting requests resolved as not sent).
  */
 import type { Logger } from '../logging/logger';
-import { InvalidStateError, type AiSessionError } from '../util/errors';
+import { AiSessionError, InvalidStateError } from '../util/errors';
 import { TypedEmitter } from '../util/TypedEmitter';
 import type { AiSessionEvents, AiSessionState, ResponseOutcome } from './types';
 
@@ -74,6 +74,22 @@ export abstract class SessionLifecycle extends TypedEmitter<AiSessionEvents> {
     this.#set({ name: 'starting' });
   }
 
+  /**
+   * idle -> starting, then `open()` (connect and configure). When it fails the session ends without
+   * a `died` event and this rejects with the AiSessionError; it also rejects when close() came first.
+   */
+  protected async startWith(open: () => Promise<void>): Promise<void> {
+    this.beginStart();
+    try {
+      await open();
+    } catch (err) {
+      const e = toAiError(err, 'start_failed');
+      this.failStart(e, e.aiCode ?? 'start_failed');
+      throw e;
+    }
+    if (this.closed) throw new AiSessionError('AI session closed during start()', 'closed');
+  }
+
   /** Move to `ready` or `reconnecting`. */
   protected setState(next: RunningSessionState): void {
     this.#set(next);
@@ -118,4 +134,11 @@ export abstract class SessionLifecycle extends TypedEmitter<AiSessionEvents> {
 /** The outcome of a response that was never sent: refused, or dropped as its session ended or was lost. */
 export function notSent(reason: string): ResponseOutcome {
   return { responseId: undefined, status: 'not_sent', reason, requested: true, error: { code: reason, message: `response not sent [reason:${reason}]` } };
+}
+
+/** Any error as an AiSessionError (kept when it is one; otherwise wrapped with `fallbackCode`). */
+export function toAiError(err: unknown, fallbackCode: string): AiSessionError {
+  if (err instanceof AiSessionError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new AiSessionError(message, fallbackCode, { cause: err });
 }

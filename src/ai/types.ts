@@ -6,6 +6,7 @@
 import type { AiSessionError } from '../util/errors';
 import type { AiAudioFormat, AiAudioFormatInfo } from './audioFormat';
 import type { ClientEventType, WireUsage } from './events';
+import type { LiveClientEventType } from './live/wire';
 import type { PriceTable, UsageSummary } from './usage';
 
 /** server_vad turn detection (durations in ms). */
@@ -249,7 +250,7 @@ export interface AiServerError {
   message: string;
   param?: string;
   /** Type of the client event that caused it, when known. */
-  causeType?: ClientEventType;
+  causeType?: ClientEventType | LiveClientEventType;
   causeEventId?: string;
 }
 

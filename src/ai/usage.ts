@@ -52,6 +52,8 @@ export interface UsageTotals {
 export interface UsageSummary extends UsageTotals {
   /** Estimated cost in USD from the price table (not an invoice). */
   costUsd: number;
+  /** Session audio billed by duration (GPT-Live), seconds; absent for token-billed backends. */
+  audioSeconds?: number;
 }
 
 /** All-zero totals. */

@@ -147,8 +147,10 @@ function ai(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
     }
   }
   if (a.inputGate === 'vad' && a.provider !== 'openai') {
-    sink.warn('ai.inputGate', `applies to the openai provider only (${a.provider} ${a.provider === 'pipeline' ? 'takes its turns with ai.pipeline.vad' : 'has no server VAD'})`);
+    const why = a.provider === 'pipeline' ? 'takes its turns with ai.pipeline.vad' : a.provider === 'openai-live' ? 'hears the whole call, as a full-duplex model must' : 'has no server VAD';
+    sink.warn('ai.inputGate', `applies to the openai provider only (${a.provider} ${why})`);
   }
+  if (a.provider === 'openai-live') liveRules(cfg, raw, sink);
   if (a.provider === 'pipeline') {
     for (const svc of ['stt', 'chat', 'tts'] as const) {
       const s = a.pipeline[svc];
@@ -259,6 +261,41 @@ function mcpServers(cfg: AgentConfig, sink: ProblemSink): void {
       if (unknown.length > 0) sink.warn(`${p}.approvedTools`, `not in allowedTools, so never called: ${[...new Set(unknown)].join(', ')}`);
     }
   });
+}
+
+/** `ai.live`: a key for the endpoint, encrypted transport, and the client delegation's chat model. */
+function liveRules(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
+  const a = cfg.ai;
+  const l = a.live;
+  if (a.apiKey === undefined) sink.reportOnce('ai.apiKey', 'required when ai.provider is openai-live (set apiKey or apiKeyFile)');
+  const url = tryUrl(l.url);
+  if (url?.protocol === 'ws:' && !isLoopback(url.hostname.replace(/^\[|\]$/g, ''))) {
+    sink.warn('ai.live.url', 'ws:// sends the API key and all audio unencrypted; use wss://');
+  }
+  if (url && url.search !== '') sink.report('ai.live.url', 'takes no query parameters (the model goes in ai.live.model)');
+  if (/\.openai\.azure\.com$/.test(url?.hostname ?? '') && !written(raw, 'ai.auth')) {
+    sink.warn('ai.auth', 'an Azure endpoint with bearer auth needs an Entra token in ai.apiKey; for a resource key set api-key');
+  }
+  // The service takes at most 16,384 tokens of instructions (about 4 characters a token in English).
+  if (a.instructions.length > 16_384 * 4) {
+    sink.warn('ai.instructions', `${a.instructions.length} characters may be over GPT-Live's 16,384-token limit for instructions; move business rules to ai.live.delegation.responses.instructions`);
+  }
+  // Realtime keys a GPT-Live configuration may carry over by mistake: they are not used.
+  const instead: Record<string, string> = { url: 'ai.live.url', model: 'ai.live.model', prices: 'ai.live.pricePerMinute', turnDetection: 'the model takes its own turns', noiseReduction: 'none', transcription: 'the caller is transcribed by the model', speed: 'none' };
+  for (const [k, use] of Object.entries(instead)) {
+    if (written(raw, `ai.${k}`)) sink.warn(`ai.${k}`, `not used by openai-live (${use.startsWith('ai.') ? `use ${use}` : use})`);
+  }
+  if (l.delegation.type === 'client') {
+    const c = l.delegation.client;
+    const host = tryUrl(c.url)?.hostname ?? '';
+    if (c.apiKey === undefined && a.apiKey === undefined && /(^|\.)openai\.com$|\.openai\.azure\.com$/.test(host)) {
+      sink.report('ai.live.delegation.client.apiKey', `required for ${host} (set it, or ai.apiKey)`);
+    }
+    const cu = tryUrl(c.url);
+    if (cu?.protocol === 'http:' && !isLoopback(cu.hostname.replace(/^\[|\]$/g, '')) && (c.apiKey ?? a.apiKey) !== undefined) {
+      sink.warn('ai.live.delegation.client.url', 'http:// sends the API key and the conversation unencrypted; use https:// (or a server on this machine)');
+    }
+  }
 }
 
 function tryUrl(s: string): URL | undefined {

@@ -205,6 +205,61 @@ const pipeline = obj({
   },
 });
 
+/** Built-in voices of GPT-Live (gpt-live-1). */
+export const LIVE_VOICES = [
+  'alloy', 'ash', 'ballad', 'beacon', 'bossa', 'brise', 'cedar', 'cinder', 'coral', 'delta', 'echo', 'flitz', 'gleam',
+  'harema', 'juni', 'marin', 'meridian', 'nira', 'noeul', 'nuri', 'quartz', 'ripple', 'sage', 'shimmer', 'shitan',
+  'sillage', 'stone', 'tempo', 'verse', 'vesper', 'willow',
+] as const;
+
+/** Hosted tools a GPT-Live Responses backend runs itself (function tools are the agent's own). */
+export const LIVE_HOSTED_TOOLS = [
+  'web_search', 'file_search', 'code_interpreter', 'shell', 'image_generation', 'mcp', 'custom', 'namespace', 'tool_search',
+  'programmatic_tool_calling', 'computer', 'apply_patch',
+] as const;
+
+const live = obj({
+  doc: 'ai.provider openai-live: GPT-Live, a full-duplex voice model with its own protocol; the voice model decides when to speak and stop, a backend model does reasoning and tools',
+  fields: {
+    url: str({ doc: 'GPT-Live WebSocket endpoint, no query (Azure: wss://<resource>.openai.azure.com/openai/v1/live/sessions, with ai.auth api-key)', default: 'wss://api.openai.com/v1/live/sessions', check: f.wsUrl, format: 'URL' }),
+    model: str({ doc: 'voice model (Azure: the deployment name)', default: 'gpt-live-1', minLength: 1, maxLength: 128, check: f.oneLine }),
+    voice: oneOf({ doc: 'GPT-Live voice (unset: ai.voice)', values: LIVE_VOICES }),
+    turnGapMs: num({ doc: 'quiet that ends a turn of the agent or of the caller (transcripts, barge-in, replies asked for)', unit: 'ms', default: 700, min: 200, max: 5000 }),
+    pricePerMinute: num({ doc: 'price of session audio for the cost in call records, USD per minute', default: 0.05, min: 0, max: 100, integer: false }),
+    delegation: obj({
+      doc: 'who does the work the voice model delegates (reasoning, tools)',
+      fields: {
+        type: oneOf({
+          doc: "responses (OpenAI runs the Responses model below with its hosted tools, and the agent's end_call, transfer_call and webhooks run here when it calls them) or client (the chat model below, of any OpenAI-compatible server, does it with the agent's tools)",
+          values: ['responses', 'client'],
+          default: 'responses',
+        }),
+        responses: obj({
+          doc: 'delegation.type responses: the backend the service runs',
+          fields: {
+            model: str({ doc: 'backend model (Azure: its deployment name)', default: 'gpt-5.5', minLength: 1, maxLength: 128, check: f.oneLine }),
+            instructions: str({ doc: 'backend prompt: business rules and when to use tools (unset: ai.instructions)', maxLength: 100000 }),
+            maxOutputTokens: num({ doc: 'longest backend answer (unset: the service default)', unit: 'tokens', min: 16, max: 128000 }),
+            reasoningEffort: oneOf({ doc: 'backend reasoning effort (unset: the model default)', values: ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] }),
+            tools: json({
+              doc: `hosted tools, a JSON list passed as given, e.g. [{"type": "web_search"}] (types: ${LIVE_HOSTED_TOOLS.join(', ')}; functions come from tools.*)`,
+              default: [] as Record<string, unknown>[],
+              check: checkHostedTools,
+            }),
+            inputPricePerMTokens: num({ doc: 'backend input price for the cost in call records, USD per 1M tokens', default: 0, min: 0, max: 1000, integer: false }),
+            cachedInputPricePerMTokens: num({ doc: 'backend cached input price, USD per 1M tokens', default: 0, min: 0, max: 1000, integer: false }),
+            outputPricePerMTokens: num({ doc: 'backend output price, USD per 1M tokens', default: 0, min: 0, max: 1000, integer: false }),
+          },
+        }),
+        client: pipelineService("delegation.type client: the chat model that does the delegated work with the agent's tools (POST /chat/completions)", 'gpt-4.1-mini', {
+          instructions: str({ doc: 'its prompt (unset: ai.instructions)', maxLength: 100000 }),
+          maxTokens: num({ doc: 'longest answer, tokens', default: 400, min: 16, max: 16384 }),
+        }),
+      },
+    }),
+  },
+});
+
 const transcription = nullable({
   doc: 'transcribe the caller in parallel (for transcripts; the model does not need it), or off',
   defaultOn: true,
@@ -426,11 +481,12 @@ export const SCHEMA = obj({
       retired: AI_RETIRED,
       fields: {
         provider: oneOf({
-          doc: 'openai (Realtime API), pipeline (speech-to-text, chat and text-to-speech over OpenAI-compatible HTTP APIs) or echo (plays the caller back; for tests)',
-          values: ['openai', 'pipeline', 'echo'],
+          doc: 'openai (Realtime API), openai-live (GPT-Live, see ai.live), pipeline (speech-to-text, chat and text-to-speech over OpenAI-compatible HTTP APIs) or echo (plays the caller back; for tests)',
+          values: ['openai', 'openai-live', 'pipeline', 'echo'],
           default: 'openai',
         }),
         pipeline,
+        live,
         url: str({ doc: 'Realtime WebSocket endpoint (Azure: wss://<resource>.openai.azure.com/openai/v1/realtime)', default: 'wss://api.openai.com/v1/realtime', check: f.wsUrl, format: 'URL' }),
         model: str({ doc: 'model (Azure: the deployment name)', default: 'gpt-realtime', minLength: 1, maxLength: 128, check: f.oneLine }),
         apiKey: str({ doc: 'API key (required for openai)', secret: true, minLength: 1, check: f.oneLine }),
@@ -622,6 +678,21 @@ function checkParametersSchema(v: unknown): string | undefined {
   if (s.type !== 'object') return 'must be an object schema (type: object)';
   if (s.properties !== undefined && (s.properties === null || typeof s.properties !== 'object' || Array.isArray(s.properties))) {
     return 'properties must be a mapping';
+  }
+  return undefined;
+}
+
+/** `ai.live.delegation.responses.tools`: a list of hosted tools, each an object with a known `type`. */
+function checkHostedTools(v: unknown): string | undefined {
+  if (!Array.isArray(v)) return 'must be a JSON list of tool objects';
+  if (v.length > 32) return `at most 32 tools (got ${v.length})`;
+  for (const [i, t] of v.entries()) {
+    if (t === null || typeof t !== 'object' || Array.isArray(t)) return `[${i}] must be an object`;
+    const type = (t as Record<string, unknown>).type;
+    if (type === 'function') return `[${i}] function tools come from tools.endCall, tools.transferCall and tools.webhooks, not from this list`;
+    if (typeof type !== 'string' || !(LIVE_HOSTED_TOOLS as readonly string[]).includes(type)) {
+      return `[${i}].type must be one of ${LIVE_HOSTED_TOOLS.join(', ')} (got ${JSON.stringify(type)})`;
+    }
   }
   return undefined;
 }

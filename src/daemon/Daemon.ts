@@ -19,6 +19,8 @@ import { OpenAiBackend } from '../ai/AiBackend';
 import { EchoBackend } from '../ai/EchoBackend';
 import { PipelineBackend } from '../ai/pipeline/PipelineBackend';
 import { pipelineOptions } from './pipelineOptions';
+import { LiveBackend } from '../ai/live/LiveBackend';
+import { liveOptions } from './liveOptions';
 import { VadPool } from './vadPool';
 import type { AiBackend } from '../ai/AiBackend';
 import { CallManager } from '../calls/CallManager';
@@ -50,6 +52,7 @@ export interface DaemonOptions {
 /** Builds the backend `ai.*` asks for. */
 function makeBackend(cfg: AgentConfig, vads: VadPool): AiBackend {
   if (cfg.ai.provider === 'pipeline') return new PipelineBackend(pipelineOptions(cfg, vads.get(cfg)));
+  if (cfg.ai.provider === 'openai-live') return new LiveBackend(liveOptions(cfg));
   return cfg.ai.provider === 'echo'
     ? new EchoBackend()
     : new OpenAiBackend({ url: cfg.ai.url, model: cfg.ai.model, apiKey: cfg.ai.apiKey ?? '', auth: cfg.ai.auth, connectTimeoutMs: cfg.ai.connectTimeoutMs });
@@ -270,7 +273,7 @@ export class Daemon {
         inputGate: this.#vads.gate(next),
       });
       await this.#admission.configure(next);
-      const aiChanged = live.some((k) => /^ai\.(provider|url|model|apiKey|apiKeyFile|auth|connectTimeoutMs|voice|speed|pipeline\..+)$/.test(k));
+      const aiChanged = live.some((k) => /^ai\.(provider|url|model|apiKey|apiKeyFile|auth|connectTimeoutMs|voice|speed|pipeline\..+|live\..+)$/.test(k));
       const backend = aiChanged ? makeBackend(next, this.#vads) : undefined;
       this.#calls.reload(options);
       if (backend) this.#backend.set(backend);
@@ -348,7 +351,7 @@ async function startAdmin(o: {
         reason: a.registration.reason || undefined,
         registrarReachable: a.registration.registrarReachable,
       })),
-      aiConfigured: current.cfg.ai.provider !== 'openai' || Boolean(current.cfg.ai.url && current.cfg.ai.model && current.cfg.ai.apiKey),
+      aiConfigured: (current.cfg.ai.provider !== 'openai' && current.cfg.ai.provider !== 'openai-live') || Boolean(current.cfg.ai.url && current.cfg.ai.model && current.cfg.ai.apiKey),
       problems: calls.backendDown ? [calls.backendDown] : undefined,
     }),
     status: () => ({
@@ -359,7 +362,12 @@ async function startAdmin(o: {
       transports: ua.transports,
       accounts: accounts.map((a) => ({ uri: a.uri, registers: a.registers, ...a.registration })),
       calls: { active: calls.active, draining: calls.draining },
-      ai: { provider: current.cfg.ai.provider, model: current.cfg.ai.model, url: current.cfg.ai.url, down: calls.backendDown ?? null },
+      ai: {
+        ...(current.cfg.ai.provider === 'openai-live'
+          ? { provider: 'openai-live', model: current.cfg.ai.live.model, url: current.cfg.ai.live.url }
+          : { provider: current.cfg.ai.provider, model: current.cfg.ai.model, url: current.cfg.ai.url }),
+        down: calls.backendDown ?? null,
+      },
       config: redactConfig(current.cfg),
     }),
   });

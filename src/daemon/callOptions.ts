@@ -83,8 +83,8 @@ export function callManagerOptions(cfg: AgentConfig, ctx: CallOptionsContext): C
   return {
     ai: {
       audioFormat: ai.audioFormat as AiAudioFormat,
-      model: ai.model,
-      voice: ai.voice,
+      model: ai.provider === 'openai-live' ? ai.live.model : ai.model,
+      voice: ai.provider === 'openai-live' ? (ai.live.voice ?? ai.voice) : ai.voice,
       speed: ai.speed,
       turnDetection: turnDetection(ai.turnDetection),
       noiseReduction: ai.noiseReduction === 'off' ? null : (ai.noiseReduction as 'near_field' | 'far_field'),

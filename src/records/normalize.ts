@@ -91,6 +91,7 @@ export function usage(u: UsageInput): Usage {
     outputAudioTokens: count(u.outputAudioTokens),
     // Micro-dollar rounding keeps float noise out of the file.
     costUsd: Math.round(count(u.costUsd) * 1e6) / 1e6,
+    ...(count(u.audioSeconds) > 0 ? { audioSeconds: Math.round(count(u.audioSeconds) * 1000) / 1000 } : {}),
   };
 }
 

@@ -41,6 +41,8 @@ export interface UsageInput {
   outputAudioTokens?: number;
   /** Estimated cost, USD (an estimate from the price table, not an invoice). */
   costUsd?: number;
+  /** Session audio billed by duration (GPT-Live), seconds. */
+  audioSeconds?: number;
 }
 
 /** The AI side of the call. */
@@ -151,6 +153,8 @@ export interface Usage {
   outputTextTokens: number;
   outputAudioTokens: number;
   costUsd: number;
+  /** Present for backends billed by audio duration (GPT-Live), seconds. */
+  audioSeconds?: number;
 }
 
 /** A transcript line as stored. */

@@ -21,8 +21,9 @@ import { startKamailio } from '../helpers/kamailio';
 import { startPjsuaCaller } from '../helpers/pjsua';
 import { assertBuilt, eventually, prepareDaemon, scrape, sampleValue, startDaemon, waitForRecord, type Daemon, type DaemonSetup } from '../helpers/daemon';
 import { useHarnessCleanup } from '../helpers/proc';
-import { RawSipClient, pcmuOffer, sdpAudioAddress, type UacDialog } from '../helpers/rawsip';
-import { RtpPeer, newSource, type RtpSource } from '../helpers/rtp';
+import { RawSipClient, type UacDialog } from '../helpers/rawsip';
+import { RtpPeer, newSource } from '../helpers/rtp';
+import { closeAfterTest, dialPcmu, holdUntilBye, openCaller, sayTone, useCallers, type RtpAddress } from '../helpers/rtpcall';
 import { sine } from '../helpers/tone';
 import { clicks, concat, knocks, mix, noise, utterance } from '../unit/vad/signals';
 
@@ -55,11 +56,7 @@ afterAll(async () => {
   await fake?.close();
 });
 
-/** What a test opened, closed after it whatever happened. */
-const opened: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const close of opened.splice(0).reverse()) await close().catch(() => undefined);
-});
+useCallers();
 
 /** A daemon on the pipeline backend, a raw SIP client and an RTP peer, closed after the test. */
 async function agent(name: string, over: Record<string, unknown> = {}): Promise<{ setup: DaemonSetup; d: Daemon; sip: RawSipClient; rtp: RtpPeer }> {
@@ -78,27 +75,14 @@ async function agent(name: string, over: Record<string, unknown> = {}): Promise<
     },
   });
   const d = await startDaemon(setup, { name });
-  const sip = await RawSipClient.open();
-  const rtp = await RtpPeer.open();
-  opened.push(async () => {
-    rtp.close();
-    sip.close();
-    await d.close();
-  });
-  return { setup, d, sip, rtp };
+  return { setup, d, ...(await openCaller(d)) };
 }
 
-async function dial(setup: DaemonSetup, sip: RawSipClient, rtp: RtpPeer): Promise<{ dlg: UacDialog; to: { host: string; port: number } }> {
-  const dlg = await sip.invite({ target: { host: '127.0.0.1', port: setup.ports.sip }, body: pcmuOffer(rtp.port) });
-  expect(dlg.final.status).toBe(200);
-  return { dlg, to: sdpAudioAddress(dlg.final.bodyText) };
+async function dial(setup: DaemonSetup, sip: RawSipClient, rtp: RtpPeer): Promise<{ dlg: UacDialog; to: RtpAddress }> {
+  return dialPcmu(sip, setup.ports.sip, rtp);
 }
 
-/** Say a tone, then keep the line open with silence. */
-async function say(rtp: RtpPeer, src: RtpSource, to: { host: string; port: number }, hz: number, ms: number, silenceMs: number): Promise<void> {
-  await rtp.play(src, sine(hz, ms, RATE, 0.4), to);
-  await rtp.play(src, sine(0, silenceMs, RATE, 0.4), to);
-}
+const say = sayTone;
 
 test('a conversation: the opening line, the caller transcribed, the reply spoken sentence by sentence, both sides in the record', async () => {
   script = (said) => ({ text: `You said ${said}. Is there anything else?` });
@@ -168,10 +152,7 @@ test('a tool call ends the call: end_call, then the goodbye, then BYE', async ()
   const src = newSource();
   await say(rtp, src, to, 0, 2500, 0);
   await say(rtp, src, to, 700, 700, 0);
-  const bye = await Promise.race([dlg.waitForRequest('BYE', 15_000), (async () => {
-    await say(rtp, src, to, 0, 15_000, 0);
-    return undefined;
-  })()]);
+  const bye = await holdUntilBye(dlg, rtp, src, to, 15_000);
   expect(bye).toBeDefined();
   expect(spans(rtp.heard(), voiceHz('Goodbye and thank you.'))).toHaveLength(1);
   const rec = await waitForRecord(setup.recordsDir, (r) => r.record.status === 'completed', 10_000);
@@ -229,14 +210,14 @@ test('a real caller: pjsua through Kamailio to the agent registered there hears 
   setup.write({ accounts: [{ uri: 'sip:agent@127.0.0.1', registrar: kam.uri, username: 'agent', password: 'agent-secret-1' }] });
   await d.close();
   const d2 = await startDaemon(setup, { name: 'pipeline-pjsua-registered' });
-  opened.push(() => d2.close());
-  opened.push(() => kam.stop());
+  closeAfterTest(() => d2.close());
+  closeAfterTest(() => kam.stop());
   await kam.waitForRegistration('agent', 10_000);
   const play = path.join(setup.dir, 'caller.wav');
   const rec = path.join(setup.dir, 'heard.wav');
   await makeSequence(play, [{ silenceMs: 3000 }, { toneHz: 700, ms: 700 }, { silenceMs: 6000 }], { sampleRate: RATE });
   const caller = await startPjsuaCaller({ name: 'pjsua-pipeline', target: `sip:agent@127.0.0.1:${kam.port}`, playFile: play, recordFile: rec, durationSec: 9, clockRate: RATE, codecs: ['PCMU'], lifetimeMs: 40_000 });
-  opened.push(async () => {
+  closeAfterTest(async () => {
     await caller.quit();
   });
   await caller.waitForCallState('CONFIRMED', 10_000);

@@ -36,6 +36,9 @@ const oneOf = (...options: Schema[]): Schema => ({ kind: 'oneOf', options });
 const tagged = (variants: Record<string, Schema>): Schema => ({ kind: 'tagged', variants });
 const nullable = (s: Schema): Schema => oneOf(s, nul);
 
+/** The schema builders, for other fakes' schemas (the GPT-Live fake's live-schema.ts). */
+export const schemaBuilders = { str, num, bool, nul, any, obj, arr, oneOf, tagged, nullable } as const;
+
 /** GA voices (§2 `audio.output.voice`). */
 export const GA_VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', 'shimmer', 'verse', 'marin', 'cedar'] as const;
 

@@ -12,7 +12,6 @@
  *
  * Threading: JS thread only; handlers are awaited, never run on another thread.
  */
-import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../logging/logger';
 import { AiSessionError } from '../../util/errors';
 import type { WireFunctionTool, WireItem } from '../events';
@@ -26,6 +25,7 @@ import type {
   ToolRegistration,
   ToolResult,
 } from '../types';
+import { runToolCall, type ToolCallEnv } from '../toolCall';
 import type { ConversationHistory } from './ConversationHistory';
 import type { ServerLink } from './wire';
 
@@ -104,6 +104,7 @@ export class ToolRunner {
   readonly #batches = new Map<string, ToolBatch>();
   readonly #seenCalls = new Set<string>();
   #flushing = 0;
+  readonly #env: ToolCallEnv;
 
   /**
    * Keep the declared tools; calls are counted in `stats` (`toolCalls`, `toolErrors`).
@@ -113,6 +114,7 @@ export class ToolRunner {
     this.#opts = opts;
     this.#stats = stats;
     this.#log = log;
+    this.#env = { tool: (n) => this.#tools.get(n), declared: (n) => this.#declared.has(n), timeoutMs: opts.timeoutMs, stats, log };
     for (const t of opts.declared) {
       assertToolName(t.name);
       this.#declared.set(t.name, { name: t.name, description: t.description, parameters: t.parameters });
@@ -193,49 +195,9 @@ export class ToolRunner {
   }
 
   async #run(name: string, callId: string, argsText: string, abort: AbortController, followUp: Promise<ResponseOutcome | undefined>): Promise<ToolResult> {
-    const t0 = performance.now();
-    let args: unknown;
-    let error: string | undefined;
-    let result: ToolResult | undefined;
-    const tool = this.#tools.get(name);
-    if (!tool) {
-      error = this.#declared.has(name) ? `no handler registered for tool '${name}'` : `unknown tool '${name}'`;
-    } else {
-      try {
-        args = argsText.trim() === '' ? {} : JSON.parse(argsText);
-      } catch (err) {
-        error = `invalid JSON arguments for tool '${name}': ${(err as Error).message}`;
-      }
-    }
-    if (tool && error === undefined) {
-      const timeoutMs = this.#opts.timeoutMs;
-      const timer = setTimeout(
-        () => abort.abort(new AiSessionError(`tool timed out [tool:${name}, callId:${callId}, timeoutMs:${timeoutMs}]`, 'tool_timeout')),
-        timeoutMs,
-      );
-      try {
-        // Race the abort so a handler that ignores its signal cannot hold the batch forever.
-        const got = await Promise.race([tool.handler(args, { callId, signal: abort.signal, followUp }), rejectOnAbort(abort.signal)]);
-        if (got === null || typeof got !== 'object' || typeof got.output !== 'string') {
-          error = `tool '${name}' returned no output string`;
-        } else {
-          result = got;
-        }
-      } catch (err) {
-        error = err instanceof Error ? err.message : String(err);
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    if (result === undefined) result = { output: JSON.stringify({ error: error ?? 'tool failed' }) };
-    const durationMs = Math.round(performance.now() - t0);
-    this.#stats.toolCalls += 1;
-    if (error !== undefined) this.#stats.toolErrors += 1;
-    const record: ToolCallRecord = { name, callId, args, result, durationMs, ...(error !== undefined ? { error } : {}) };
-    if (error !== undefined) this.#log.warn({ tool: name, callId, durationMs }, `tool call failed [tool:${name}, callId:${callId}]: ${error}`);
-    else this.#log.info({ tool: name, callId, durationMs }, 'tool call done');
+    const record = await runToolCall(this.#env, { name, callId, argsText, abort, followUp });
     this.#opts.onToolCall(record);
-    return result;
+    return record.result;
   }
 
   /** After the carrying response is done (or lost): every output, then at most one response.create. */
@@ -274,12 +236,4 @@ export class ToolRunner {
       o.onFlushed();
     }
   }
-}
-
-function rejectOnAbort(signal: AbortSignal): Promise<never> {
-  return new Promise<never>((_, reject) => {
-    const fail = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    if (signal.aborted) fail();
-    else signal.addEventListener('abort', fail, { once: true });
-  });
 }

@@ -37,7 +37,7 @@ describe('describeSchema', () => {
 
   it('marks secrets and reload classes', () => {
     const secrets = entries.filter((e) => e.secret).map((e) => e.path);
-    expect(secrets).toEqual(['accounts[].password', 'ai.pipeline.stt.apiKey', 'ai.pipeline.chat.apiKey', 'ai.pipeline.tts.apiKey', 'ai.apiKey', 'tools.webhooks[].headers', 'tools.mcp[].headers', 'tools.mcp[].authorization', 'records.postgres.url', 'admin.token']);
+    expect(secrets).toEqual(['accounts[].password', 'ai.pipeline.stt.apiKey', 'ai.pipeline.chat.apiKey', 'ai.pipeline.tts.apiKey', 'ai.live.delegation.client.apiKey', 'ai.apiKey', 'tools.webhooks[].headers', 'tools.mcp[].headers', 'tools.mcp[].authorization', 'records.postgres.url', 'admin.token']);
     expect(byPath.get('ai.instructions')!.reload).toBe('live');
     expect(byPath.get('variables')!.reload).toBe('live');
     expect(byPath.get('calls.maxConcurrent')!.reload).toBe('live');
