@@ -203,6 +203,10 @@ function liveRules(cfg: AgentConfig, raw: unknown, sink: ProblemSink): void {
   if (/\.openai\.azure\.com$/.test(url?.hostname ?? '') && !written(raw, 'ai.auth')) {
     sink.warn('ai.auth', 'an Azure endpoint with bearer auth needs an Entra token in ai.apiKey; for a resource key set api-key');
   }
+  // The service takes at most 16,384 tokens of instructions (about 4 characters a token in English).
+  if (a.instructions.length > 16_384 * 4) {
+    sink.warn('ai.instructions', `${a.instructions.length} characters may be over GPT-Live's 16,384-token limit for instructions; move business rules to ai.live.delegation.responses.instructions`);
+  }
   // Realtime keys a GPT-Live configuration may carry over by mistake: they are not used.
   const instead: Record<string, string> = { url: 'ai.live.url', model: 'ai.live.model', prices: 'ai.live.pricePerMinute', turnDetection: 'the model takes its own turns', noiseReduction: 'none', transcription: 'the caller is transcribed by the model', speed: 'none' };
   for (const [k, use] of Object.entries(instead)) {

@@ -158,6 +158,8 @@ const DEFAULTS = {
   toolTimeoutMs: 20_000,
 } as const;
 
+/** `session.input` holds at most 8,192 tokens (Live reference): this many characters stay under it even at 2 a token. */
+const MAX_INPUT_CHARS = 16_000;
 /** Appends carry at most 500 tokens (Live reference); ~4 characters a token, with room to spare. */
 const MAX_APPEND_CHARS = 1800;
 /** Model audio this loud (mean absolute sample) or louder is voiced: about -60 dBFS. */
@@ -399,15 +401,18 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     this.#rotationTimer = undefined;
     // Rotate while idle before the server ends the session: by its expiry, or our own age limit.
     const expiresAt = this.#client?.expiresAt;
-    const byExpiry = expiresAt !== undefined ? expiresAt * 1000 - Date.now() - this.#limits.expiryMarginMs : Infinity;
+    const left = expiresAt !== undefined ? expiresAt * 1000 - Date.now() : Infinity;
+    // A session shorter than twice the margin rotates at half its life, so rotations cannot loop.
+    const margin = Math.min(this.#limits.expiryMarginMs, left / 2);
     const byAge = (this.#opts.maxSessionAgeMs ?? 0) > 0 ? this.#opts.maxSessionAgeMs! : Infinity;
-    const due = Math.min(byExpiry, byAge);
+    const due = Math.min(Number.isFinite(left) ? left - margin : Infinity, byAge);
     if (Number.isFinite(due)) {
+      const startedAt = Date.now();
       this.#rotationTimer = setTimeout(() => {
         this.#rotationDue = true;
         this.#maybeRotate();
         // Not idle by the end: the margin's last tenth is for rotating anyway, mid-turn.
-        const hard = expiresAt !== undefined ? expiresAt * 1000 - Date.now() - this.#limits.expiryMarginMs / 10 : Infinity;
+        const hard = Number.isFinite(left) ? left - margin / 10 - (Date.now() - startedAt) : Infinity;
         if (this.#rotationDue && this.state.name === 'ready' && Number.isFinite(hard)) {
           this.#rotationTimer = setTimeout(() => void this.#reconnect('rotation', true), Math.max(0, hard));
           this.#rotationTimer.unref();
@@ -503,7 +508,7 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     const cap = Math.min(LIVE_MAX_INPUT_ITEMS, this.#opts.reseedMaxItems ?? LIVE_MAX_INPUT_ITEMS);
     for (let i = this.#history.length - 1; i >= 0 && out.length < cap; i--) {
       const e = this.#history[i];
-      if (chars + e.text.length > this.#limits.reseedMaxChars) break;
+      if (chars + e.text.length > Math.min(this.#limits.reseedMaxChars, MAX_INPUT_CHARS)) break;
       chars += e.text.length;
       out.push(
         e.role === 'assistant'

@@ -165,7 +165,7 @@ export interface LiveErrorEvent {
   type: 'error';
   event_id: string;
   client_event_id?: string;
-  error: { code: string; message: string; type: string; client_event_id?: string; param?: string };
+  error: { code: string; message: string; type?: string; client_event_id?: string; param?: string };
 }
 
 /** A context append was accepted onto the timeline (not proof that anything was said). */
@@ -283,7 +283,8 @@ const SPECS: Record<Exclude<LiveServerEventType, LiveIgnoredEvent['type']>, read
     ['usage.seconds', seconds],
     ['session', obj],
   ],
-  error: [['event_id', str], ['error', obj], ['error.code', str], ['error.message', str], ['error.type', str], ['error.client_event_id', optional(str)], ['error.param', optional(str)]],
+  // error.type is required by the reference, but an error is never dropped for the lack of its category.
+  error: [['event_id', str], ['error', obj], ['error.code', str], ['error.message', str], ['error.type', optional(str)], ['error.client_event_id', optional(str)], ['error.param', optional(str)]],
   'session.instructions.appended': [['event_id', str], ['start_ms', ms], ['end_ms', ms]],
   'session.thinking.appended': [['event_id', str], ['start_ms', ms], ['end_ms', ms]],
   'session.commentary.appended': [['event_id', str], ['start_ms', ms], ['end_ms', ms]],

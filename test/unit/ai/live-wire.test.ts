@@ -20,6 +20,7 @@ describe('parseLiveServerEvent accepts', () => {
     ['session.usage.updated', { type: 'session.usage.updated', event_id: 'e', usage: { seconds: 12.5 }, context_window: { usage_ratio: 0.1 } }],
     ['session.closed', { type: 'session.closed', event_id: 'e', reason: 'expired', usage: { seconds: 3600 }, session: { id: 'live_1' } }],
     ['error', { type: 'error', event_id: 'e', error: { code: 'unknown_parameter', message: 'no', type: 'invalid_request_error', param: 'session.voice' } }],
+    ['an error without its category (never dropped for that)', { type: 'error', event_id: 'e', error: { code: 'server_error', message: 'boom' } }],
     ['an acknowledgement of an append', { type: 'session.commentary.appended', event_id: 'e', start_ms: 10, end_ms: 10, client_event_id: 'evt_3' }],
     ['a sideband-only event it does not act on', { type: 'transport.dtmf.received', event_id: 'e', event: '5' }],
     ['extra fields the service adds', { ...started, conversation_id: 'conv_1' }],
@@ -71,6 +72,7 @@ describe('parseLiveServerEvent refuses', () => {
   });
   it('a missing object', () => {
     expect(refused({ type: 'error', event_id: 'e' }).message).toBe('error.error: expected object, got undefined');
+    expect(refused({ type: 'error', event_id: 'e', error: { code: 'x', message: 'm', type: 5 } }).message).toBe('error.error.type: expected string, got number');
   });
 });
 
