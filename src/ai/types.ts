@@ -341,6 +341,11 @@ export interface AiSession {
   readonly audioFormat: { input: AiAudioFormatInfo; output: AiAudioFormatInfo };
   readonly state: AiSessionState;
   readonly closed: boolean;
+  /**
+   * False when the model itself decides whether a caller's turn gets an answer (GPT-Live), so a turn
+   * without one is no stall; the reply watchdog then runs only after a response started. Default true.
+   */
+  readonly repliesToEveryTurn?: boolean;
   readonly usage: UsageSummary;
   readonly stats: AiSessionStats;
   /** Connect and configure; resolves when the backend accepted the configuration. */

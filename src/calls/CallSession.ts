@@ -214,7 +214,7 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
     this.#ai.on('died', (err) => this.#onAiFailure(err));
     // The reply watchdog: a turn ended or a response started, and the model must show signs of life.
     this.#ai.on('speechStopped', () => {
-      if (this.#opts.ai.turnDetection?.createResponse !== false) this.#armReplyWatchdog('the caller finished speaking');
+      if (this.#opts.ai.turnDetection?.createResponse !== false && this.#ai.repliesToEveryTurn !== false) this.#armReplyWatchdog('the caller finished speaking');
     });
     this.#ai.on('responseCreated', () => this.#armReplyWatchdog('a response started'));
     this.#ai.on('audio', this.#disarmReplyWatchdog);

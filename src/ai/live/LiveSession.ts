@@ -222,6 +222,8 @@ interface BackendCalls {
 export class LiveSession extends SessionLifecycle implements AiSession {
   /** Formats of appendAudio() input and `audio` output (one format both ways in GPT-Live). */
   readonly audioFormat: { input: AiAudioFormatInfo; output: AiAudioFormatInfo };
+  /** The model decides by itself whether a caller's words need an answer. */
+  readonly repliesToEveryTurn = false;
 
   readonly #opts: AiSessionOptions;
   readonly #live: LiveOptions;

@@ -229,6 +229,23 @@ describe('CallSession: AI failures', () => {
     expect(errors).toEqual([expect.objectContaining({ code: 'ai_stalled', fatal: true })]);
   });
 
+  test('a model that chooses its replies (GPT-Live) is not watched after a caller turn, only after a response started', async () => {
+    const { call, session, ai, summary } = make({ prompts: { fallback }, calls: { aiReplyTimeoutMs: 60 } });
+    void session.start();
+    ai().repliesToEveryTurn = false;
+    ai().ready();
+    await clockUntil(call, session, () => session.state.name === 'conversing');
+    ai().speechStopped('item_u1');
+    await flush(150);
+    expect(call.ended).toBe(false);
+    expect(summary()).toBeUndefined();
+    ai().responseCreated('resp_1');
+    await flush(150);
+    await clockUntil(call, session, () => call.ended);
+    await flush();
+    expect(summary()).toMatchObject({ endReason: 'ai_failure', error: expect.stringContaining('after a response started') });
+  });
+
   test('the reply watchdog is quiet while the model answers, when the caller speaks again, and with aiReplyTimeoutMs 0', async () => {
     const { call, session, ai, summary } = make({ calls: { aiReplyTimeoutMs: 60 } });
     void session.start();

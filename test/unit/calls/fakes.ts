@@ -274,6 +274,7 @@ export class FakeAiSession extends TypedEmitter<AiSessionEvents> implements AiSe
   readonly tools = new Map<string, ToolRegistration>();
   startCalls = 0;
   closeCalls = 0;
+  repliesToEveryTurn = true;
   usageValue: UsageSummary = zeroUsage();
   #state: AiSessionState = { name: 'idle' };
   #start = deferred<void>();
