@@ -24,9 +24,11 @@
  * included); there is no commit and no client-side turn control: endpointing is the model's.
  * `session.input_audio.mute` / `.unmute` → `session.input_audio.muted` / `.unmuted`.
  * Output: `session.output_audio.delta {delta}` (no event_id and no timestamps on the primary
- * socket), played in delivery order. Transcripts: `session.input_transcript.delta` and
- * `session.output_transcript.delta {delta, start_ms, end_ms, event_id}` on the session timeline
- * (ms from the session start); fragments only, no "done" events, no turn boundaries.
+ * socket), played in delivery order; the reference does not say how fast they come (this fake
+ * sends them at 4x real time by default, the harder case for a client). Transcripts:
+ * `session.input_transcript.delta` and `session.output_transcript.delta {delta, start_ms, end_ms,
+ * event_id}` on the session timeline (ms from the session start); fragments only, streamed as the
+ * audio goes, no "done" events, no turn boundaries.
  *
  * Turns and interruptions. GPT-Live is full duplex: it listens while it speaks. The reference
  * defines no turn events, no speech-started/stopped events, no interruption event, and no client
