@@ -173,7 +173,8 @@ async function main(): Promise<void> {
       provider: 'pipeline',
       apiKey: KEY,
       pipeline: {
-        vad: { silenceMs: SILENCE_MS, minSpeechMs: 100 },
+        // The caller's turns are tones: the energy detector hears them (a neural VAD rightly does not).
+        vad: { engine: 'energy', silenceMs: SILENCE_MS, minSpeechMs: 100 },
         stt: { url: fake.apiBase, model: 'whisper-1' },
         chat: { url: fake.apiBase, model: 'gpt-4.1-mini' },
         tts: { url: fake.apiBase, model: 'gpt-4o-mini-tts', voice: 'marin' },
