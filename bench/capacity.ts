@@ -490,13 +490,13 @@ function f(v: number | null | undefined, digits = 1): string {
 /** Markdown tables of the results. */
 export function table(results: RunResult[]): string {
   const lines: string[] = [];
-  lines.push('| target | N | connected | CPU % | CPU %/call | RSS MiB (idle) | RSS growth MiB/call | loadgen CPU % | fake CPU % | others CPU % | machine busy % (of 200) | EL delay p50/p99/max ms | underruns | overflows | rx frames / expected | replies | gap frames (calls) | loadgen rx drops | reply latency p50/p95 ms |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---|---:|---|');
+  lines.push('| target | N | connected | CPU % | CPU %/call | RSS MiB (idle) | RSS growth MiB/call | loadgen CPU % | fake CPU % | others CPU % | machine busy % (of 200) | EL delay p50/p99/max ms | underruns | overflows | rx frames / expected | replies | gap frames (calls) | cut-off replies joined (frames) | loadgen rx drops | reply latency p50/p95 ms |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---|---|---:|---|');
   for (const r of results) {
     const rep = r.report ?? {};
     const n = (k: string): number | null => (typeof rep[k] === 'number' ? (rep[k] as number) : null);
     lines.push(
-      `| ${r.target} | ${r.calls} | ${r.connected} | ${f(r.cpuPct)} | ${f(r.cpuPctPerCall, 2)} | ${f(r.rssMiB)} (${f(r.rssIdleMiB)}) | ${f(r.rssPerCallMiB, 2)} | ${f(r.loadgenCpuPct)} | ${f(r.fakeCpuPct)} | ${f(r.otherCpuPct)} | ${f(r.machineBusyPct)} | ${f(el(r.eventLoopP50Ms))}/${f(el(r.eventLoopP99Ms))}/${f(el(r.eventLoopMaxMs))} | ${f(r.underruns, 0)} | ${f(r.overflows, 0)} | ${f(n('rxFrames'), 0)} / ${f(n('rxFramesExpected'), 0)} | ${f(n('replies'), 0)} | ${f(n('gapFrames'), 0)} (${f(n('callsWithGaps'), 0)}) | ${f(n('ownRxDroppedSamples'), 0)} | ${f(n('replyLatencyP50Ms'), 0)}/${f(n('replyLatencyP95Ms'), 0)} |`,
+      `| ${r.target} | ${r.calls} | ${r.connected} | ${f(r.cpuPct)} | ${f(r.cpuPctPerCall, 2)} | ${f(r.rssMiB)} (${f(r.rssIdleMiB)}) | ${f(r.rssPerCallMiB, 2)} | ${f(r.loadgenCpuPct)} | ${f(r.fakeCpuPct)} | ${f(r.otherCpuPct)} | ${f(r.machineBusyPct)} | ${f(el(r.eventLoopP50Ms))}/${f(el(r.eventLoopP99Ms))}/${f(el(r.eventLoopMaxMs))} | ${f(r.underruns, 0)} | ${f(r.overflows, 0)} | ${f(n('rxFrames'), 0)} / ${f(n('rxFramesExpected'), 0)} | ${f(n('replies'), 0)} | ${f(n('gapFrames'), 0)} (${f(n('callsWithGaps'), 0)}) | ${f(n('cutJoins'), 0)} (${f(n('cutJoinFrames'), 0)}) | ${f(n('ownRxDroppedSamples'), 0)} | ${f(n('replyLatencyP50Ms'), 0)}/${f(n('replyLatencyP95Ms'), 0)} |`,
     );
   }
   return lines.join('\n');
