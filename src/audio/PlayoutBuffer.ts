@@ -311,10 +311,17 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     return id;
   }
 
-  /** No more audio will come for `itemId`: an underrun after its end is silence, not a gap. */
-  markItemDone(itemId: string): void {
+  /**
+   * No more audio will come for `itemId`: running dry before this was its end, not a gap. `tail`
+   * (optional) is the item's last audio, queued first (a resampler's filter tail).
+   */
+  markItemDone(itemId: string, tail?: Int16Array): void {
     const item = this.#items.get(itemId);
     if (!item || item.done) return;
+    if (tail && tail.length > 0) {
+      if (this.#tail === item) this.#starving = false; // the quiet before it was the item's end
+      this.#append(itemId, tail, item.prompt);
+    }
     item.done = true;
     // A finished item has all it will get: nothing left to wait for.
     if (this.#hold?.item === item) this.#release(false);

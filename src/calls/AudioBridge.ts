@@ -577,12 +577,8 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
 
   #onModelAudioDone(itemId: string): void {
     if (this.#closed) return;
-    if (this.#outResampler) {
-      // The filter still owes the item's last few samples; the next item starts from a clean state.
-      const tail = this.#outResampler.flush();
-      if (tail.length > 0) this.#playout.append(itemId, tail);
-    }
-    this.#playout.markItemDone(itemId);
+    // The resampler's filter still owes the item's last few samples; the next item starts from a clean state.
+    this.#playout.markItemDone(itemId, this.#outResampler?.flush());
     if (this.#heldArrival) this.#stampHeldArrival();
   }
 

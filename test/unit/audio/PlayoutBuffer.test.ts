@@ -321,6 +321,17 @@ describe('PlayoutBuffer', () => {
     expect(buf.stats.starvedPumps).toBe(4);
   });
 
+  it('plays the tail given with markItemDone after the item ran dry, without counting a gap', () => {
+    const ring = new CountingRing(800);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(320));
+    run(ring, buf, 5); // dry for 3 ticks: the end of the item is known only later
+    buf.markItemDone('item_a', pcm(7, 320));
+    run(ring, buf, 1);
+    expect(buf.stats.underruns).toBe(0);
+    expect(buf.item('item_a')).toMatchObject({ receivedSamples: 327, playedSamples: 327, done: true });
+  });
+
   it('does not count a ring that ran dry just before the next audio came', () => {
     const ring = new CountingRing(800);
     const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
