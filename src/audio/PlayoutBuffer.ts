@@ -131,7 +131,7 @@ export interface PlayoutStats {
   flushedSamples: number;
   /** Samples dropped at append() because the backlog was at maxBacklogMs. */
   droppedSamples: number;
-  /** Samples ignored because their item had been flushed, or the buffer was closed. */
+  /** Samples ignored because their item had been flushed, the buffer was closed, or they were a done item's tail after it ran dry. */
   discardedSamples: number;
   /** Samples waiting in the JS backlog now. */
   backlogSamples: number;
@@ -313,15 +313,17 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
 
   /**
    * No more audio will come for `itemId`: running dry before this was its end, not a gap. `tail`
-   * (optional) is the item's last audio, queued first (a resampler's filter tail).
+   * (optional) is the item's last few samples (a resampler's filter tail): queued when they follow
+   * its audio, discarded (counted) when the item has already run dry, where alone they would be a click.
    */
   markItemDone(itemId: string, tail?: Int16Array): void {
     const item = this.#items.get(itemId);
     if (!item || item.done) return;
     if (tail && tail.length > 0) {
-      if (this.#tail === item) this.#starving = false; // the quiet before it was the item's end
-      this.#append(itemId, tail, item.prompt);
+      if (this.#starving && this.#tail === item) this.#stats.discardedSamples += tail.length;
+      else this.#append(itemId, tail, item.prompt);
     }
+    if (this.#tail === item) this.#starving = false; // the quiet was the item's end
     item.done = true;
     // A finished item has all it will get: nothing left to wait for.
     if (this.#hold?.item === item) this.#release(false);

@@ -321,15 +321,20 @@ describe('PlayoutBuffer', () => {
     expect(buf.stats.starvedPumps).toBe(4);
   });
 
-  it('plays the tail given with markItemDone after the item ran dry, without counting a gap', () => {
+  it('queues the tail given with markItemDone after the item\'s audio, but drops it once the item ran dry', () => {
     const ring = new CountingRing(800);
     const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
     buf.append('item_a', pcm(320));
-    run(ring, buf, 5); // dry for 3 ticks: the end of the item is known only later
-    buf.markItemDone('item_a', pcm(7, 320));
     run(ring, buf, 1);
-    expect(buf.stats.underruns).toBe(0);
+    buf.markItemDone('item_a', pcm(7, 320));
+    run(ring, buf, 2);
     expect(buf.item('item_a')).toMatchObject({ receivedSamples: 327, playedSamples: 327, done: true });
+    buf.append('item_b', pcm(320));
+    run(ring, buf, 5); // dry for 3 ticks: the end of the item is known only later
+    buf.markItemDone('item_b', pcm(7, 320)); // alone after silence it would be a click
+    run(ring, buf, 1);
+    expect(buf.item('item_b')).toMatchObject({ receivedSamples: 320, playedSamples: 320, done: true });
+    expect(buf.stats).toMatchObject({ underruns: 0, discardedSamples: 7 });
   });
 
   it('does not count a ring that ran dry just before the next audio came', () => {
