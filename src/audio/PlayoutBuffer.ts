@@ -480,7 +480,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     this.#tail = item;
     if (len === 0) return;
     if (this.prebufferSamples > 0 && !prompt && !this.#hold && this.#backlog === 0) this.#maybeHold(item, resumed);
-    else if (resumed) this.#gapEnded(item);
+    else if (resumed) this.#gapEnded();
     item.received += len;
     let written = 0;
     if (this.#backlog === 0 && !this.#hold) {
@@ -520,7 +520,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
    * still playing earlier audio needs no wait: the new audio follows it without a break.
    */
   #maybeHold(item: ItemState, resumed: boolean): void {
-    const gap = resumed && this.#gapEnded(item);
+    const gap = resumed && this.#gapEnded();
     if (!gap && item.received > 0) return;
     if (this.#segHead < this.#segments.length) this.#settle(this.#sink.readIndex());
     if (this.#segHead < this.#segments.length) return;
@@ -532,7 +532,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
    * meanwhile (or when the sink cannot tell). Counted here, not when the ring ran dry, because only
    * now is it known that the item went on. Returns whether it was a gap.
    */
-  #gapEnded(item: ItemState): boolean {
+  #gapEnded(): boolean {
     const mark = this.#starveMark;
     const silent = mark === undefined ? undefined : (this.#sink.silentFrames?.() ?? mark) - mark;
     this.#starving = false;
