@@ -15,6 +15,7 @@
  * Run:   npx tsc -p tsconfig.json && node dist/bench/capacity.js [--n 10,50,100,200]
  *          [--configs pjsua,pcm,pcmu,live] [--steady-s 20] [--json] [--nice-peers] [--barge-every 3]
  *          [--append-ms 20]   (the daemon's ai.appendMs: caller audio per append)
+ *          [--live-prebuffer-ms 200]   (the daemon's ai.live.prebufferMs; unset: its default)
  *          [--fake-burst 4]   (the fake's reply pacing as a multiple of real time; `inf` sends each
  *                              reply at once, so an underrun can only be the daemon's doing)
  *          [--daemon-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"] [--daemon-log /tmp/daemon.log]
@@ -246,6 +247,8 @@ export function agentYaml(o: {
   appendMs: number;
   maxConcurrent?: number;
   invitesPerSecond?: number;
+  /** ai.live.prebufferMs (openai-live only; unset: the default). */
+  livePrebufferMs?: number;
   /** media.jitterBuffer settings, ms (unset: the defaults). */
   jitterBuffer?: { initMs?: number; minPrefetchMs?: number; maxPrefetchMs?: number };
 }): string {
@@ -267,7 +270,7 @@ export function agentYaml(o: {
     ...(jb.length ? [`  jitterBuffer: { ${jb.map(([k, v]) => `${k}: ${v}`).join(', ')} }`] : []),
     'ai:',
     ...(o.provider === 'openai-live'
-      ? ['  provider: openai-live', `  apiKey: ${API_KEY}`, `  appendMs: ${o.appendMs}`, `  live: { url: "${o.aiUrl}" }`]
+      ? ['  provider: openai-live', `  apiKey: ${API_KEY}`, `  appendMs: ${o.appendMs}`, `  live: { url: "${o.aiUrl}"${o.livePrebufferMs !== undefined ? `, prebufferMs: ${o.livePrebufferMs}` : ''} }`]
       : ['  provider: openai', `  url: ${o.aiUrl}`, `  apiKey: ${API_KEY}`, `  audioFormat: ${o.format}`, `  appendMs: ${o.appendMs}`, '  turnDetection: { type: server_vad }']),
     'calls:',
     '  allow: [127.0.0.1]',
@@ -349,6 +352,7 @@ async function run(target: Target, calls: number, steadyS: number, tmp: string):
       fs.writeFileSync(cfgFile, agentYaml({
         sipPort, adminPort, rtpStart, rtpRange, aiUrl, dir: tmp, appendMs: Number(arg('--append-ms', '20')),
         ...(target === 'live' ? { format: 'pcm', provider: 'openai-live' } : { format: target }),
+        ...(arg('--live-prebuffer-ms', '') !== '' ? { livePrebufferMs: Number(arg('--live-prebuffer-ms', '')) } : {}),
       }));
       sut = spawnManaged({
         name: 'sip-ai-agent',
@@ -490,13 +494,13 @@ function f(v: number | null | undefined, digits = 1): string {
 /** Markdown tables of the results. */
 export function table(results: RunResult[]): string {
   const lines: string[] = [];
-  lines.push('| target | N | connected | CPU % | CPU %/call | RSS MiB (idle) | RSS growth MiB/call | loadgen CPU % | fake CPU % | others CPU % | machine busy % (of 200) | EL delay p50/p99/max ms | underruns | overflows | rx frames / expected | replies | gap frames (calls) | loadgen rx drops | reply latency p50/p95 ms |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---|---:|---|');
+  lines.push('| target | N | connected | CPU % | CPU %/call | RSS MiB (idle) | RSS growth MiB/call | loadgen CPU % | fake CPU % | others CPU % | machine busy % (of 200) | EL delay p50/p99/max ms | underruns | overflows | rx frames / expected | replies | gap frames (calls) | cut-off replies joined (frames) | loadgen rx drops | reply latency p50/p95 ms |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---|---|---:|---|');
   for (const r of results) {
     const rep = r.report ?? {};
     const n = (k: string): number | null => (typeof rep[k] === 'number' ? (rep[k] as number) : null);
     lines.push(
-      `| ${r.target} | ${r.calls} | ${r.connected} | ${f(r.cpuPct)} | ${f(r.cpuPctPerCall, 2)} | ${f(r.rssMiB)} (${f(r.rssIdleMiB)}) | ${f(r.rssPerCallMiB, 2)} | ${f(r.loadgenCpuPct)} | ${f(r.fakeCpuPct)} | ${f(r.otherCpuPct)} | ${f(r.machineBusyPct)} | ${f(el(r.eventLoopP50Ms))}/${f(el(r.eventLoopP99Ms))}/${f(el(r.eventLoopMaxMs))} | ${f(r.underruns, 0)} | ${f(r.overflows, 0)} | ${f(n('rxFrames'), 0)} / ${f(n('rxFramesExpected'), 0)} | ${f(n('replies'), 0)} | ${f(n('gapFrames'), 0)} (${f(n('callsWithGaps'), 0)}) | ${f(n('ownRxDroppedSamples'), 0)} | ${f(n('replyLatencyP50Ms'), 0)}/${f(n('replyLatencyP95Ms'), 0)} |`,
+      `| ${r.target} | ${r.calls} | ${r.connected} | ${f(r.cpuPct)} | ${f(r.cpuPctPerCall, 2)} | ${f(r.rssMiB)} (${f(r.rssIdleMiB)}) | ${f(r.rssPerCallMiB, 2)} | ${f(r.loadgenCpuPct)} | ${f(r.fakeCpuPct)} | ${f(r.otherCpuPct)} | ${f(r.machineBusyPct)} | ${f(el(r.eventLoopP50Ms))}/${f(el(r.eventLoopP99Ms))}/${f(el(r.eventLoopMaxMs))} | ${f(r.underruns, 0)} | ${f(r.overflows, 0)} | ${f(n('rxFrames'), 0)} / ${f(n('rxFramesExpected'), 0)} | ${f(n('replies'), 0)} | ${f(n('gapFrames'), 0)} (${f(n('callsWithGaps'), 0)}) | ${f(n('cutJoins'), 0)} (${f(n('cutJoinFrames'), 0)}) | ${f(n('ownRxDroppedSamples'), 0)} | ${f(n('replyLatencyP50Ms'), 0)}/${f(n('replyLatencyP95Ms'), 0)} |`,
     );
   }
   return lines.join('\n');

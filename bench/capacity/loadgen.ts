@@ -3,7 +3,9 @@
  * target. Each call "speaks" a speech-like pattern (a 1 s tone burst every 4 s, phases staggered
  * across calls so server VAD sees turns at different times) and analyses what it hears in 20 ms
  * frames: replies heard, gaps inside a reply (quiet frames between loud ones), frames received
- * against the wall clock, reply latency after each burst. With `--barge-every K`, every K-th reply
+ * against the wall clock, reply latency after each burst. A reply the call talked over that stops
+ * and is followed within the gap limit by the answer to the interruption is two replies, not one
+ * with a gap: those are counted apart (`cutJoins`, `cutJoinFrames`). With `--barge-every K`, every K-th reply
  * is interrupted: 300 ms after it starts to be heard the call says a 400 ms burst over it (the
  * daemon's barge-in path: speech_started, flush, truncate).
  *
@@ -95,6 +97,11 @@ class Listener {
   replies = 0;
   gapFrames = 0;
   gapEvents = 0;
+  /** Talked-over replies that stopped and were followed by the next reply within MAX_GAP_FRAMES, and the quiet between. */
+  cutJoins = 0;
+  cutJoinFrames = 0;
+  /** The interruption was said during the current reply. */
+  barged = false;
   /** End of the last burst we said (ms, wall clock), for reply latency. */
   lastBurstEnd = 0;
   readonly latenciesMs: number[] = [];
@@ -107,6 +114,8 @@ class Listener {
     this.replies = 0;
     this.gapFrames = 0;
     this.gapEvents = 0;
+    this.cutJoins = 0;
+    this.cutJoinFrames = 0;
     this.latenciesMs.length = 0;
   }
 
@@ -131,8 +140,15 @@ class Listener {
     const loud = Math.sqrt(sum / FRAME) > LOUD_RMS;
     if (loud) {
       this.loudFrames++;
+      if (this.#inReply && this.#quietRun > 0 && this.barged) {
+        // The agent stopped for the interruption, and what follows is its answer to it.
+        this.cutJoins++;
+        this.cutJoinFrames += this.#quietRun;
+        this.#inReply = false;
+      }
       if (!this.#inReply) {
         this.#inReply = true;
+        this.barged = false;
         this.replies++;
         this.onReplyStart?.();
         if (this.lastBurstEnd > 0 && this.latenciesMs.length < 1000) {
@@ -263,6 +279,7 @@ async function main(): Promise<void> {
       if (leg.bargeAt > 0 && now >= leg.bargeAt) {
         leg.bargeAt = 0;
         leg.call.writeAudio(interruption);
+        leg.heard.barged = true;
         leg.lastWasBarge = true;
         leg.barges++;
       }
@@ -317,6 +334,8 @@ async function main(): Promise<void> {
       let gapFrames = 0;
       let gapEvents = 0;
       let callsWithGaps = 0;
+      let cutJoins = 0;
+      let cutJoinFrames = 0;
       let rxDropped = 0;
       let txUnderruns = 0;
       let up = 0;
@@ -330,6 +349,8 @@ async function main(): Promise<void> {
         gapFrames += l.heard.gapFrames;
         gapEvents += l.heard.gapEvents;
         if (l.heard.gapEvents > 0) callsWithGaps++;
+        cutJoins += l.heard.cutJoins;
+        cutJoinFrames += l.heard.cutJoinFrames;
         lat.push(...l.heard.latenciesMs);
         const s = l.call.audioStats();
         if (s) {
@@ -349,6 +370,8 @@ async function main(): Promise<void> {
         gapFrames,
         gapEvents,
         callsWithGaps,
+        cutJoins,
+        cutJoinFrames,
         ownRxDroppedSamples: rxDropped,
         ownTxUnderruns: txUnderruns,
         replyLatencyP50Ms: percentile(lat, 50),

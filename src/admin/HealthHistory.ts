@@ -31,7 +31,7 @@ export interface HealthSample {
   uplinkMs: QuantileSample;
   /** Audio path added latency: agent audio arrival to its first RTP sample, ms. */
   downlinkMs: QuantileSample;
-  /** Frames played as silence because no agent audio was ready. */
+  /** Gaps inside agent replies: the reply ran out of audio, and more of it came after silence was played. */
   underruns: number;
   /** How late the JS thread ran its probe timer, ms. */
   eventLoopDelayMs: QuantileSample & { max: number | null };

@@ -178,7 +178,7 @@ export class Metrics {
       labelNames: ['code'],
       registers,
     });
-    this.#underruns = new Counter({ name: `${METRIC_PREFIX}audio_underruns_total`, help: 'Frames played as silence because no agent audio was ready', registers });
+    this.#underruns = new Counter({ name: `${METRIC_PREFIX}audio_underruns_total`, help: 'Gaps inside agent replies: the reply ran out of audio, and more of it came after silence was played', registers });
     this.#overflows = new Counter({ name: `${METRIC_PREFIX}audio_overflows_total`, help: 'Frames dropped because an audio ring was full', registers });
     this.#tokens = new Counter({
       name: `${METRIC_PREFIX}tokens_total`,

@@ -346,6 +346,11 @@ export interface AiSession {
    * without one is no stall; the reply watchdog then runs only after a response started. Default true.
    */
   readonly repliesToEveryTurn?: boolean;
+  /**
+   * Audio the call's playout gathers before a reply starts, ms, when the model may send its audio
+   * paced near real time rather than ahead of it (GPT-Live); unset: 0, the audio comes in bursts.
+   */
+  readonly playoutPrebufferMs?: number;
   readonly usage: UsageSummary;
   readonly stats: AiSessionStats;
   /** Connect and configure; resolves when the backend accepted the configuration. */

@@ -8,6 +8,16 @@
  * That is what barge-in needs: flush() clears ring and backlog at once and reports how much of the
  * interrupted item the caller actually heard, for `conversation.item.truncate`.
  *
+ * Paced sources: a model that sends its audio at about real time leaves no margin in the ring, so
+ * every late delta would be heard as a gap. With `prebufferMs`, an item whose audio starts into an
+ * empty ring waits in the backlog until that much is queued (a bursty source reaches it with its
+ * first deltas and waits for nothing), it is done, or `prebufferMs` has passed since its first
+ * audio, whichever comes first; the same after an underrun inside the item (re-buffering).
+ *
+ * An underrun is counted when an unfinished item ran out of audio and more audio came for it after
+ * the clock thread had played silence (a gap the caller heard). A ring that runs dry just before the
+ * next delta, or an item whose end is only known later (GPT-Live turns), is not one.
+ *
  * The buffer is the ring's only writer, so it owns the write position: {@link PlayoutBuffer.writeIndex}
  * starts at the ring's own write index and advances by what each write accepted. A
  * {@link PlayoutTap} hears where every write landed, how far the ring was played and when it was
@@ -16,6 +26,7 @@
  * Threading: everything here runs on the JS thread; the ring's own indices are the only shared
  * state.
  */
+import { performance } from 'node:perf_hooks';
 import { TypedEmitter } from '../util/TypedEmitter';
 
 /** The native TX playout ring of one call. Indices are monotonic sample counts at the bridge rate. */
@@ -28,6 +39,11 @@ export interface PcmSink {
   readIndex(): number;
   /** Samples accepted so far by write(), monotonic. */
   writeIndex(): number;
+  /**
+   * Clock-thread ticks that played silence, in whole or in part, so far (monotonic). Optional: tells
+   * an underrun from a ring that ran dry just before more audio came; without it every such case counts.
+   */
+  silentFrames?(): number;
 }
 
 /**
@@ -53,6 +69,14 @@ export interface PlayoutBufferOptions {
   maxTrackedItems?: number;
   /** Told of every write, read-index advance and clear (unset: nobody is). */
   tap?: PlayoutTap;
+  /**
+   * Jitter tolerance for sources that pace their audio, ms (default 0: off). An item starting into an
+   * empty ring, or resuming after an underrun, plays once this much is queued, it is done, or this
+   * long after its first audio. Prompts never wait. Capped at maxBacklogMs.
+   */
+  prebufferMs?: number;
+  /** Monotonic clock, ms, that bounds the prebuffer wait (default performance.now). */
+  now?: () => number;
 }
 
 /** Accounting of one item (AI response audio or a prompt). Milliseconds are rounded down. */
@@ -107,16 +131,23 @@ export interface PlayoutStats {
   flushedSamples: number;
   /** Samples dropped at append() because the backlog was at maxBacklogMs. */
   droppedSamples: number;
-  /** Samples ignored because their item had been flushed, or the buffer was closed. */
+  /** Samples ignored because their item had been flushed, the buffer was closed, or they were a done item's tail after it ran dry. */
   discardedSamples: number;
   /** Samples waiting in the JS backlog now. */
   backlogSamples: number;
   /** Largest backlog seen. */
   backlogPeakSamples: number;
-  /** Times an unfinished item ran out of audio (ring and backlog empty): the caller heard a gap. */
+  /** Times an unfinished item ran out of audio and more came for it after silence was played: a gap the caller heard. */
   underruns: number;
-  /** pump() calls spent in such a gap. */
+  /** pump() calls spent in such gaps. */
   starvedPumps: number;
+  /** Clock-thread ticks of silence in such gaps (0 when the sink does not count them). */
+  underrunFrames: number;
+  /** Times an item's start waited for prebufferMs of audio (prebuffers) or waited again after an underrun (rebuffers). */
+  prebuffers: number;
+  rebuffers: number;
+  /** Of those waits, the ones that ended because prebufferMs passed with less than that queued. */
+  prebufferTimeouts: number;
   /** Times the ring ran dry while the backlog still held audio (pump() came too late or the ring is too small). */
   lateRefills: number;
   /** flush() calls. */
@@ -157,6 +188,17 @@ interface Chunk {
   offset: number;
 }
 
+/** An item's start held back in the backlog until enough of it is queued. */
+interface Hold {
+  item: ItemState;
+  /** When the wait began (the clock of the options), ms. */
+  since: number;
+  /** It follows an underrun inside the item. */
+  rebuffer: boolean;
+  /** Counted in the stats: it outlived the append that began it (audio that fills it at once waited for nothing). */
+  counted: boolean;
+}
+
 interface DrainWaiter {
   target: number;
   promise: Promise<void>;
@@ -169,6 +211,8 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
   readonly sampleRate: number;
   /** Backlog cap, samples. */
   readonly maxBacklogSamples: number;
+  /** Audio a paced item's start waits for, samples (0: none). */
+  readonly prebufferSamples: number;
 
   readonly #sink: PcmSink;
   readonly #tap: PlayoutTap | undefined;
@@ -190,14 +234,21 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
   #waiters: DrainWaiter[] = [];
   #tail: ItemState | undefined;
   #starving = false;
+  /** The sink's silent-tick count when the current starving began (undefined: the sink has none). */
+  #starveMark: number | undefined;
+  #starvePumps = 0;
+  #hold: Hold | undefined;
+  readonly #prebufferMs: number;
+  readonly #now: () => number;
   #promptSeq = 0;
   #closed = false;
   readonly #stats: PlayoutStats = {
     appendedSamples: 0, playedSamples: 0, flushedSamples: 0, droppedSamples: 0, discardedSamples: 0,
-    backlogSamples: 0, backlogPeakSamples: 0, underruns: 0, starvedPumps: 0, lateRefills: 0, flushes: 0,
+    backlogSamples: 0, backlogPeakSamples: 0, underruns: 0, starvedPumps: 0, underrunFrames: 0,
+    prebuffers: 0, rebuffers: 0, prebufferTimeouts: 0, lateRefills: 0, flushes: 0,
   };
 
-  /** @throws RangeError on a non-positive sample rate or a negative backlog cap. */
+  /** @throws RangeError on a non-positive sample rate, or a negative backlog cap or prebuffer. */
   constructor(sink: PcmSink, options: PlayoutBufferOptions) {
     super();
     const { sampleRate, maxBacklogMs } = options;
@@ -205,6 +256,11 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     if (!(maxBacklogMs >= 0) || !Number.isFinite(maxBacklogMs)) throw new RangeError(`invalid maxBacklogMs [maxBacklogMs:${maxBacklogMs}]`);
     this.sampleRate = sampleRate;
     this.maxBacklogSamples = Math.floor((maxBacklogMs * sampleRate) / 1000);
+    const prebufferMs = options.prebufferMs ?? 0;
+    if (!(prebufferMs >= 0) || !Number.isFinite(prebufferMs)) throw new RangeError(`invalid prebufferMs [prebufferMs:${prebufferMs}]`);
+    this.prebufferSamples = Math.min(this.maxBacklogSamples, Math.floor((prebufferMs * sampleRate) / 1000));
+    this.#prebufferMs = (this.prebufferSamples * 1000) / sampleRate;
+    this.#now = options.now ?? (() => performance.now());
     this.#maxItems = Math.max(2, options.maxTrackedItems ?? 32);
     this.#sink = sink;
     this.#tap = options.tap;
@@ -255,11 +311,22 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     return id;
   }
 
-  /** No more audio will come for `itemId`: an underrun after its end is silence, not a gap. */
-  markItemDone(itemId: string): void {
+  /**
+   * No more audio will come for `itemId`: running dry before this was its end, not a gap. `tail`
+   * (optional) is the item's last few samples (a resampler's filter tail): queued when they follow
+   * its audio, discarded (counted) when the item has already run dry, where alone they would be a click.
+   */
+  markItemDone(itemId: string, tail?: Int16Array): void {
     const item = this.#items.get(itemId);
     if (!item || item.done) return;
+    if (tail && tail.length > 0) {
+      if (this.#starving && this.#tail === item) this.#stats.discardedSamples += tail.length;
+      else this.#append(itemId, tail, item.prompt);
+    }
+    if (this.#tail === item) this.#starving = false; // the quiet was the item's end
     item.done = true;
+    // A finished item has all it will get: nothing left to wait for.
+    if (this.#hold?.item === item) this.#release(false);
     this.#maybeReportPlayed(item);
   }
 
@@ -271,17 +338,22 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     if (this.#closed) return;
     if (this.#segHead < this.#segments.length) {
       this.#settle(this.#sink.readIndex());
-      if (this.#backlog > 0 && this.#segHead === this.#segments.length) this.#stats.lateRefills++;
+      if (this.#backlog > 0 && !this.#hold && this.#segHead === this.#segments.length) this.#stats.lateRefills++;
     }
-    if (this.#backlog > 0) this.#writeBacklog();
+    if (this.#hold && this.#now() - this.#hold.since >= this.#prebufferMs) this.#release(true);
+    if (this.#backlog > 0 && !this.#hold) this.#writeBacklog();
     const tail = this.#tail;
     const starving =
       this.#backlog === 0 &&
       this.#segHead === this.#segments.length &&
       tail !== undefined && !tail.done && !tail.wasFlushed && tail.received > 0;
     if (starving) {
-      if (!this.#starving) this.#stats.underruns++;
-      this.#stats.starvedPumps++;
+      if (!this.#starving) {
+        // Whether this becomes a gap is known only if more audio comes for the item (see #append).
+        this.#starveMark = this.#sink.silentFrames?.();
+        this.#starvePumps = 0;
+      }
+      this.#starvePumps++;
     }
     this.#starving = starving;
   }
@@ -319,6 +391,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     this.#chunks = [];
     this.#chunkHead = 0;
     this.#backlog = 0;
+    this.#hold = undefined;
     // After clear() the ring's read index equals its write index.
     this.#lastRead = this.#ringWrite;
     this.#starving = false;
@@ -381,6 +454,7 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#hold = undefined;
     this.#chunks = [];
     this.#chunkHead = 0;
     this.#backlog = 0;
@@ -402,11 +476,14 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
       this.#stats.discardedSamples += len;
       return;
     }
+    const resumed = this.#starving && this.#tail === item && len > 0;
     this.#tail = item;
     if (len === 0) return;
+    if (this.prebufferSamples > 0 && !prompt && !this.#hold && this.#backlog === 0) this.#maybeHold(item, resumed);
+    else if (resumed) this.#gapEnded();
     item.received += len;
     let written = 0;
-    if (this.#backlog === 0) {
+    if (this.#backlog === 0 && !this.#hold) {
       written = this.#sink.write(pcm);
       if (written > 0) this.#recordSegment(item, pcm, written);
     }
@@ -428,6 +505,51 @@ export class PlayoutBuffer extends TypedEmitter<PlayoutBufferEvents> {
     item.pending += queued;
     this.#queuedTotal += queued;
     this.#stats.appendedSamples += queued;
+    const hold = this.#hold;
+    if (hold && this.#backlog >= this.prebufferSamples) this.#release(false);
+    else if (hold && !hold.counted) {
+      hold.counted = true;
+      if (hold.rebuffer) this.#stats.rebuffers++;
+      else this.#stats.prebuffers++;
+    }
+  }
+
+  /**
+   * Audio came for `item` while nothing is queued: if it starts the item, or resumes it after a gap,
+   * hold it until prebufferSamples are queued (or the item is done, or the wait times out). A ring
+   * still playing earlier audio needs no wait: the new audio follows it without a break.
+   */
+  #maybeHold(item: ItemState, resumed: boolean): void {
+    const gap = resumed && this.#gapEnded();
+    if (!gap && item.received > 0) return;
+    if (this.#segHead < this.#segments.length) this.#settle(this.#sink.readIndex());
+    if (this.#segHead < this.#segments.length) return;
+    this.#hold = { item, since: this.#now(), rebuffer: gap, counted: false };
+  }
+
+  /**
+   * More audio came for an item that had run dry: a gap when the clock thread played silence
+   * meanwhile (or when the sink cannot tell). Counted here, not when the ring ran dry, because only
+   * now is it known that the item went on. Returns whether it was a gap.
+   */
+  #gapEnded(): boolean {
+    const mark = this.#starveMark;
+    const silent = mark === undefined ? undefined : (this.#sink.silentFrames?.() ?? mark) - mark;
+    this.#starving = false;
+    this.#starveMark = undefined;
+    if (silent === 0) return false;
+    this.#stats.underruns++;
+    this.#stats.starvedPumps += this.#starvePumps;
+    this.#stats.underrunFrames += silent ?? 0;
+    return true;
+  }
+
+  /** End the hold: its audio goes into the ring now. */
+  #release(timedOut: boolean): void {
+    if (!this.#hold) return;
+    this.#hold = undefined;
+    if (timedOut) this.#stats.prebufferTimeouts++;
+    if (this.#backlog > 0) this.#writeBacklog();
   }
 
   #writeBacklog(): void {

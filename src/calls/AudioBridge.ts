@@ -38,7 +38,7 @@ import { monotonicUs } from '../util/clock';
 
 /** The part of a call the bridge touches. */
 export type BridgeCall = Pick<CallLeg, 'sampleRate' | 'writeAudio' | 'clearAudio' | 'txIndex' | 'on' | 'off'> &
-  Partial<Pick<CallLeg, 'txTicks' | 'jitterDelayMs'>>;
+  Partial<Pick<CallLeg, 'txTicks' | 'jitterDelayMs' | 'audioStats'>>;
 
 /** Tunables of an {@link AudioBridge}. */
 export interface AudioBridgeOptions {
@@ -46,6 +46,12 @@ export interface AudioBridgeOptions {
   batchMs?: number;
   /** Agent audio held beyond the TX ring, ms; must cover the longest prompt (default 60000). */
   maxBacklogMs?: number;
+  /**
+   * Jitter tolerance for model audio paced near real time, ms (default 0): a reply starting into an
+   * empty ring, or resuming after an underrun, waits until this much is queued, at most this long
+   * (PlayoutBuffer `prebufferMs`). Audio that comes in bursts waits for nothing.
+   */
+  prebufferMs?: number;
   /** Caller audio kept while the AI session is not ready, ms (default 3000; oldest dropped, counted). */
   preReadyMs?: number;
   /** The greeting stops when the caller starts speaking (default false). */
@@ -112,6 +118,10 @@ export interface AudioBridgeStats {
   playoutDroppedSamples: number;
   playoutDiscardedSamples: number;
   lateRefills: number;
+  /** Reply starts that waited for prebufferMs, waits again after an underrun, waits cut short by the time bound. */
+  prebuffers: number;
+  rebuffers: number;
+  prebufferTimeouts: number;
   /** Heard agent samples dropped because the recorder queue was full. */
   recorderDroppedSamples: number;
 }
@@ -163,6 +173,8 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
   #greetingId: string | undefined;
   readonly #prompts = new Map<string, PendingPrompt>();
   #turnT0: number | undefined;
+  /** Model audio that arrived into an idle ring and is held by the prebuffer: its ring index and arrival, for the latency probe. */
+  #heldArrival: { index: number; us: number } | undefined;
 
   readonly #recorder: RecorderTap | undefined;
 
@@ -230,10 +242,12 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       clear: () => call.clearAudio(),
       readIndex: () => call.txIndex()[0],
       writeIndex: () => call.txIndex()[1],
+      ...(call.audioStats ? { silentFrames: () => silentTicks(call.audioStats!()) } : {}),
     };
     this.#playout = new PlayoutBuffer(sink, {
       sampleRate: this.sampleRate,
       maxBacklogMs: o.maxBacklogMs ?? DEFAULTS.maxBacklogMs,
+      prebufferMs: o.prebufferMs ?? 0,
       tap: this.#recorder,
     });
     this.#playout.on('itemPlayed', (r) => {
@@ -283,6 +297,9 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
       playoutDroppedSamples: p.droppedSamples,
       playoutDiscardedSamples: p.discardedSamples,
       lateRefills: p.lateRefills,
+      prebuffers: p.prebuffers,
+      rebuffers: p.rebuffers,
+      prebufferTimeouts: p.prebufferTimeouts,
       recorderDroppedSamples: this.#recorder?.droppedSamples ?? 0,
     };
   }
@@ -321,6 +338,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
   flush(): PlayoutFlushReport | null {
     if (this.#closed) return null;
     const report = this.#playout.flush();
+    this.#heldArrival = undefined;
     this.#outResampler?.reset();
     if (report) this.#settleFlushedPrompts(report);
     return report;
@@ -342,6 +360,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
   tick(): void {
     if (this.#closed) return;
     this.#playout.pump();
+    if (this.#heldArrival) this.#stampHeldArrival();
     this.#probe?.tick();
   }
 
@@ -536,6 +555,9 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     const idle = this.#probe !== undefined && this.#playout.stats.backlogSamples === 0 && this.#call.txIndex()[0] >= before;
     this.#playout.append(itemId, pcm);
     if (idle && this.#playout.writeIndex > before) this.#probe!.modelAudio(before, arrivalUs);
+    // Held by the prebuffer: its downlink latency runs from this arrival to when it plays.
+    else if (idle && this.#playout.stats.backlogSamples > 0) this.#heldArrival = { index: before, us: arrivalUs };
+    else if (this.#heldArrival) this.#stampHeldArrival();
     if (this.#turnT0 !== undefined && pcm.length > 0) {
       const item = this.#playout.item(itemId);
       if (item && !item.flushed) {
@@ -546,14 +568,18 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     }
   }
 
+  #stampHeldArrival(): void {
+    const held = this.#heldArrival!;
+    if (this.#playout.writeIndex <= held.index) return;
+    this.#heldArrival = undefined;
+    this.#probe?.modelAudio(held.index, held.us);
+  }
+
   #onModelAudioDone(itemId: string): void {
     if (this.#closed) return;
-    if (this.#outResampler) {
-      // The filter still owes the item's last few samples; the next item starts from a clean state.
-      const tail = this.#outResampler.flush();
-      if (tail.length > 0) this.#playout.append(itemId, tail);
-    }
-    this.#playout.markItemDone(itemId);
+    // The resampler's filter still owes the item's last few samples; the next item starts from a clean state.
+    this.#playout.markItemDone(itemId, this.#outResampler?.flush());
+    if (this.#heldArrival) this.#stampHeldArrival();
   }
 
   #onSpeechStarted(): void {
@@ -567,6 +593,7 @@ export class AudioBridge extends TypedEmitter<AudioBridgeEvents> {
     }
     // Flush first: every further millisecond of queued audio is audio the caller talks over.
     const report = this.#playout.flush();
+    this.#heldArrival = undefined;
     this.#outResampler?.reset();
     if (!report) return;
     // Timed only when old audio was still in the ring, i.e. the caller was hearing it.
@@ -627,4 +654,9 @@ function concatChunks(chunks: (Int16Array | Uint8Array)[]): Int16Array | Uint8Ar
     o += c.length;
   }
   return out;
+}
+
+/** Clock-thread ticks that played silence in whole or in part (the native port's counters). */
+function silentTicks(s: { txSilentFrames: number; txUnderruns: number } | null): number {
+  return s ? s.txSilentFrames + s.txUnderruns : 0;
 }

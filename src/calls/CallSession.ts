@@ -203,7 +203,7 @@ export class CallSession extends TypedEmitter<CallSessionEvents> {
       aiFormat: format,
       logger: this.#log,
       recorder: this.#makeRecorder(),
-      options: this.#opts.audio,
+      options: { ...this.#opts.audio, prebufferMs: this.#ai.playoutPrebufferMs ?? 0 },
     });
     this.#bridge.on('bargeIn', (r) => this.#onBargeIn(r));
     this.#bridge.on('turnLatency', (t) => this.emit('timing', { metric: 'turn_latency_ms', valueMs: t.latencyMs }));

@@ -225,6 +225,7 @@ const live = obj({
     model: str({ doc: 'voice model (Azure: the deployment name)', default: 'gpt-live-1', minLength: 1, maxLength: 128, check: f.oneLine }),
     voice: oneOf({ doc: 'GPT-Live voice (unset: ai.voice)', values: LIVE_VOICES }),
     turnGapMs: num({ doc: 'quiet that ends a turn of the agent or of the caller (transcripts, barge-in, replies asked for)', unit: 'ms', default: 700, min: 200, max: 5000 }),
+    prebufferMs: num({ doc: 'model audio a reply gathers before it starts playing, and at most how long it waits for it: tolerance for audio paced near real time (audio sent ahead waits for nothing); 0 turns it off', unit: 'ms', default: 200, min: 0, max: 1000 }),
     pricePerMinute: num({ doc: 'price of session audio for the cost in call records, USD per minute', default: 0.05, min: 0, max: 100, integer: false }),
     delegation: obj({
       doc: 'who does the work the voice model delegates (reasoning, tools)',

@@ -14,6 +14,7 @@ export function liveOptions(cfg: AgentConfig): LiveBackendOptions {
       model: l.model,
       voice: l.voice,
       turnGapMs: l.turnGapMs,
+      prebufferMs: l.prebufferMs,
       delegation:
         l.delegation.type === 'client'
           ? {

@@ -943,11 +943,18 @@ export class LiveFakeSession {
       });
     let wordsSent = 0;
     const startMs = this.nowMs();
+    // Delta k is due at paceFrom + k * interval: a timer that fires late (a busy process) is caught
+    // up by the next ones, so the stream keeps its pace on average instead of drifting behind it.
+    let paceFrom = performance.now();
     for (let k = 0; k < chunks && !stopped; k++) {
+      let waitedFrom = -1;
       while (this.ws.bufferedAmount > this.tuning.maxSendBufferBytes && !stopped && !this.closedValue) {
         this.dropped.backpressureWaits++;
+        if (waitedFrom < 0) waitedFrom = performance.now();
         await pause(5);
       }
+      // Time spent held back by the socket is not made up for afterwards.
+      if (waitedFrom >= 0) paceFrom += performance.now() - waitedFrom;
       if (stopped || this.closedValue) break;
       const slice = pcm.subarray(k * chunk, Math.min(pcm.length, (k + 1) * chunk));
       this.sendEvent({ type: 'session.output_audio.delta', delta: encodeWire(slice, type) });
@@ -960,7 +967,7 @@ export class LiveFakeSession {
         this.sendEvent({ type: 'session.output_transcript.delta', delta: words.slice(wordsSent, due).join(''), start_ms: a, end_ms: b });
         wordsSent = due;
       }
-      if (k < chunks - 1) await pause(interval);
+      if (k < chunks - 1) await pause(Math.max(0, paceFrom + (k + 1) * interval - performance.now()));
     }
     if (utterance.status === 'speaking') utterance.status = 'done';
     this.speaking = null;

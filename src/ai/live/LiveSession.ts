@@ -130,6 +130,8 @@ export interface LiveOptions {
   delegation: LiveResponsesDelegation | LiveClientDelegation;
   /** Quiet that ends a turn (agent audio, caller transcript), ms (default 700). */
   turnGapMs?: number;
+  /** Model audio the playout gathers before a reply starts (jitter tolerance for paced audio), ms (default 200). */
+  prebufferMs?: number;
   /** Rotate this long before the server session expires, when idle, ms (default 120000). */
   expiryMarginMs?: number;
   /** How long close() waits for the final usage (`session.closed`), ms (default 2000). */
@@ -148,6 +150,7 @@ export interface LiveSessionInit {
 
 const DEFAULTS = {
   turnGapMs: 700,
+  prebufferMs: 200,
   expiryMarginMs: 120_000,
   closeGraceMs: 2_000,
   replyTimeoutMs: 15_000,
@@ -224,6 +227,8 @@ export class LiveSession extends SessionLifecycle implements AiSession {
   readonly audioFormat: { input: AiAudioFormatInfo; output: AiAudioFormatInfo };
   /** The model decides by itself whether a caller's words need an answer. */
   readonly repliesToEveryTurn = false;
+  /** The service's output pacing is not documented: audio may come at about real time, so replies start on a small buffer. */
+  readonly playoutPrebufferMs: number;
 
   readonly #opts: AiSessionOptions;
   readonly #live: LiveOptions;
@@ -284,8 +289,10 @@ export class LiveSession extends SessionLifecycle implements AiSession {
     this.#log = logger;
     const o = init.session;
     const l = init.live;
+    this.playoutPrebufferMs = l.prebufferMs ?? DEFAULTS.prebufferMs;
     this.#limits = {
       turnGapMs: l.turnGapMs ?? DEFAULTS.turnGapMs,
+      prebufferMs: l.prebufferMs ?? DEFAULTS.prebufferMs,
       expiryMarginMs: l.expiryMarginMs ?? DEFAULTS.expiryMarginMs,
       closeGraceMs: l.closeGraceMs ?? DEFAULTS.closeGraceMs,
       replyTimeoutMs: l.replyTimeoutMs ?? DEFAULTS.replyTimeoutMs,

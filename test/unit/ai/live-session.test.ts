@@ -87,6 +87,11 @@ afterEach(async () => {
 });
 
 describe('LiveSession start', () => {
+  it('asks the playout for a 200 ms prebuffer unless configured otherwise (its output pacing is not documented)', () => {
+    expect(session().playoutPrebufferMs).toBe(200);
+    expect(session({ prebufferMs: 0 }).playoutPrebufferMs).toBe(0);
+  });
+
   it('sends session.start first with the model, instructions, format, voice and delegation, and becomes ready on session.started', async () => {
     const s = session({ delegation: { type: 'responses', model: 'gpt-5.5', reasoningEffort: 'low', maxOutputTokens: 800, hostedTools: [{ type: 'web_search' }] } });
     const { peer, start } = await started(s);

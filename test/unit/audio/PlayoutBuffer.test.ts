@@ -71,6 +71,24 @@ async function settled(p: Promise<void>): Promise<boolean> {
   return done;
 }
 
+/** A ring that also counts its silent or part-silent ticks, as the native port does. */
+class CountingRing extends FakeRing {
+  silentTicks = 0;
+  override tick(n: number): void {
+    if (this.queue.length < n) this.silentTicks++;
+    super.tick(n);
+  }
+  silentFrames(): number {
+    return this.silentTicks;
+  }
+}
+
+/** A clock the test moves by hand, ms. */
+function manualClock(): { now: () => number; advance: (ms: number) => void } {
+  let t = 0;
+  return { now: () => t, advance: (ms) => (t += ms) };
+}
+
 describe('PlayoutBuffer', () => {
   it('plays appended audio in order through ring and backlog', () => {
     const ring = new FakeRing(320);
@@ -284,23 +302,53 @@ describe('PlayoutBuffer', () => {
     expect(seen.length).toBe(2);
   });
 
-  it('counts an underrun when an unfinished item runs dry, not after it is done', () => {
+  it('counts an underrun when an unfinished item goes on after running dry, not when it ends', () => {
     const ring = new FakeRing(800);
     const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
     buf.append('item_a', pcm(320));
     // 2 frames of audio: the pump after the 2nd tick already finds the ring empty (the 3rd tick
     // will be silence), and so do the next 3.
     run(ring, buf, 5);
+    expect(buf.stats.underruns).toBe(0); // not yet known to be a gap: the item may be over
+    buf.append('item_a', pcm(160));
     expect(buf.stats.underruns).toBe(1);
     expect(buf.stats.starvedPumps).toBe(4);
-    buf.append('item_a', pcm(160));
     run(ring, buf, 3);
-    expect(buf.stats.underruns).toBe(2);
+    // Dry again, then the item turns out to be over: silence after its end, not a gap.
     buf.markItemDone('item_a');
-    const starved = buf.stats.starvedPumps;
     run(ring, buf, 5);
-    expect(buf.stats.starvedPumps).toBe(starved);
-    expect(buf.stats.underruns).toBe(2);
+    expect(buf.stats.underruns).toBe(1);
+    expect(buf.stats.starvedPumps).toBe(4);
+  });
+
+  it('queues the tail given with markItemDone after the item\'s audio, but drops it once the item ran dry', () => {
+    const ring = new CountingRing(800);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(320));
+    run(ring, buf, 1);
+    buf.markItemDone('item_a', pcm(7, 320));
+    run(ring, buf, 2);
+    expect(buf.item('item_a')).toMatchObject({ receivedSamples: 327, playedSamples: 327, done: true });
+    buf.append('item_b', pcm(320));
+    run(ring, buf, 5); // dry for 3 ticks: the end of the item is known only later
+    buf.markItemDone('item_b', pcm(7, 320)); // alone after silence it would be a click
+    run(ring, buf, 1);
+    expect(buf.item('item_b')).toMatchObject({ receivedSamples: 320, playedSamples: 320, done: true });
+    expect(buf.stats).toMatchObject({ underruns: 0, discardedSamples: 7 });
+  });
+
+  it('does not count a ring that ran dry just before the next audio came', () => {
+    const ring = new CountingRing(800);
+    const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000 });
+    buf.append('item_a', pcm(320));
+    run(ring, buf, 2); // the pump after the 2nd tick finds the ring empty
+    buf.append('item_a', pcm(320)); // in time for the 3rd tick: nothing was heard missing
+    run(ring, buf, 2);
+    expect(ring.silentTicks).toBe(0);
+    expect(buf.stats.underruns).toBe(0);
+    run(ring, buf, 2); // two ticks of silence this time
+    buf.append('item_a', pcm(160));
+    expect(buf.stats).toMatchObject({ underruns: 1, underrunFrames: 2 });
   });
 
   it('counts a late refill when the ring ran dry while the backlog held audio', () => {
@@ -392,5 +440,128 @@ describe('PlayoutBuffer', () => {
   it('rejects invalid options', () => {
     expect(() => new PlayoutBuffer(new FakeRing(10), { sampleRate: 0, maxBacklogMs: 10 })).toThrow(RangeError);
     expect(() => new PlayoutBuffer(new FakeRing(10), { sampleRate: 8000, maxBacklogMs: -1 })).toThrow(RangeError);
+    expect(() => new PlayoutBuffer(new FakeRing(10), { sampleRate: 8000, maxBacklogMs: 10, prebufferMs: -1 })).toThrow(RangeError);
+    expect(() => new PlayoutBuffer(new FakeRing(10), { sampleRate: 8000, maxBacklogMs: 10, prebufferMs: Number.NaN })).toThrow(RangeError);
+  });
+
+  describe('prebuffer (audio paced near real time)', () => {
+    const PRE_MS = 200;
+    const PRE = (PRE_MS * RATE) / 1000; // 1600 samples
+    const make = (capacity = 16000): { ring: CountingRing; buf: PlayoutBuffer; clock: ReturnType<typeof manualClock> } => {
+      const ring = new CountingRing(capacity);
+      const clock = manualClock();
+      const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000, prebufferMs: PRE_MS, now: clock.now });
+      return { ring, buf, clock };
+    };
+    /** Ticks of 20 ms on the clock too. */
+    const runTimed = (t: ReturnType<typeof make>, frames: number): void => {
+      for (let i = 0; i < frames; i++) {
+        t.clock.advance(20);
+        t.ring.tick(FRAME);
+        t.buf.pump();
+      }
+    };
+
+    it('starts a reply only once prebufferMs of it is queued', () => {
+      const t = make();
+      t.buf.append('item_a', pcm(800));
+      expect(t.buf.writeIndex).toBe(0);
+      runTimed(t, 5); // 100 ms: still gathering
+      expect(t.ring.played.length).toBe(0);
+      t.buf.append('item_a', pcm(800, 800));
+      expect(t.buf.writeIndex).toBe(PRE);
+      runTimed(t, 10);
+      expect(t.ring.played).toEqual(Array.from(pcm(PRE)));
+      expect(t.buf.stats).toMatchObject({ prebuffers: 1, prebufferTimeouts: 0, underruns: 0 });
+    });
+
+    it('lets audio that comes ahead of real time through at once, uncounted', () => {
+      const t = make();
+      t.buf.append('item_a', pcm(12000));
+      expect(t.buf.writeIndex).toBe(12000);
+      expect(t.buf.stats.prebuffers).toBe(0);
+    });
+
+    it('plays what it has once prebufferMs has passed since the first audio', () => {
+      const t = make();
+      t.buf.append('item_a', pcm(400));
+      runTimed(t, 9); // 180 ms
+      expect(t.buf.writeIndex).toBe(0);
+      runTimed(t, 1); // 200 ms
+      expect(t.buf.writeIndex).toBe(400);
+      expect(t.buf.stats).toMatchObject({ prebuffers: 1, prebufferTimeouts: 1 });
+    });
+
+    it('plays at once a reply marked done before the prebuffer filled', () => {
+      const t = make();
+      t.buf.append('item_a', pcm(400));
+      t.buf.markItemDone('item_a');
+      expect(t.buf.writeIndex).toBe(400);
+      expect(t.buf.stats.prebufferTimeouts).toBe(0);
+    });
+
+    it('does not hold audio that follows audio still playing, nor a prompt', () => {
+      const t = make();
+      t.buf.appendPrompt(pcm(400));
+      expect(t.buf.writeIndex).toBe(400);
+      t.buf.append('item_a', pcm(400)); // the prompt still plays: item_a follows it without a wait
+      expect(t.buf.writeIndex).toBe(800);
+      expect(t.buf.stats.prebuffers).toBe(0);
+    });
+
+    it('waits again after an underrun inside the reply, and counts it', () => {
+      const t = make();
+      t.buf.append('item_a', pcm(PRE));
+      runTimed(t, 12); // 1600 samples play in 10 ticks, then 2 silent
+      t.buf.append('item_a', pcm(400));
+      expect(t.buf.stats).toMatchObject({ underruns: 1, underrunFrames: 2, rebuffers: 1 });
+      expect(t.buf.writeIndex).toBe(PRE);
+      t.buf.append('item_a', pcm(1200));
+      expect(t.buf.writeIndex).toBe(2 * PRE);
+    });
+
+    it('drops a held start on flush and reports it', () => {
+      const t = make();
+      t.buf.append('item_a', pcm(400));
+      const report = t.buf.flush();
+      expect(report).toMatchObject({ itemId: 'item_a', playedMs: 0, receivedMs: 50, ringDiscardedSamples: 0 });
+      expect(t.buf.stats.flushedSamples).toBe(400);
+      t.buf.append('item_b', pcm(400));
+      expect(t.buf.writeIndex).toBe(0); // the next reply gathers its own start
+      t.buf.append('item_b', pcm(1200));
+      runTimed(t, 1);
+      expect(t.ring.played).toEqual(Array.from(pcm(FRAME)));
+    });
+
+    it('plays a real-time source with late deltas without a gap, which it cannot without a prebuffer', () => {
+      // 100 ms deltas due every 100 ms, each late by up to 80 ms (never early: at real time on
+      // average at best); the clock ticks every 20 ms.
+      const lateMs = [0, 60, 20, 80, 0, 40, 80, 20, 60, 0, 80, 40, 0, 80, 60];
+      const play = (prebufferMs: number): { underruns: number; silentInside: number } => {
+        const ring = new CountingRing(16000);
+        const clock = manualClock();
+        const buf = new PlayoutBuffer(ring, { sampleRate: RATE, maxBacklogMs: 5000, prebufferMs, now: clock.now });
+        const due = lateMs.map((l, k) => k * 100 + l);
+        let sent = 0;
+        let started = false;
+        let silentInside = 0;
+        for (let ms = 0; ms <= 3000; ms += 20) {
+          while (sent < due.length && due[sent] <= ms) buf.append('item_a', pcm(800, (sent++ * 800) % 30000));
+          if (sent === due.length) buf.markItemDone('item_a');
+          const before = ring.played.length;
+          clock.advance(20);
+          ring.tick(FRAME);
+          buf.pump();
+          if (ring.played.length > 0) started = true;
+          if (started && ring.played.length - before < FRAME && ring.played.length < 800 * due.length) silentInside++;
+        }
+        expect(ring.played.length).toBe(800 * due.length);
+        return { underruns: buf.stats.underruns, silentInside };
+      };
+      expect(play(PRE_MS)).toEqual({ underruns: 0, silentInside: 0 });
+      const bare = play(0);
+      expect(bare.underruns).toBeGreaterThan(0);
+      expect(bare.silentInside).toBeGreaterThan(0);
+    });
   });
 });

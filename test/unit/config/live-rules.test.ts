@@ -7,9 +7,16 @@ const live = (ai: Record<string, unknown>): Record<string, unknown> => withBase(
 describe('openai-live configuration', () => {
   it('has working defaults: the OpenAI endpoint, gpt-live-1, Responses delegation', () => {
     const cfg = valid(live({}));
-    expect(cfg.ai.live).toMatchObject({ url: 'wss://api.openai.com/v1/live/sessions', model: 'gpt-live-1', turnGapMs: 700, pricePerMinute: 0.05 });
+    expect(cfg.ai.live).toMatchObject({ url: 'wss://api.openai.com/v1/live/sessions', model: 'gpt-live-1', turnGapMs: 700, prebufferMs: 200, pricePerMinute: 0.05 });
     expect(cfg.ai.live.delegation.type).toBe('responses');
     expect(cfg.ai.live.delegation.responses.tools).toEqual([]);
+  });
+
+  it('takes the playout prebuffer in ms, 0 to 1000, and hands it to the sessions', () => {
+    expect(liveOptions(valid(live({ live: { prebufferMs: 0 } }))).live.prebufferMs).toBe(0);
+    expect(problems(live({ live: { prebufferMs: -1 } }))).toEqual([expect.stringMatching(/^ai\.live\.prebufferMs: /)]);
+    expect(problems(live({ live: { prebufferMs: 5000 } }))).toEqual([expect.stringMatching(/^ai\.live\.prebufferMs: /)]);
+    expect(problems(live({ live: { prebufferMs: 'lots' } }))).toEqual([expect.stringMatching(/^ai\.live\.prebufferMs: /)]);
   });
 
   it('requires an API key', () => {
