@@ -50,6 +50,9 @@ export interface DaemonOptions {
 }
 
 /** Builds the backend `ai.*` asks for. */
+/** How long start-up waits for the local VAD's model (a cold load on a busy machine takes seconds). */
+const VAD_LOAD_WAIT_MS = 20_000;
+
 function makeBackend(cfg: AgentConfig, vads: VadPool): AiBackend {
   if (cfg.ai.provider === 'pipeline') return new PipelineBackend(pipelineOptions(cfg, vads.get(cfg)));
   if (cfg.ai.provider === 'openai-live') return new LiveBackend(liveOptions(cfg));
@@ -155,6 +158,7 @@ export class Daemon {
     const resamplerKernel: ResamplerKernelFactory = (spec) => binding.createResampler(spec);
     const vads = new VadPool(log.child({ mod: 'vad' }), resamplerKernel);
     const backend = new ReloadableBackend(makeBackend(cfg, vads));
+    const inputGate = vads.gate(cfg);
     // What the admin API reports and the record hooks read: the configuration in force.
     const current = { cfg };
     const metrics = new Metrics({ instanceId: cfg.instance.id });
@@ -173,6 +177,8 @@ export class Daemon {
     const relay = new AdmissionRelay();
     const admission = new SourceAdmission({ target: relay, log: log.child({ mod: 'admission' }) });
     await admission.configure(cfg);
+    // The local VAD's model loads before the first call can arrive (bounded: energy until it has).
+    await vads.settle(VAD_LOAD_WAIT_MS);
     let ua: UserAgent;
     try {
       ua = await UserAgent.start(binding, { ...userAgentOptions(cfg), admission: relay.policy }, log.child({ mod: 'sip' }));
@@ -211,7 +217,7 @@ export class Daemon {
           recorder: callRecords.sink,
           resamplerKernel,
           trustedSource: (a) => admission.trusts(a),
-          inputGate: vads.gate(cfg),
+          inputGate,
         }),
         logger: log.child({ mod: 'calls' }),
       });

@@ -46,6 +46,20 @@ export class VadPool {
     return vad;
   }
 
+  /**
+   * Wait, at most `timeoutMs`, until every VAD made so far has loaded its model or fallen back to
+   * energy, so the first calls are judged by the model rather than by energy while it loads.
+   */
+  async settle(timeoutMs: number): Promise<void> {
+    if (this.#vads.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
+    const backends = await Promise.race([Promise.all([...this.#vads.values()].map((v) => v.ready)), timedOut]);
+    clearTimeout(timer);
+    if (backends) this.log.info({ backends }, 'local VAD ready');
+    else this.log.warn({ timeoutMs }, 'VAD model still loading; until it is, speech is detected by energy');
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.#vads.values()].map((v) => v.close()));
     this.#vads.clear();
