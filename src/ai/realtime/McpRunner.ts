@@ -108,24 +108,26 @@ export class McpRunner {
         return;
       }
       case 'conversation.item.added':
-        if (ev.item.type === 'mcp_list_tools' && ev.item.id && ev.item.server_label) {
-          this.#lists.set(ev.item.id, ev.item.server_label);
+        if (ev.item.type === 'mcp_list_tools' && typeof ev.item.id === 'string' && name(ev.item.server_label)) {
+          this.#lists.set(ev.item.id, name(ev.item.server_label)!);
           if (this.#lists.size > MAX_TRACKED) this.#lists.delete(this.#lists.keys().next().value as string);
         }
         return;
       case 'conversation.item.done':
         // A failed listing was reported by mcp_list_tools.failed already.
         if (ev.item.type === 'mcp_list_tools' && ev.item.status !== 'incomplete' && ev.item.status !== 'failed') {
-          const tools = (ev.item.tools ?? []).map((t) => t.name).filter((n): n is string => typeof n === 'string');
-          this.#log.info({ server: ev.item.server_label, tools }, `MCP server offers ${tools.length} tool(s) [server:${ev.item.server_label ?? '?'}]`);
+          const listed: unknown = ev.item.tools;
+          const tools = (Array.isArray(listed) ? listed : []).map((t: { name?: unknown } | null) => name(t?.name)).filter((n): n is string => n !== undefined);
+          const server = name(ev.item.server_label) ?? '?';
+          this.#log.info({ server, tools }, `MCP server offers ${tools.length} tool(s) [server:${server}]`);
         }
         return;
       case 'response.output_item.added':
-        if (ev.item.type === 'mcp_call' && ev.item.id) this.#track(ev.item.id, ev.item);
+        if (ev.item.type === 'mcp_call' && typeof ev.item.id === 'string') this.#track(ev.item.id, ev.item);
         return;
       case 'response.mcp_call_arguments.done': {
         const c = this.#calls.get(ev.item_id);
-        if (c) c.args = ev.arguments;
+        if (c) c.args = text(ev.arguments) ?? '';
         return;
       }
       case 'response.mcp_call.in_progress': {
@@ -154,7 +156,7 @@ export class McpRunner {
   #track(id: string, item: WireItem): TrackedCall {
     let c = this.#calls.get(id);
     if (!c) {
-      c = { label: item.server_label ?? '?', name: item.name ?? '?', args: item.arguments ?? '', t0: performance.now() };
+      c = { label: name(item.server_label) ?? '?', name: name(item.name) ?? '?', args: text(item.arguments) ?? '', t0: performance.now() };
       this.#calls.set(id, c);
       if (this.#calls.size > MAX_TRACKED) {
         this.#calls.delete(this.#calls.keys().next().value as string);
@@ -180,18 +182,17 @@ export class McpRunner {
   #finished(id: string, item: WireItem): void {
     const c = this.#track(id, item);
     this.#calls.delete(id);
-    const label = item.server_label ?? c.label;
-    const name = mcpToolName(label, item.name ?? c.name);
-    const argsText = item.arguments ?? c.args;
-    const e = item.error;
-    const error = e ? `${e.type ?? 'error'}${e.code !== undefined ? ` ${e.code}` : ''}: ${e.message ?? ''}`.trim() : undefined;
+    const label = name(item.server_label) ?? c.label;
+    const tool = mcpToolName(label, name(item.name) ?? c.name);
+    const argsText = text(item.arguments) ?? c.args;
+    const error = describeError(item.error);
     const durationMs = Math.round(performance.now() - c.t0);
-    this.#report({ name, callId: id, args: parseArgs(argsText), result: { output: item.output ?? '' }, durationMs, ...(error ? { error } : {}) });
+    this.#report({ name: tool, callId: id, args: parseArgs(argsText), result: { output: text(item.output) ?? '' }, durationMs, ...(error ? { error } : {}) });
   }
 
   #approval(responseId: string, id: string, item: WireItem): void {
-    const label = item.server_label ?? '';
-    const tool = item.name ?? '';
+    const label = name(item.server_label) ?? '';
+    const tool = name(item.name) ?? '';
     const server = this.#servers.get(label);
     const approve = server !== undefined && server.approvedTools.includes(tool);
     const reason = approve ? undefined : server ? `${tool} is not among the tools this agent may approve` : `unknown MCP server ${label}`;
@@ -206,7 +207,7 @@ export class McpRunner {
       this.#report({
         name: mcpToolName(label, tool),
         callId: id,
-        args: parseArgs(item.arguments ?? ''),
+        args: parseArgs(text(item.arguments) ?? ''),
         result: { output: '' },
         durationMs: 0,
         error: `not approved: ${reason}`,
@@ -225,6 +226,28 @@ export class McpRunner {
     }
     this.#opts.onToolCall(record);
   }
+}
+
+/** Longest server label or tool name kept (records, logs, metrics labels). */
+const MAX_NAME = 128;
+
+/** A string field of a server event, or undefined when the server sent anything else. */
+function text(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A label or tool name: a non-empty string, cut to MAX_NAME. */
+function name(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v.slice(0, MAX_NAME) : undefined;
+}
+
+/** An MCP call's `error` as one line: `type code: message`, whatever shape the server gave it. */
+function describeError(e: unknown): string | undefined {
+  if (e === undefined || e === null || e === false) return undefined;
+  if (typeof e !== 'object') return String(e).slice(0, 1000);
+  const f = e as { type?: unknown; code?: unknown; message?: unknown };
+  const code = typeof f.code === 'string' || typeof f.code === 'number' ? ` ${f.code}` : '';
+  return `${text(f.type) ?? 'error'}${code}: ${text(f.message) ?? ''}`.trim().slice(0, 1000);
 }
 
 function parseArgs(text: string): unknown {

@@ -236,6 +236,30 @@ describe('MCP servers', () => {
     expect(calls[0].args).toEqual({ order: 'A1' });
   });
 
+  it('takes malformed MCP items from the server without failing: wrong types are read as absent, names are bounded', async () => {
+    const { s, peer } = await started({ mcpServers: [orders] });
+    const calls: ToolCallRecord[] = [];
+    s.on('toolCall', (r) => calls.push(r));
+    peer.send({ type: 'conversation.item.added', item: { id: 'mcpl_9', type: 'mcp_list_tools', server_label: 5, tools: 'all of them' } });
+    peer.send({ type: 'conversation.item.done', item: { id: 'mcpl_9', type: 'mcp_list_tools', server_label: 'orders', tools: { name: 'x' } } });
+    peer.send({ type: 'conversation.item.done', item: { id: 'mcpl_8', type: 'mcp_list_tools', server_label: 'orders', tools: [null, 7, { name: 3 }, { name: 'lookup_order' }] } });
+    peer.send({ type: 'response.output_item.added', response_id: 'resp_1', item: { id: 'mcp_9', type: 'mcp_call', server_label: ['orders'], name: 'n'.repeat(5000), arguments: 42 } });
+    peer.send({
+      type: 'response.output_item.done',
+      response_id: 'resp_1',
+      item: { id: 'mcp_9', type: 'mcp_call', server_label: 'orders', name: { tool: 'x' }, arguments: 'not json', output: { rows: 1 }, error: 'boom' },
+    });
+    peer.send({ type: 'response.output_item.done', response_id: 'resp_1', item: { id: 'apr_9', type: 'mcp_approval_request', server_label: null, name: 12, arguments: [] } });
+    const answer = await peer.next('conversation.item.create');
+    await sync(s, peer);
+    expect(s.state.name).toBe('ready');
+    expect(answer.item).toMatchObject({ type: 'mcp_approval_response', approval_request_id: 'apr_9', approve: false });
+    expect(calls).toHaveLength(2);
+    expect(calls[0]).toMatchObject({ name: `mcp:orders.${'n'.repeat(128)}`, result: { output: '' }, error: 'boom' });
+    expect(calls[0].args).toBeUndefined();
+    expect(calls[1]).toMatchObject({ name: 'mcp:.', refused: true });
+  });
+
   it('leaves the reply to server VAD when a barge-in cancelled the carrying response', async () => {
     const { s, peer } = await started({ mcpServers: [orders] });
     peer.send({ type: 'response.created', response: { id: 'resp_1', status: 'in_progress' } });
